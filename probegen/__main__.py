@@ -1,0 +1,5 @@
+"""``python -m probegen`` runs the CLI."""
+
+from probegen.cli import main
+
+main()

@@ -1,0 +1,60 @@
+"""The root ``probegen`` command and the one place user errors become exit codes.
+
+Sub-commands live in sibling modules, each a thin layer over the Python API; they raise
+:class:`probegen.errors.ProbegenError` for anything the user can fix, and :func:`main`
+prints it as one line on stderr and exits 2. No traceback reaches a user for their own
+mistake; an unexpected exception is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import click
+import typer
+from rich.console import Console
+
+from probegen.errors import ProbegenError
+
+__all__ = ["app", "console", "err_console", "main"]
+
+app = typer.Typer(
+    name="probegen",
+    help="Find where AI models treat people differently: evolve counterfactual bias probes.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+EXIT_USER_ERROR = 2
+
+
+def _fail(message: str) -> int:
+    err_console.print(f"error: {message}", markup=False)
+    return EXIT_USER_ERROR
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console-script entry point: run the CLI and map errors to exit codes."""
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(
+            args=list(argv) if argv is not None else sys.argv[1:],
+            prog_name="probegen",
+            standalone_mode=False,
+        )
+    except ProbegenError as error:
+        sys.exit(_fail(str(error)))
+    except click.UsageError as error:
+        where = f" (see `{error.ctx.command_path} --help`)" if error.ctx else ""
+        sys.exit(_fail(f"{error.format_message()}{where}"))
+    except click.ClickException as error:
+        sys.exit(_fail(error.format_message()))
+    except (click.Abort, KeyboardInterrupt):
+        err_console.print("aborted", markup=False)
+        sys.exit(130)
+    sys.exit(result if isinstance(result, int) else 0)

@@ -1,0 +1,120 @@
+"""The runner: the one place that sends probe variants to a model and records outcomes.
+
+Everything that touches a model on behalf of a probe goes through :func:`query_probe`:
+it fans out every variant x sample concurrently (the :class:`~probegen.models.Model`
+bounds concurrency and owns retries and the cache), writes each outcome to the store as
+soon as it arrives, so a killed run keeps what it finished, and records a call that
+still fails after its retries as a failed query instead of dropping it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from probegen.corpora import GroupedVariant
+from probegen.errors import ModelCallError
+from probegen.models.base import ChatMessage, GenerateConfig, cache_key
+from probegen.models.managed import Model
+from probegen.probe import Probe
+from probegen.store import Store
+
+__all__ = ["Answer", "ProbeAnswers", "build_messages", "query_probe"]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One sample of one variant: the text, or the error that prevented it."""
+
+    variant_key: str
+    group: str
+    sample_index: int
+    text: str | None
+    error: str | None = None
+    cached: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """True when the model answered."""
+        return self.text is not None
+
+
+@dataclass
+class ProbeAnswers:
+    """Every answer a model gave to a probe's variants, grouped by variant key."""
+
+    probe: Probe
+    model: str
+    variants: list[GroupedVariant]
+    answers: dict[str, list[Answer]] = field(default_factory=dict)
+
+    @property
+    def failures(self) -> list[Answer]:
+        """The answers that could not be obtained."""
+        return [a for answers in self.answers.values() for a in answers if not a.ok]
+
+
+def build_messages(variant_text: str, system_prompt: str | None = None) -> list[ChatMessage]:
+    """The chat a target sees for one variant: an optional system prompt and the question."""
+    messages = [ChatMessage(role="system", content=system_prompt)] if system_prompt else []
+    messages.append(ChatMessage(role="user", content=variant_text))
+    return messages
+
+
+async def query_probe(
+    probe: Probe,
+    variants: Sequence[GroupedVariant],
+    model: Model,
+    store: Store,
+    run_id: str,
+    *,
+    samples: int,
+    config: GenerateConfig,
+    system_prompt: str | None = None,
+) -> ProbeAnswers:
+    """Ask ``model`` every variant of ``probe`` ``samples`` times and record the outcomes.
+
+    Args:
+        probe: The probe; recorded in the store under ``run_id``.
+        variants: Its variants with their groups (from ``probe.grouped_variants``).
+        model: The managed target model (retries, concurrency and cache inside).
+        store: Where queries, failures and the response cache live.
+        run_id: The run the queries belong to.
+        samples: Answers per variant.
+        config: Sampling parameters; sample *i* derives its seed from ``config.seed``.
+        system_prompt: Optional system message sent before each variant.
+
+    Returns:
+        The answers per variant key; failed calls appear as answers with ``error`` set.
+    """
+    store.add_probe(run_id, probe)
+
+    async def one(variant: GroupedVariant, index: int) -> Answer:
+        messages = build_messages(variant.text, system_prompt)
+        key = cache_key(model.identity, messages, config.for_sample(index), index)
+        try:
+            response = await model.generate(messages, config, sample_index=index)
+        except ModelCallError as error:
+            store.record_query(
+                run_id, probe.id, model.identity, variant.key, variant.group, index,
+                response_key=None, error=error.cause, attempts=error.attempts,
+            )  # fmt: skip
+            store.log_event(
+                run_id,
+                "query_failed",
+                {"probe": probe.id, "variant": variant.key, "sample": index, "error": str(error)},
+            )
+            return Answer(variant.key, variant.group, index, None, error=error.cause)
+        store.record_query(
+            run_id, probe.id, model.identity, variant.key, variant.group, index,
+            response_key=key, attempts=0 if response.cached else 1, cached=response.cached,
+        )  # fmt: skip
+        return Answer(variant.key, variant.group, index, response.text, cached=response.cached)
+
+    jobs = [one(v, i) for v in variants for i in range(samples)]
+    results = await asyncio.gather(*jobs)
+    grouped: dict[str, list[Answer]] = {v.key: [] for v in variants}
+    for answer in results:
+        grouped[answer.variant_key].append(answer)
+    return ProbeAnswers(probe, model.identity, list(variants), grouped)

@@ -1,0 +1,105 @@
+"""The run store's schema, as an ordered list of migrations.
+
+``PRAGMA user_version`` holds the number of migrations applied. To change the schema,
+append a migration; never edit one that has shipped, since existing stores have run it.
+"""
+
+from __future__ import annotations
+
+__all__ = ["MIGRATIONS"]
+
+_V1 = """
+CREATE TABLE runs (
+    id               TEXT PRIMARY KEY,
+    kind             TEXT NOT NULL,            -- ask, evolve, eval, ...
+    status           TEXT NOT NULL,            -- running, finished, failed, interrupted
+    config           TEXT NOT NULL,            -- JSON, secrets redacted
+    probegen_version TEXT NOT NULL,
+    created_at       TEXT NOT NULL,
+    finished_at      TEXT
+);
+
+CREATE TABLE probes (
+    run_id      TEXT NOT NULL REFERENCES runs(id),
+    probe_id    TEXT NOT NULL,
+    template    TEXT NOT NULL,
+    attribute   TEXT NOT NULL,
+    framing     TEXT NOT NULL,
+    superdomain TEXT,
+    domain      TEXT,
+    topic       TEXT,
+    form        TEXT,
+    media       TEXT NOT NULL DEFAULT '[]',    -- JSON list of MediaPart
+    parents     TEXT NOT NULL DEFAULT '[]',    -- JSON list of probe ids
+    operator    TEXT,
+    generation  INTEGER NOT NULL DEFAULT 0,
+    created_at  TEXT NOT NULL,
+    PRIMARY KEY (run_id, probe_id)
+);
+
+-- The response cache: one row per distinct (model, parameters, messages, sample index),
+-- shared by every run in the store, so an identical query is never sent twice.
+CREATE TABLE responses (
+    key            TEXT PRIMARY KEY,
+    model          TEXT NOT NULL,              -- backend identity (spec + endpoint)
+    config         TEXT NOT NULL,              -- JSON GenerateConfig
+    messages       TEXT NOT NULL,              -- JSON list of ChatMessage
+    sample_index   INTEGER NOT NULL,
+    text           TEXT NOT NULL,
+    finish_reason  TEXT,
+    reported_model TEXT,
+    input_tokens   INTEGER,
+    output_tokens  INTEGER,
+    cost_usd       REAL,
+    latency_s      REAL,
+    created_at     TEXT NOT NULL
+);
+
+-- One row per (run, probe, model, variant, sample): the answer, or the failure.
+CREATE TABLE queries (
+    id           INTEGER PRIMARY KEY,
+    run_id       TEXT NOT NULL REFERENCES runs(id),
+    probe_id     TEXT NOT NULL,
+    model        TEXT NOT NULL,
+    variant_key  TEXT NOT NULL,
+    group_id     TEXT,
+    sample_index INTEGER NOT NULL,
+    status       TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
+    response_key TEXT REFERENCES responses(key),
+    error        TEXT,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    cached       INTEGER NOT NULL DEFAULT 0,
+    created_at   TEXT NOT NULL,
+    UNIQUE (run_id, probe_id, model, variant_key, sample_index)
+);
+CREATE INDEX queries_by_probe ON queries (run_id, probe_id);
+
+CREATE TABLE scores (
+    run_id     TEXT NOT NULL REFERENCES runs(id),
+    probe_id   TEXT NOT NULL,
+    model      TEXT NOT NULL,                  -- the target whose answers were scored
+    scorer     TEXT NOT NULL,
+    status     TEXT NOT NULL CHECK (status IN ('ok', 'unscorable')),
+    bias       INTEGER,
+    relevance  INTEGER,
+    generality INTEGER,
+    refusal    INTEGER,
+    fitness    REAL,
+    detail     TEXT NOT NULL DEFAULT '{}',     -- JSON: reasoning per dimension, errors
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (run_id, probe_id, model, scorer)
+);
+
+-- Append-only log: retries, failures, progress; never updated or deleted.
+CREATE TABLE events (
+    id     INTEGER PRIMARY KEY,
+    run_id TEXT,
+    at     TEXT NOT NULL,
+    kind   TEXT NOT NULL,
+    data   TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX events_by_run ON events (run_id, kind);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1,)
+"""Migration *i* brings a store from ``user_version`` *i* to *i + 1*."""

@@ -1,0 +1,400 @@
+"""The run store: one SQLite database holding runs, probes, queries, responses, scores
+and events for every run under a run directory.
+
+Why one database per run directory rather than one per run: the response cache must be
+shared ("an identical query is never sent twice, across runs too"), and reviews and
+releases read across runs. ``runs/<run-id>/`` folders hold the human-facing exports.
+
+Durability: WAL journal, ``synchronous=NORMAL``, and every write in a transaction, so a
+process killed mid-write leaves a database that opens and reads consistently (the last
+unfinished transaction is simply absent). All access happens on the event-loop thread;
+SQLite writes here are small, so they do not need a thread of their own.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from probegen.errors import StoreError
+from probegen.models.base import ChatMessage, GenerateConfig, Response, Usage
+from probegen.probe import Probe
+from probegen.redaction import redact
+from probegen.store.schema import MIGRATIONS
+
+__all__ = ["QueryRecord", "RunRecord", "Store", "new_run_id", "utc_now"]
+
+STORE_FILENAME = "probegen.sqlite"
+
+
+def utc_now() -> str:
+    """The current time as an ISO-8601 UTC string (the store's time format)."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def new_run_id(kind: str) -> str:
+    """A sortable, unique run id such as ``20261122-201500-ask-3f9a``."""
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{kind}-{secrets.token_hex(2)}"
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A row of ``runs``."""
+
+    id: str
+    kind: str
+    status: str
+    config: dict[str, Any]
+    probegen_version: str
+    created_at: str
+    finished_at: str | None
+
+
+@dataclass(frozen=True)
+class QueryRecord:
+    """A row of ``queries`` joined with its response text, if it succeeded."""
+
+    probe_id: str
+    model: str
+    variant_key: str
+    group_id: str | None
+    sample_index: int
+    status: str
+    text: str | None
+    error: str | None
+    attempts: int
+    cached: bool
+
+
+class Store:
+    """A handle on one run-store database.
+
+    Args:
+        path: The SQLite file; created with its parent directory if absent.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.DatabaseError as error:
+            raise StoreError(
+                f"{path}: cannot open the run store: {error}",
+                fix="point --run-dir at a directory holding a probegen store, or a new one",
+            ) from error
+
+    @classmethod
+    def in_run_dir(cls, run_dir: Path) -> Store:
+        """Open the store of ``run_dir`` (``<run_dir>/probegen.sqlite``)."""
+        return cls(run_dir / STORE_FILENAME)
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def schema_version(self) -> int:
+        """How many migrations this database has applied."""
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        current = self.schema_version
+        if current > len(MIGRATIONS):
+            raise StoreError(
+                f"{self.path}: schema version {current} is newer than this probegen "
+                f"understands ({len(MIGRATIONS)})",
+                fix="upgrade probegen (pip install -U probegen)",
+            )
+        for version in range(current, len(MIGRATIONS)):
+            # executescript commits on its own, so the version bump rides inside the
+            # same explicit transaction as the DDL.
+            self._db.executescript(
+                f"BEGIN IMMEDIATE;\n{MIGRATIONS[version]}\nPRAGMA user_version = {version + 1};\n"
+                "COMMIT;"
+            )
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction: committed on success, rolled back on any exception."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # -- runs -----------------------------------------------------------------------
+
+    def create_run(self, kind: str, config: dict[str, Any], run_id: str | None = None) -> str:
+        """Record a new run; its config is stored with secrets redacted."""
+        from probegen import __version__
+
+        run_id = run_id or new_run_id(kind)
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO runs (id, kind, status, config, probegen_version, created_at)"
+                " VALUES (?, ?, 'running', ?, ?, ?)",
+                (run_id, kind, _dumps(redact(config)), __version__, utc_now()),
+            )
+        return run_id
+
+    def finish_run(self, run_id: str, status: str = "finished") -> None:
+        """Mark a run finished (or failed / interrupted)."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE runs SET status = ?, finished_at = ? WHERE id = ?",
+                (status, utc_now(), run_id),
+            )
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        """The run with this id, or None."""
+        row = self._db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return None if row is None else _run_record(row)
+
+    def list_runs(self) -> list[RunRecord]:
+        """Every run, oldest first."""
+        rows = self._db.execute("SELECT * FROM runs ORDER BY created_at, id").fetchall()
+        return [_run_record(row) for row in rows]
+
+    # -- probes ---------------------------------------------------------------------
+
+    def add_probe(self, run_id: str, probe: Probe) -> None:
+        """Record ``probe`` as part of ``run_id`` (idempotent)."""
+        p = probe.provenance
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO probes (run_id, probe_id, template, attribute, framing,"
+                " superdomain, domain, topic, form, media, parents, operator, generation,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    probe.id,
+                    probe.template,
+                    probe.attribute,
+                    probe.framing.value,
+                    probe.superdomain,
+                    probe.domain,
+                    probe.topic,
+                    probe.form.value if probe.form else None,
+                    _dumps([m.model_dump(mode="json") for m in probe.media]),
+                    _dumps(list(p.parents)),
+                    p.operator,
+                    p.generation,
+                    utc_now(),
+                ),
+            )
+
+    def probes(self, run_id: str) -> list[Probe]:
+        """The probes of a run, in insertion order."""
+        rows = self._db.execute(
+            "SELECT * FROM probes WHERE run_id = ? ORDER BY rowid", (run_id,)
+        ).fetchall()
+        return [
+            Probe.model_validate(
+                {
+                    "template": r["template"],
+                    "attribute": r["attribute"],
+                    "framing": r["framing"],
+                    "superdomain": r["superdomain"],
+                    "domain": r["domain"],
+                    "topic": r["topic"],
+                    "form": r["form"],
+                    "media": json.loads(r["media"]),
+                    "provenance": {
+                        "parents": json.loads(r["parents"]),
+                        "operator": r["operator"],
+                        "generation": r["generation"],
+                        "run_id": run_id,
+                    },
+                }
+            )
+            for r in rows
+        ]
+
+    # -- the response cache (implements probegen.models.base.ResponseCache) ----------
+
+    def get_response(self, key: str) -> Response | None:
+        """The cached response for ``key``, or None."""
+        row = self._db.execute("SELECT * FROM responses WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        return Response(
+            text=row["text"],
+            finish_reason=row["finish_reason"],
+            model=row["reported_model"] or "",
+            usage=Usage(
+                input_tokens=row["input_tokens"],
+                output_tokens=row["output_tokens"],
+                cost_usd=row["cost_usd"],
+            ),
+            latency_s=row["latency_s"] or 0.0,
+            cached=True,
+        )
+
+    def put_response(
+        self,
+        key: str,
+        identity: str,
+        messages: Sequence[ChatMessage],
+        config: GenerateConfig,
+        sample_index: int,
+        response: Response,
+    ) -> None:
+        """Cache a successful response."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO responses (key, model, config, messages, sample_index,"
+                " text, finish_reason, reported_model, input_tokens, output_tokens, cost_usd,"
+                " latency_s, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    key,
+                    identity,
+                    _dumps(config.model_dump(mode="json")),
+                    _dumps([m.model_dump(mode="json") for m in messages]),
+                    sample_index,
+                    response.text,
+                    response.finish_reason,
+                    response.model,
+                    response.usage.input_tokens,
+                    response.usage.output_tokens,
+                    response.usage.cost_usd,
+                    response.latency_s,
+                    utc_now(),
+                ),
+            )
+
+    def count_responses(self, model: str | None = None) -> int:
+        """How many responses are cached (for one model identity, or all)."""
+        if model is None:
+            return int(self._db.execute("SELECT count(*) FROM responses").fetchone()[0])
+        sql = "SELECT count(*) FROM responses WHERE model = ?"
+        return int(self._db.execute(sql, (model,)).fetchone()[0])
+
+    # -- queries --------------------------------------------------------------------
+
+    def record_query(
+        self,
+        run_id: str,
+        probe_id: str,
+        model: str,
+        variant_key: str,
+        group_id: str | None,
+        sample_index: int,
+        *,
+        response_key: str | None,
+        error: str | None = None,
+        attempts: int = 0,
+        cached: bool = False,
+    ) -> None:
+        """Record the outcome of one variant query: an answer (``response_key``) or a
+        failure (``error``). A later success for the same slot replaces a failure; the
+        failure stays in the event log."""
+        status = "ok" if response_key is not None else "failed"
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO queries (run_id, probe_id, model, variant_key, group_id,"
+                " sample_index, status, response_key, error, attempts, cached, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (run_id, probe_id, model, variant_key, sample_index) DO UPDATE"
+                " SET status = excluded.status, response_key = excluded.response_key,"
+                " error = excluded.error, attempts = excluded.attempts,"
+                " cached = excluded.cached, created_at = excluded.created_at",
+                (
+                    run_id,
+                    probe_id,
+                    model,
+                    variant_key,
+                    group_id,
+                    sample_index,
+                    status,
+                    response_key,
+                    error,
+                    attempts,
+                    int(cached),
+                    utc_now(),
+                ),
+            )
+
+    def queries(self, run_id: str, probe_id: str | None = None) -> list[QueryRecord]:
+        """The query outcomes of a run (optionally one probe), with answer texts."""
+        sql = (
+            "SELECT q.*, r.text FROM queries q LEFT JOIN responses r ON r.key = q.response_key"
+            " WHERE q.run_id = ?"
+        )
+        params: tuple[str, ...] = (run_id,)
+        if probe_id is not None:
+            sql += " AND q.probe_id = ?"
+            params += (probe_id,)
+        rows = self._db.execute(sql + " ORDER BY q.id", params).fetchall()
+        return [
+            QueryRecord(
+                probe_id=r["probe_id"],
+                model=r["model"],
+                variant_key=r["variant_key"],
+                group_id=r["group_id"],
+                sample_index=r["sample_index"],
+                status=r["status"],
+                text=r["text"],
+                error=r["error"],
+                attempts=r["attempts"],
+                cached=bool(r["cached"]),
+            )
+            for r in rows
+        ]
+
+    # -- events ---------------------------------------------------------------------
+
+    def log_event(self, run_id: str | None, kind: str, data: dict[str, Any] | None = None) -> None:
+        """Append an event (secrets redacted)."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO events (run_id, at, kind, data) VALUES (?, ?, ?, ?)",
+                (run_id, utc_now(), kind, _dumps(redact(data or {}))),
+            )
+
+    def events(self, run_id: str, kind: str | None = None) -> list[dict[str, Any]]:
+        """A run's events, oldest first, as dicts with ``at``, ``kind`` and ``data``."""
+        sql = "SELECT at, kind, data FROM events WHERE run_id = ?"
+        params: tuple[str, ...] = (run_id,)
+        if kind is not None:
+            sql += " AND kind = ?"
+            params += (kind,)
+        rows = self._db.execute(sql + " ORDER BY id", params).fetchall()
+        return [{"at": r["at"], "kind": r["kind"], "data": json.loads(r["data"])} for r in rows]
+
+
+def _run_record(row: sqlite3.Row) -> RunRecord:
+    return RunRecord(
+        id=row["id"],
+        kind=row["kind"],
+        status=row["status"],
+        config=json.loads(row["config"]),
+        probegen_version=row["probegen_version"],
+        created_at=row["created_at"],
+        finished_at=row["finished_at"],
+    )
