@@ -7,11 +7,12 @@ into a flag) is replaced by ``[redacted]`` rather than written to disk.
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["REDACTED", "redact", "redact_text"]
+__all__ = ["REDACTED", "redact", "redact_text", "redact_url"]
 
 REDACTED = "[redacted]"
 
@@ -20,15 +21,38 @@ _SECRET_KEY = re.compile(r"(api[_-]?key|token|secret|password|authorization|cred
 _SECRET_VALUE = re.compile(r"\b(sk-[A-Za-z0-9_\-]{8,}|hf_[A-Za-z0-9]{8,}|Bearer\s+\S+)")
 
 
+_SECRET_ENV_SUFFIXES = ("_API_KEY", "_AUTH_TOKEN", "_TOKEN", "_SECRET", "_KEY")
+
+
 def redact_text(text: str) -> str:
-    """Mask key-shaped substrings and URL credentials in ``text``."""
+    """Mask secrets in ``text``: key-shaped substrings, URL credentials, and the values
+    of secret-looking environment variables (``*_API_KEY``, ``*_TOKEN``, ...) whatever
+    their shape, so provider error messages can be logged and stored safely."""
+    for name, value in os.environ.items():
+        if len(value) >= 8 and name.upper().endswith(_SECRET_ENV_SUFFIXES):
+            text = text.replace(value, REDACTED)
     text = _SECRET_VALUE.sub(REDACTED, text)
     if "://" in text and "@" in text:
         text = re.sub(r"(\w+://)[^/@\s]+@", rf"\1{REDACTED}@", text)
     return text
 
 
-def _redact_url(value: str) -> str:
+def redact_url(url: str) -> str:
+    """``url`` without credentials, query string or trailing slash, for identities and logs.
+
+    A base URL may carry ``user:password@`` or ``?api-key=...`` (Azure-style gateways);
+    neither may reach a cache key, log line or error message.
+    """
+    parts = urlsplit(url.strip())
+    host = parts.hostname or ""
+    if ":" in host:  # IPv6 literals keep their brackets
+        host = f"[{host}]"
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
+
+
+def _mask_url_credentials(value: str) -> str:
     parts = urlsplit(value)
     if parts.username or parts.password:
         host = parts.hostname or ""
@@ -51,5 +75,5 @@ def redact(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [redact(v) for v in value]
     if isinstance(value, str):
-        return redact_text(_redact_url(value) if "://" in value else value)
+        return redact_text(_mask_url_credentials(value) if "://" in value else value)
     return value

@@ -108,7 +108,7 @@ async def query_probe(
             return Answer(variant.key, variant.group, index, None, error=error.cause)
         store.record_query(
             run_id, probe.id, model.identity, variant.key, variant.group, index,
-            response_key=key, attempts=0 if response.cached else 1, cached=response.cached,
+            response_key=key, attempts=response.attempts, cached=response.cached,
         )  # fmt: skip
         return Answer(variant.key, variant.group, index, response.text, cached=response.cached)
 

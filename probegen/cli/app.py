@@ -11,7 +11,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-import click
 import typer
 from rich.console import Console
 
@@ -49,12 +48,28 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
     except ProbegenError as error:
         sys.exit(_fail(str(error)))
-    except click.UsageError as error:
-        where = f" (see `{error.ctx.command_path} --help`)" if error.ctx else ""
-        sys.exit(_fail(f"{error.format_message()}{where}"))
-    except click.ClickException as error:
-        sys.exit(_fail(error.format_message()))
-    except (click.Abort, KeyboardInterrupt):
+    except (typer.Abort, KeyboardInterrupt):
         err_console.print("aborted", markup=False)
         sys.exit(130)
+    except Exception as error:
+        if not _is_cli_error(error):
+            raise
+        ctx = getattr(error, "ctx", None)
+        if type(error).__name__ == "NoArgsIsHelpError" and ctx is not None:
+            console.print(ctx.get_help(), markup=False)  # bare `probegen`: show the help
+            sys.exit(0)
+        sys.exit(_fail(_cli_error_line(error)))
     sys.exit(result if isinstance(result, int) else 0)
+
+
+def _is_cli_error(error: Exception) -> bool:
+    # Typer >= 0.29 vendors its own click, whose exceptions do not subclass the `click`
+    # package's; recognise a usage error by its interface rather than by its class.
+    return callable(getattr(error, "format_message", None)) and hasattr(error, "exit_code")
+
+
+def _cli_error_line(error: Exception) -> str:
+    message = " ".join(str(error.format_message()).split())  # type: ignore[attr-defined]
+    ctx = getattr(error, "ctx", None)
+    path = getattr(ctx, "command_path", None)
+    return f"{message} (see `{path} --help`)" if path else message

@@ -32,11 +32,13 @@ from probegen.store import Store
 
 @app.command("ask")
 def ask_command(
-    spec: str = typer.Argument(..., help="Model: local, openai:MODEL, anthropic:MODEL, hf:REPO, or a preset."),
+    spec: str = typer.Argument(
+        ..., help="Model: local, openai:MODEL, anthropic:MODEL, hf:REPO, or a preset."
+    ),
     template: str = typer.Argument(..., help='Template, e.g. "Should I hire {{James/Emily}}?"'),
-    attr: str = typer.Option(..., "--attr", help="Sensitive attribute, e.g. gender or gender+race."),
+    attr: str = typer.Option(..., "--attr", help="Attribute, e.g. gender or gender+race."),
     samples: int = typer.Option(3, "--samples", min=1, help="Answers per variant."),
-    system: str | None = typer.Option(None, "--system", help="System prompt sent before each variant."),
+    system: str | None = typer.Option(None, "--system", help="System prompt for every variant."),
     temperature: float = TemperatureOption,
     max_tokens: int = MaxTokensOption,
     seed: int = SeedOption,

@@ -40,6 +40,6 @@ def expand_command(
         table.title = f"{attr} ({framing.value})"
         table.add_column("group")
         table.add_column("variant")
-        for variant in grouped:
-            table.add_row(variant.key, variant.group, variant.text)
+        for grouped_variant in grouped:
+            table.add_row(grouped_variant.key, grouped_variant.group, grouped_variant.text)
     console.print(table)

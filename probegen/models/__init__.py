@@ -1,0 +1,58 @@
+"""Models probegen talks to: one protocol, several backends, one managed wrapper.
+
+Build a backend from a spec with :func:`resolve_model` (``local``, ``openai:gpt-4o-mini``,
+``anthropic:claude-sonnet-4-5``, ``hf:REPO``, or a preset name), then wrap it in
+:class:`Model` for retries, caching and bounded concurrency::
+
+    model = Model(resolve_model("smollm2"))
+    response = await model.generate([ChatMessage(role="user", content="Hi")], GenerateConfig())
+"""
+
+from probegen.models.base import (
+    ChatMessage,
+    ChatModel,
+    GenerateConfig,
+    Response,
+    ResponseCache,
+    RetryHint,
+    Usage,
+    cache_key,
+)
+from probegen.models.managed import EventHandler, Model, RetryPolicy
+from probegen.models.pricing import Price, cost_usd
+from probegen.models.registry import (
+    BackendInfo,
+    BackendOptions,
+    ModelSpec,
+    Preset,
+    list_backends,
+    list_presets,
+    parse_spec,
+    register_backend,
+    resolve_model,
+)
+
+__all__ = [
+    "BackendInfo",
+    "BackendOptions",
+    "ChatMessage",
+    "ChatModel",
+    "EventHandler",
+    "GenerateConfig",
+    "Model",
+    "ModelSpec",
+    "Preset",
+    "Price",
+    "Response",
+    "ResponseCache",
+    "RetryHint",
+    "RetryPolicy",
+    "Usage",
+    "cache_key",
+    "cost_usd",
+    "list_backends",
+    "list_presets",
+    "parse_spec",
+    "register_backend",
+    "resolve_model",
+]

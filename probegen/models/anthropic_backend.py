@@ -1,0 +1,176 @@
+"""``anthropic:MODEL``: the Anthropic Messages API or a server that speaks it.
+
+Besides api.anthropic.com this serves any ``/v1/messages`` endpoint, e.g. llama.cpp's
+``llama-server``: pass ``base_url`` or set ``ANTHROPIC_BASE_URL``.
+
+Sampling parameters: the Anthropic SDK 2.x sends API version 2026-10-21, which rejects
+``temperature``, ``top_p`` and ``top_k`` with HTTP 400 at any value, and the SDK no longer
+accepts them. So against api.anthropic.com they are not sent (the model samples at its
+own default); against a custom endpoint they are sent in the body, where compatible
+servers such as llama-server honour them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from probegen.errors import ModelSpecError, ModelUnavailableError
+from probegen.models.base import ChatMessage, GenerateConfig, Response, RetryHint, Usage
+from probegen.models.managed import parse_retry_after
+from probegen.redaction import redact_url
+
+if TYPE_CHECKING:
+    from anthropic import AsyncAnthropic
+    from anthropic.types import MessageParam
+
+__all__ = ["DEFAULT_BASE_URL", "AnthropicBackend"]
+
+DEFAULT_BASE_URL = "https://api.anthropic.com"
+DEFAULT_TIMEOUT_S = 60.0
+DEFAULT_MAX_CONCURRENCY = 8
+# A key the SDK insists on even when a local server ignores it; never a real credential.
+_PLACEHOLDER_KEY = "not-needed"
+_RETRYABLE_STATUS = frozenset({408, 409, 429})
+
+
+class AnthropicBackend:
+    """One Anthropic Messages API model.
+
+    Args:
+        model: The model name, e.g. ``claude-sonnet-4-5``.
+        base_url: The endpoint; defaults to ``ANTHROPIC_BASE_URL``, then api.anthropic.com.
+        api_key: The key; defaults to ``ANTHROPIC_API_KEY``. Required only for the default
+            endpoint: a custom server without auth gets a placeholder.
+        timeout_s: Per-attempt timeout in seconds (default 60).
+        max_concurrency: Calls in flight at once (default 8).
+
+    Raises:
+        ModelSpecError: ``model`` is empty.
+        ModelUnavailableError: The ``anthropic`` package is missing, or the default
+            endpoint is used without ``ANTHROPIC_API_KEY``.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout_s: float | None = None,
+        max_concurrency: int | None = None,
+    ) -> None:
+        if not model:
+            raise ModelSpecError(
+                "anthropic: needs a model name",
+                fix="write anthropic:MODEL, e.g. anthropic:claude-sonnet-4-5",
+            )
+        self._model = model
+        self._spec = f"anthropic:{model}"
+        try:
+            import anthropic
+        except ImportError as error:
+            raise ModelUnavailableError(
+                f"{self._spec}: the anthropic package is not installed",
+                fix="pip install 'anthropic>=0.40'",
+            ) from error
+        endpoint = base_url or os.environ.get("ANTHROPIC_BASE_URL") or DEFAULT_BASE_URL
+        self._official = redact_url(endpoint) == DEFAULT_BASE_URL
+        key = api_key or os.environ.get("ANTHROPIC_API_KEY")
+        if not key:
+            if self._official:
+                raise ModelUnavailableError(
+                    f"{self._spec}: ANTHROPIC_API_KEY is not set",
+                    fix="export ANTHROPIC_API_KEY=<your key>, or pass --base-url "
+                    "(or set ANTHROPIC_BASE_URL) for a server that speaks the Messages API",
+                )
+            key = _PLACEHOLDER_KEY
+        self._client: AsyncAnthropic = anthropic.AsyncAnthropic(
+            api_key=key,
+            base_url=endpoint,
+            timeout=timeout_s if timeout_s is not None else DEFAULT_TIMEOUT_S,
+            max_retries=0,
+        )
+        self._identity = f"{self._spec}@{redact_url(endpoint)}"
+        self._max_concurrency = max_concurrency or DEFAULT_MAX_CONCURRENCY
+
+    @property
+    def spec(self) -> str:
+        """``anthropic:MODEL``."""
+        return self._spec
+
+    @property
+    def identity(self) -> str:
+        """``anthropic:MODEL@ENDPOINT``."""
+        return self._identity
+
+    @property
+    def max_concurrency(self) -> int:
+        """Calls in flight at once."""
+        return self._max_concurrency
+
+    def __repr__(self) -> str:
+        return f"AnthropicBackend({self._identity!r})"
+
+    async def generate(self, messages: Sequence[ChatMessage], config: GenerateConfig) -> Response:
+        """One Messages API call; raises the SDK's exception on failure."""
+        from anthropic import omit
+
+        # The Messages API takes the system prompt as a parameter, not as a message.
+        system = "\n\n".join(m.content for m in messages if m.role == "system")
+        turns = [_to_anthropic(m) for m in messages if m.role != "system"]
+        message = await self._client.messages.create(
+            model=self._model,
+            max_tokens=config.max_tokens,
+            messages=turns,
+            system=system or omit,
+            extra_body=None if self._official else _sampling_body(config),
+        )
+        text = "".join(block.text for block in message.content if block.type == "text")
+        usage = message.usage
+        # input_tokens counts only uncached prompt tokens; the prompt's size is the sum.
+        prompt_tokens = (
+            usage.input_tokens
+            + (usage.cache_read_input_tokens or 0)
+            + (usage.cache_creation_input_tokens or 0)
+        )
+        return Response(
+            text=text,
+            finish_reason=message.stop_reason,
+            model=message.model or self._model,
+            usage=Usage(input_tokens=prompt_tokens, output_tokens=usage.output_tokens),
+        )
+
+    def retry_hint(self, error: BaseException) -> RetryHint | None:
+        """429, 529 (overloaded), other 5xx, 408, 409, timeouts and dropped connections."""
+        from anthropic import APIConnectionError, APIStatusError, APITimeoutError
+
+        if isinstance(error, APITimeoutError):
+            return RetryHint("timeout")
+        if isinstance(error, APIConnectionError):
+            return RetryHint("connection")
+        if isinstance(error, APIStatusError):
+            status = error.status_code
+            if status >= 500 or status in _RETRYABLE_STATUS:
+                return RetryHint(str(status), parse_retry_after(error.response.headers))
+        return None
+
+    async def aclose(self) -> None:
+        """Close the HTTP client."""
+        await self._client.close()
+
+
+def _sampling_body(config: GenerateConfig) -> dict[str, object]:
+    body: dict[str, object] = {"temperature": config.temperature}
+    if config.top_p is not None:
+        body["top_p"] = config.top_p
+    if config.seed is not None:
+        body["seed"] = config.seed
+    return body
+
+
+def _to_anthropic(message: ChatMessage) -> MessageParam:
+    if message.role == "assistant":
+        return {"role": "assistant", "content": message.content}
+    return {"role": "user", "content": message.content}

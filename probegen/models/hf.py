@@ -1,0 +1,229 @@
+"""``hf:REPO_OR_PATH``: a chat model run in-process by Hugging Face transformers.
+
+The target is a repository id already in the Hugging Face cache, a checkpoint directory,
+or a ``.gguf`` file (transformers dequantises it; needs ``gguf``). Nothing is downloaded
+at run time (``local_files_only=True``): whether the weights are present is checked when
+the backend is built, so a missing model fails before a run starts; loading them waits
+for the first call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import random
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from probegen.errors import ModelSpecError, ModelUnavailableError
+from probegen.models.base import ChatMessage, GenerateConfig, Response, RetryHint, Usage
+
+__all__ = ["HFBackend"]
+
+_INSTALL = "pip install 'probegen[hf]' (transformers, accelerate, gguf, torch)"
+
+
+@dataclass(frozen=True)
+class _Weights:
+    """Where ``from_pretrained`` should look: a repo id or directory, plus a GGUF name."""
+
+    source: str
+    gguf_file: str | None
+    identity: str
+
+
+class HFBackend:
+    """A transformers causal LM with a chat template, loaded on the first call.
+
+    Args:
+        target: A cached repo id (``HuggingFaceTB/SmolLM2-135M-Instruct``), a checkpoint
+            directory, or a ``.gguf`` file.
+
+    Raises:
+        ModelSpecError: ``target`` is empty.
+        ModelUnavailableError: transformers/torch (or gguf) is missing, or the weights
+            are neither in the Hugging Face cache nor on disk.
+    """
+
+    def __init__(self, target: str) -> None:
+        if not target:
+            raise ModelSpecError(
+                "hf: needs a repository id or a path",
+                fix="write hf:REPO (in the Hugging Face cache) or hf:/path/to/checkpoint",
+            )
+        self._spec = f"hf:{target}"
+        needed = ["transformers", "torch"]
+        if target.lower().endswith(".gguf"):
+            needed += ["gguf", "accelerate"]
+        missing = [name for name in needed if not _installed(name)]
+        if missing:
+            raise ModelUnavailableError(
+                f"{self._spec}: {', '.join(missing)} not installed", fix=_INSTALL
+            )
+        self._weights = _locate(target, self._spec)
+        self._model: Any = None
+        self._tokenizer: Any = None
+        self._device = "cpu"
+        # torch.manual_seed is global and generate() is not reentrant: one call at a time.
+        self._lock = threading.Lock()
+
+    @property
+    def spec(self) -> str:
+        """``hf:REPO_OR_PATH`` as given."""
+        return self._spec
+
+    @property
+    def identity(self) -> str:
+        """``hf:REPO`` for cached repos, ``hf:ABSOLUTE_PATH`` for files on disk."""
+        return self._weights.identity
+
+    @property
+    def max_concurrency(self) -> int:
+        """1: seeding is process-global, so calls are serialised."""
+        return 1
+
+    def __repr__(self) -> str:
+        return f"HFBackend({self.identity!r})"
+
+    async def generate(self, messages: Sequence[ChatMessage], config: GenerateConfig) -> Response:
+        """Generate in a worker thread so the event loop keeps serving other models."""
+        return await asyncio.to_thread(self._generate_blocking, list(messages), config)
+
+    def _generate_blocking(self, messages: list[ChatMessage], config: GenerateConfig) -> Response:
+        import torch
+
+        with self._lock:
+            model, tokenizer = self._load()
+            started = time.perf_counter()
+            encoded = tokenizer.apply_chat_template(
+                [{"role": m.role, "content": m.content} for m in messages],
+                add_generation_prompt=True,
+                return_tensors="pt",
+                return_dict=True,
+            ).to(self._device)
+            options: dict[str, Any] = {"max_new_tokens": config.max_tokens}
+            if config.temperature > 0:
+                options.update(do_sample=True, temperature=config.temperature)
+                if config.top_p is not None:
+                    options["top_p"] = config.top_p
+            else:
+                options["do_sample"] = False
+            if tokenizer.pad_token_id is None:
+                options["pad_token_id"] = tokenizer.eos_token_id
+            torch.manual_seed(config.seed if config.seed is not None else random.randrange(2**31))
+            with torch.inference_mode():
+                output = model.generate(**encoded, **options)
+            latency = time.perf_counter() - started
+            prompt_length = int(encoded["input_ids"].shape[1])
+            new_tokens: list[int] = output[0, prompt_length:].tolist()
+            text = tokenizer.decode(new_tokens, skip_special_tokens=True).strip()
+            eos = model.generation_config.eos_token_id
+        return Response(
+            text=text,
+            finish_reason=_finish_reason(new_tokens, eos, config.max_tokens),
+            model=self.identity.removeprefix("hf:"),
+            usage=Usage(input_tokens=prompt_length, output_tokens=len(new_tokens)),
+            latency_s=latency,
+        )
+
+    def _load(self) -> tuple[Any, Any]:
+        if self._model is None:
+            import torch
+            import transformers as transformers_module
+
+            # transformers' partial annotations fight strict typing; treat it as dynamic.
+            transformers: Any = transformers_module
+            # Loading a GGUF draws progress bars on stderr, which would garble the CLI.
+            transformers.utils.logging.disable_progress_bar()
+            options: dict[str, Any] = {"local_files_only": True}
+            if self._weights.gguf_file is not None:
+                options["gguf_file"] = self._weights.gguf_file
+            tokenizer = transformers.AutoTokenizer.from_pretrained(self._weights.source, **options)
+            if not getattr(tokenizer, "chat_template", None):
+                raise ModelUnavailableError(
+                    f"{self._spec}: the tokenizer has no chat template (a base model?)",
+                    fix="use an instruction-tuned chat model",
+                )
+            if torch.cuda.is_available():
+                self._device = "cuda"
+                options["dtype"] = (
+                    torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+                )
+            model = transformers.AutoModelForCausalLM.from_pretrained(
+                self._weights.source, **options
+            )
+            self._model = model.to(self._device).eval()
+            self._tokenizer = tokenizer
+        return self._model, self._tokenizer
+
+    def retry_hint(self, error: BaseException) -> RetryHint | None:
+        """None: an in-process failure does not fix itself on retry."""
+        return None
+
+    async def aclose(self) -> None:
+        """Drop the weights and, on CUDA, return the memory to the driver."""
+        with self._lock:
+            on_cuda = self._model is not None and self._device == "cuda"
+            self._model = self._tokenizer = None
+        if on_cuda:
+            import torch
+
+            torch.cuda.empty_cache()
+
+
+def _finish_reason(new_tokens: list[int], eos: int | list[int] | None, max_tokens: int) -> str:
+    eos_ids = set(eos) if isinstance(eos, list) else {eos}
+    if new_tokens and new_tokens[-1] in eos_ids:
+        return "stop"
+    return "length" if len(new_tokens) >= max_tokens else "stop"
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _locate(target: str, spec: str) -> _Weights:
+    """Check, without loading anything, that the weights are here."""
+    path = Path(target).expanduser()
+    if target.lower().endswith(".gguf"):
+        if path.is_file():
+            resolved = path.resolve()
+            return _Weights(str(resolved.parent), resolved.name, f"hf:{resolved}")
+    elif path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ModelUnavailableError(
+                f"{spec}: {path} has no config.json, so it is not a transformers checkpoint",
+                fix="pass the checkpoint directory (the one holding config.json)",
+            )
+        return _Weights(str(path.resolve()), None, f"hf:{path.resolve()}")
+    elif not _looks_like_path(target) and _in_hf_cache(target):
+        return _Weights(target, None, f"hf:{target}")
+    fix = (
+        "check the path, or pass hf:REPO for a model in the Hugging Face cache"
+        if _looks_like_path(target)
+        else f"`hf download {target}` or pass hf:/path/to/checkpoint"
+    )
+    raise ModelUnavailableError(
+        f"{spec}: weights not found in the Hugging Face cache or on disk", fix=fix
+    )
+
+
+def _looks_like_path(target: str) -> bool:
+    return target.startswith(("/", ".", "~")) or target.lower().endswith(".gguf")
+
+
+def _in_hf_cache(repo_id: str) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        found = try_to_load_from_cache(repo_id, "config.json")
+    except ValueError:  # not a valid repo id (HFValidationError)
+        return False
+    return isinstance(found, str)

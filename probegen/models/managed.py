@@ -1,0 +1,303 @@
+"""One managed model: bounded concurrency, retries with backoff, the response cache, cost.
+
+Backends make exactly one attempt per call (see :mod:`probegen.models.base`); everything
+that must behave the same for every provider lives here, so a retry against OpenAI and a
+retry against a local llama.cpp server are logged, paced and counted identically.
+
+A call either returns a :class:`~probegen.models.base.Response` or raises
+:class:`probegen.errors.ModelCallError`; it never returns silently with nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from types import TracebackType
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from probegen.errors import ModelCallError
+from probegen.models.base import (
+    ChatMessage,
+    ChatModel,
+    GenerateConfig,
+    Response,
+    ResponseCache,
+    Usage,
+    cache_key,
+)
+from probegen.models.pricing import cost_usd
+from probegen.redaction import redact_text
+
+__all__ = [
+    "EventHandler",
+    "Model",
+    "RetryPolicy",
+    "describe_error",
+    "parse_retry_after",
+]
+
+EventHandler = Callable[[str, dict[str, object]], None]
+"""``on_event(kind, fields)``: kinds are ``retry`` and ``failure``."""
+
+_MAX_CAUSE_CHARS = 300
+
+
+class RetryPolicy(BaseModel):
+    """How transient failures (429, 5xx, timeouts) are retried.
+
+    Waits use exponential backoff with *full jitter* (uniform in ``[0, cap]``), so many
+    concurrent callers that failed together do not retry together.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_attempts: int = Field(6, ge=1)
+    """Attempts in all, the first included."""
+    initial_backoff_s: float = Field(0.5, ge=0)
+    """Backoff cap before the first retry."""
+    max_backoff_s: float = Field(30.0, ge=0)
+    """Upper bound on the backoff cap."""
+    multiplier: float = Field(2.0, ge=1)
+    """Growth of the backoff cap per retry."""
+    max_retry_after_s: float = Field(120.0, ge=0)
+    """A server's ``Retry-After`` is honoured up to this many seconds."""
+
+    def wait_s(self, retry: int, retry_after: float | None, rng: random.Random) -> float:
+        """Seconds to wait before retry number ``retry`` (1 for the first retry).
+
+        Args:
+            retry: Which retry this is, counting from 1.
+            retry_after: The server's ``Retry-After`` in seconds, if it sent one.
+            rng: Source of jitter.
+        """
+        cap = min(self.max_backoff_s, self.initial_backoff_s * self.multiplier ** (retry - 1))
+        jittered = rng.uniform(0.0, cap)
+        if retry_after is None:
+            return jittered
+        # The server knows its own load better than our backoff does: wait at least what it
+        # asked, but never let one header stall a whole run for minutes.
+        return min(max(retry_after, jittered), self.max_retry_after_s)
+
+
+class Model:
+    """A :class:`~probegen.models.base.ChatModel` backend plus everything around a call.
+
+    Args:
+        backend: The backend that makes single attempts.
+        cache: Where finished calls are stored; a hit is returned without sending.
+        retry: Retry policy; the default makes up to 6 attempts.
+        max_concurrency: Calls in flight at once; defaults to the backend's own bound.
+        on_event: Called with ``("retry", fields)`` before each retry's wait and with
+            ``("failure", fields)`` before :class:`~probegen.errors.ModelCallError` is raised.
+        sleep: The awaitable used to wait between attempts (tests pass a recorder).
+        rng: Source of backoff jitter (tests pass a seeded one).
+
+    Attributes:
+        sent: Attempts sent to the backend, retries included.
+        cache_hits: Calls answered from the cache.
+        retries: Retries made.
+        failures: Calls that raised :class:`~probegen.errors.ModelCallError`.
+        usage: Tokens and cost summed over successful attempts (cache hits cost nothing).
+    """
+
+    def __init__(
+        self,
+        backend: ChatModel,
+        *,
+        cache: ResponseCache | None = None,
+        retry: RetryPolicy | None = None,
+        max_concurrency: int | None = None,
+        on_event: EventHandler | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        if max_concurrency is not None and max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
+        self.backend = backend
+        self.cache = cache
+        self.retry = retry or RetryPolicy()
+        self.max_concurrency = max_concurrency or backend.max_concurrency
+        self._on_event = on_event
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        # A semaphore binds to the event loop it first waits on; keeping one per loop lets
+        # one Model serve several asyncio.run() calls (CLI, tests) without RuntimeError.
+        self._semaphores: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
+        self.sent = 0
+        self.cache_hits = 0
+        self.retries = 0
+        self.failures = 0
+        self.usage = Usage(input_tokens=0, output_tokens=0, cost_usd=None)
+
+    @property
+    def spec(self) -> str:
+        """The backend's spec, e.g. ``openai:gpt-4o-mini``."""
+        return self.backend.spec
+
+    @property
+    def identity(self) -> str:
+        """The backend's identity (spec plus endpoint), used in cache keys."""
+        return self.backend.identity
+
+    def __repr__(self) -> str:
+        return f"Model({self.identity!r}, max_concurrency={self.max_concurrency})"
+
+    async def generate(
+        self,
+        messages: Sequence[ChatMessage],
+        config: GenerateConfig,
+        *,
+        sample_index: int = 0,
+    ) -> Response:
+        """Answer ``messages``: from the cache if possible, else from the backend.
+
+        Args:
+            messages: The conversation.
+            config: Sampling parameters; sample ``i`` uses seed ``config.seed + i``.
+            sample_index: Which sample of this query this is.
+
+        Returns:
+            The response; ``cached`` is True when it came from the cache.
+
+        Raises:
+            ModelCallError: The error was not transient, or every attempt failed.
+        """
+        sample_config = config.for_sample(sample_index)
+        key = cache_key(self.identity, messages, sample_config, sample_index)
+        if self.cache is not None:
+            hit = self.cache.get_response(key)
+            if hit is not None:
+                self.cache_hits += 1
+                return hit.model_copy(update={"cached": True, "attempts": 0})
+        async with self._semaphore():
+            # The slot is held through the backoff waits on purpose: under a 429 storm this
+            # throttles the whole model instead of letting queued calls pile onto it.
+            response = await self._attempt_until_done(messages, sample_config)
+        if self.cache is not None:
+            self.cache.put_response(
+                key, self.identity, messages, sample_config, sample_index, response
+            )
+        return response
+
+    async def _attempt_until_done(
+        self, messages: Sequence[ChatMessage], config: GenerateConfig
+    ) -> Response:
+        attempt = 0
+        while True:
+            attempt += 1
+            self.sent += 1
+            started = time.perf_counter()
+            try:
+                response = await self.backend.generate(messages, config)
+            except Exception as error:  # every backend raises its own SDK's exceptions
+                cause = describe_error(error)
+                hint = self.backend.retry_hint(error)
+                if hint is None or attempt >= self.retry.max_attempts:
+                    self.failures += 1
+                    self._emit("failure", {"attempts": attempt, "error": cause})
+                    raise ModelCallError(self.spec, attempt, cause) from error
+                wait = self.retry.wait_s(attempt, hint.retry_after, self._rng)
+                self.retries += 1
+                self._emit(
+                    "retry",
+                    {
+                        "reason": hint.reason,
+                        "attempt": attempt,
+                        "wait_s": wait,
+                        "retry_after": hint.retry_after,
+                        "error": cause,
+                    },
+                )
+                await self._sleep(wait)
+                continue
+            return self._account(response, time.perf_counter() - started, attempt)
+
+    def _account(self, response: Response, latency_s: float, attempts: int) -> Response:
+        usage = response.usage
+        if usage.cost_usd is None:
+            usage = usage.model_copy(update={"cost_usd": cost_usd(self.spec, usage)})
+        total = self.usage
+        self.usage = Usage(
+            input_tokens=(total.input_tokens or 0) + (usage.input_tokens or 0),
+            output_tokens=(total.output_tokens or 0) + (usage.output_tokens or 0),
+            cost_usd=(
+                total.cost_usd
+                if usage.cost_usd is None
+                else (total.cost_usd or 0.0) + usage.cost_usd
+            ),
+        )
+        return response.model_copy(
+            update={"usage": usage, "latency_s": latency_s, "cached": False, "attempts": attempts}
+        )
+
+    def _semaphore(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        semaphore = self._semaphores.get(loop)
+        if semaphore is None:
+            # Forget semaphores of closed loops so a long-lived Model does not leak them.
+            self._semaphores = {k: v for k, v in self._semaphores.items() if not k.is_closed()}
+            semaphore = self._semaphores[loop] = asyncio.Semaphore(self.max_concurrency)
+        return semaphore
+
+    def _emit(self, kind: str, fields: dict[str, object]) -> None:
+        if self._on_event is not None:
+            self._on_event(kind, {"spec": self.spec, **fields})
+
+    async def aclose(self) -> None:
+        """Release the backend's clients, servers or weights."""
+        await self.backend.aclose()
+
+    async def __aenter__(self) -> Model:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+def parse_retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds a server asked us to wait, from ``retry-after-ms`` or ``Retry-After``.
+
+    ``Retry-After`` may be a number of seconds or an HTTP date; header names are matched
+    case-insensitively. Returns None when absent or unparsable.
+    """
+    lowered = {name.lower(): value for name, value in headers.items()}
+    millis = lowered.get("retry-after-ms")
+    if millis is not None:
+        try:
+            return max(0.0, float(millis) / 1000)
+        except ValueError:
+            pass
+    value = lowered.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def describe_error(error: BaseException) -> str:
+    """One line naming the error's type and message, secrets redacted, length bounded."""
+    message = " ".join(str(error).split())
+    line = f"{type(error).__name__}: {message}" if message else type(error).__name__
+    line = redact_text(line)
+    if len(line) > _MAX_CAUSE_CHARS:
+        line = line[: _MAX_CAUSE_CHARS - 3] + "..."
+    return line

@@ -1,0 +1,164 @@
+"""``openai:MODEL``: the official OpenAI API or any OpenAI-compatible server.
+
+The same backend serves api.openai.com, vLLM, Ollama, llama.cpp and other
+``/v1/chat/completions`` servers: pass ``base_url`` (or set ``OPENAI_BASE_URL``). The SDK
+is imported only when this backend is built, and its own retries are off because
+:class:`probegen.models.managed.Model` owns retries for every backend alike.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from probegen.errors import ModelSpecError, ModelUnavailableError
+from probegen.models.base import ChatMessage, GenerateConfig, Response, RetryHint, Usage
+from probegen.models.managed import parse_retry_after
+from probegen.redaction import redact_url
+
+if TYPE_CHECKING:
+    from openai import AsyncOpenAI
+    from openai.types.chat import ChatCompletionMessageParam
+
+__all__ = ["DEFAULT_BASE_URL", "OpenAIBackend"]
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+DEFAULT_TIMEOUT_S = 60.0
+DEFAULT_MAX_CONCURRENCY = 8
+# A key the SDK insists on even when a local server ignores it; never a real credential.
+_PLACEHOLDER_KEY = "not-needed"
+_RETRYABLE_STATUS = frozenset({408, 409})
+
+
+class OpenAIBackend:
+    """One OpenAI-compatible chat model.
+
+    Args:
+        model: The model name the endpoint knows, e.g. ``gpt-4o-mini``.
+        base_url: The endpoint; defaults to ``OPENAI_BASE_URL``, then api.openai.com.
+        api_key: The key; defaults to ``OPENAI_API_KEY``. Required only for the default
+            endpoint: a custom server without auth gets a placeholder.
+        timeout_s: Per-attempt timeout in seconds (default 60).
+        max_concurrency: Calls in flight at once (default 8).
+
+    Raises:
+        ModelSpecError: ``model`` is empty.
+        ModelUnavailableError: The ``openai`` package is missing, or the default
+            endpoint is used without ``OPENAI_API_KEY``.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout_s: float | None = None,
+        max_concurrency: int | None = None,
+    ) -> None:
+        if not model:
+            raise ModelSpecError(
+                "openai: needs a model name", fix="write openai:MODEL, e.g. openai:gpt-4o-mini"
+            )
+        self._model = model
+        self._spec = f"openai:{model}"
+        try:
+            import openai
+        except ImportError as error:
+            raise ModelUnavailableError(
+                f"{self._spec}: the openai package is not installed",
+                fix="pip install 'openai>=1.40'",
+            ) from error
+        endpoint = base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
+        self._official = redact_url(endpoint) == DEFAULT_BASE_URL
+        key = api_key or os.environ.get("OPENAI_API_KEY")
+        if not key:
+            if self._official:
+                raise ModelUnavailableError(
+                    f"{self._spec}: OPENAI_API_KEY is not set",
+                    fix="export OPENAI_API_KEY=<your key>, or pass --base-url "
+                    "(or set OPENAI_BASE_URL) for an OpenAI-compatible server",
+                )
+            key = _PLACEHOLDER_KEY
+        self._client: AsyncOpenAI = openai.AsyncOpenAI(
+            api_key=key,
+            base_url=endpoint,
+            timeout=timeout_s if timeout_s is not None else DEFAULT_TIMEOUT_S,
+            max_retries=0,
+        )
+        self._identity = f"{self._spec}@{redact_url(endpoint)}"
+        self._max_concurrency = max_concurrency or DEFAULT_MAX_CONCURRENCY
+
+    @property
+    def spec(self) -> str:
+        """``openai:MODEL``."""
+        return self._spec
+
+    @property
+    def identity(self) -> str:
+        """``openai:MODEL@ENDPOINT``: the same model name on two servers is two models."""
+        return self._identity
+
+    @property
+    def max_concurrency(self) -> int:
+        """Calls in flight at once."""
+        return self._max_concurrency
+
+    def __repr__(self) -> str:
+        return f"OpenAIBackend({self._identity!r})"
+
+    async def generate(self, messages: Sequence[ChatMessage], config: GenerateConfig) -> Response:
+        """One chat completion; raises the SDK's exception on failure."""
+        from openai import omit
+
+        # api.openai.com's reasoning models reject the deprecated max_tokens, while many
+        # compatible servers only know max_tokens: send whichever the endpoint expects.
+        completion = await self._client.chat.completions.create(
+            model=self._model,
+            messages=[_to_openai(message) for message in messages],
+            temperature=config.temperature,
+            seed=config.seed if config.seed is not None else omit,
+            top_p=config.top_p if config.top_p is not None else omit,
+            max_tokens=omit if self._official else config.max_tokens,
+            max_completion_tokens=config.max_tokens if self._official else omit,
+        )
+        if not completion.choices:
+            raise RuntimeError(f"{self._spec}: the server returned no choices")
+        choice = completion.choices[0]
+        usage = completion.usage
+        return Response(
+            text=choice.message.content or "",
+            finish_reason=choice.finish_reason,
+            model=completion.model or self._model,
+            usage=Usage(
+                input_tokens=usage.prompt_tokens if usage else None,
+                output_tokens=usage.completion_tokens if usage else None,
+            ),
+        )
+
+    def retry_hint(self, error: BaseException) -> RetryHint | None:
+        """429, 408, 409 and 5xx answers, timeouts and dropped connections are transient."""
+        from openai import APIConnectionError, APIStatusError, APITimeoutError
+
+        if isinstance(error, APITimeoutError):
+            return RetryHint("timeout")
+        if isinstance(error, APIConnectionError):
+            return RetryHint("connection")
+        if isinstance(error, APIStatusError):
+            status = error.status_code
+            if status == 429 or status >= 500 or status in _RETRYABLE_STATUS:
+                return RetryHint(str(status), parse_retry_after(error.response.headers))
+        return None
+
+    async def aclose(self) -> None:
+        """Close the HTTP client."""
+        await self._client.close()
+
+
+def _to_openai(message: ChatMessage) -> ChatCompletionMessageParam:
+    if message.role == "system":
+        return {"role": "system", "content": message.content}
+    if message.role == "assistant":
+        return {"role": "assistant", "content": message.content}
+    return {"role": "user", "content": message.content}

