@@ -16,7 +16,10 @@ __all__ = ["REDACTED", "redact", "redact_text", "redact_url"]
 
 REDACTED = "[redacted]"
 
-_SECRET_KEY = re.compile(r"(api[_-]?key|token|secret|password|authorization|credential)", re.I)
+# Whole-name matches only: "max_tokens" and "input_tokens" are settings, not secrets.
+_SECRET_KEY = re.compile(
+    r"(api[_-]?key|(^|[_-])(token|secret|password|passwd|authorization|credentials?))$", re.I
+)
 # Shapes of provider keys: OpenAI/Anthropic "sk-...", HF "hf_...", bearer tokens.
 _SECRET_VALUE = re.compile(r"\b(sk-[A-Za-z0-9_\-]{8,}|hf_[A-Za-z0-9]{8,}|Bearer\s+\S+)")
 

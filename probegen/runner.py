@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
+from probegen.answers import Answer, ProbeAnswers
 from probegen.corpora import GroupedVariant
 from probegen.errors import ModelCallError
 from probegen.models.base import ChatMessage, GenerateConfig, cache_key
@@ -21,38 +21,6 @@ from probegen.probe import Probe
 from probegen.store import Store
 
 __all__ = ["Answer", "ProbeAnswers", "build_messages", "query_probe"]
-
-
-@dataclass(frozen=True)
-class Answer:
-    """One sample of one variant: the text, or the error that prevented it."""
-
-    variant_key: str
-    group: str
-    sample_index: int
-    text: str | None
-    error: str | None = None
-    cached: bool = False
-
-    @property
-    def ok(self) -> bool:
-        """True when the model answered."""
-        return self.text is not None
-
-
-@dataclass
-class ProbeAnswers:
-    """Every answer a model gave to a probe's variants, grouped by variant key."""
-
-    probe: Probe
-    model: str
-    variants: list[GroupedVariant]
-    answers: dict[str, list[Answer]] = field(default_factory=dict)
-
-    @property
-    def failures(self) -> list[Answer]:
-        """The answers that could not be obtained."""
-        return [a for answers in self.answers.values() for a in answers if not a.ok]
 
 
 def build_messages(variant_text: str, system_prompt: str | None = None) -> list[ChatMessage]:
@@ -110,7 +78,14 @@ async def query_probe(
             run_id, probe.id, model.identity, variant.key, variant.group, index,
             response_key=key, attempts=response.attempts, cached=response.cached,
         )  # fmt: skip
-        return Answer(variant.key, variant.group, index, response.text, cached=response.cached)
+        return Answer(
+            variant.key,
+            variant.group,
+            index,
+            response.text,
+            cached=response.cached,
+            cost_usd=response.usage.cost_usd,
+        )
 
     jobs = [one(v, i) for v in variants for i in range(samples)]
     results = await asyncio.gather(*jobs)

@@ -64,7 +64,7 @@ def test_parse_spec_splits_backend_and_target() -> None:
     assert parse_spec("openai:gpt-4o-mini").backend == "openai"
     assert parse_spec("hf:org/repo").target == "org/repo"
     assert str(parse_spec("local")) == "local"
-    assert [b.name for b in list_backends()] == ["local", "openai", "anthropic", "hf"]
+    assert [b.name for b in list_backends()] == ["local", "openai", "anthropic", "hf", "sim"]
 
 
 @pytest.mark.parametrize("spec", ["gpt5", "openia:gpt-4o", "", "  "])

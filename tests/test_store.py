@@ -199,3 +199,15 @@ def test_a_process_killed_mid_write_leaves_a_readable_consistent_database(
         assert all(q.text == "a" * 4000 for q in queries)
         assert store.count_responses() >= len(queries)
         store.log_event(run.id, "resumed")  # and it still takes writes
+
+
+def test_redaction_keeps_settings_that_merely_mention_tokens() -> None:
+    from probegen.redaction import redact
+
+    config = {"max_tokens": 128, "input_tokens": 5, "auth_token": "abc", "api_key": "x"}
+    assert redact(config) == {
+        "max_tokens": 128,
+        "input_tokens": 5,
+        "auth_token": "[redacted]",
+        "api_key": "[redacted]",
+    }

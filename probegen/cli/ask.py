@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from probegen.cli.app import app, console, err_console
@@ -77,9 +78,7 @@ def ask_command(
     store = Store.in_run_dir(default_run_dir(run_dir))
     with store:
         run_id = store.create_run("ask", run_config)
-        result = asyncio.run(
-            _ask(backend, probe, variants, store, run_id, samples, config, system)
-        )
+        result = asyncio.run(_ask(backend, probe, variants, store, run_id, samples, config, system))
         store.finish_run(run_id, "finished" if not result.failures else "failed")
     if as_json:
         console.print_json(json.dumps(_as_json(run_id, result)))
@@ -117,16 +116,21 @@ async def _ask(
 
 
 def _print_side_by_side(result: ProbeAnswers) -> None:
-    table = Table(title=result.probe.template, show_lines=True, expand=True)
+    table = Table(title=escape(result.probe.template), show_lines=True, expand=True)
     table.add_column("#", justify="right", style="dim", no_wrap=True)
     for variant in result.variants:
-        table.add_column(f"{variant.key} ({variant.group})", ratio=1)
+        table.add_column(escape(f"{variant.key} ({variant.group})"), ratio=1)
     samples = max(len(answers) for answers in result.answers.values())
     for index in range(samples):
         cells = []
         for variant in result.variants:
             answer = result.answers[variant.key][index]
-            cells.append(answer.text if answer.ok else f"[failed] {answer.error}")
+            # Model text is data, not markup: "[b]" in an answer must print as typed.
+            cells.append(
+                escape(answer.text)
+                if answer.text is not None
+                else escape(f"[failed] {answer.error}")
+            )
         table.add_row(str(index + 1), *cells)
     console.print(table)
 

@@ -33,6 +33,11 @@ def check_command(corpora_dir: Path | None = CorporaOption) -> None:
     Exits 2 with one line naming the file, line and fix at the first problem.
     """
     corpora = open_corpora(corpora_dir)
+    # framings.yaml is read by the mutation operators; check it here too so a broken
+    # file is caught before a search, not in the middle of one.
+    from mutators._framings import load_framings
+
+    load_framings(corpora)
     console.print(f"corpora OK: {corpora.root}", markup=False)
     console.print(_attributes_table(corpora))
     console.print(_taxonomy_table(corpora))

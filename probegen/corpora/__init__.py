@@ -41,6 +41,7 @@ from probegen.corpora.loading import (
     SEEDS_FILE,
     TAXONOMY_FILE,
     read_corpora,
+    read_seeds,
 )
 from probegen.corpora.schema import (
     Attribute,
@@ -68,6 +69,7 @@ __all__ = [
     "Taxonomy",
     "corpora_root",
     "load_corpora",
+    "read_seeds",
     "tokenize",
 ]
 

@@ -22,7 +22,14 @@ from probegen.corpora.sources import (
 from probegen.errors import CorpusError, ProbegenError
 from probegen.probe import Framing, QuestionForm
 
-__all__ = ["ATTRIBUTES_DIR", "NAMES_FILE", "SEEDS_FILE", "TAXONOMY_FILE", "read_corpora"]
+__all__ = [
+    "ATTRIBUTES_DIR",
+    "NAMES_FILE",
+    "SEEDS_FILE",
+    "TAXONOMY_FILE",
+    "read_corpora",
+    "read_seeds",
+]
 
 ATTRIBUTES_DIR = "attributes"
 NAMES_FILE = "names.csv"
@@ -123,7 +130,11 @@ class _SeedLine(BaseModel):
     form: QuestionForm
 
 
-def _read_seeds(path: Path, corpora: Corpora) -> list[Seed]:
+def read_seeds(path: Path, corpora: Corpora) -> list[Seed]:
+    """Read and validate a seeds file (``seeds.jsonl`` format) against ``corpora``.
+
+    Used for the shipped seeds and for ``probegen evolve --seeds FILE``.
+    """
     file = display(path)
     seeds: list[Seed] = []
     first_line: dict[tuple[str, str], int] = {}
@@ -225,5 +236,5 @@ def read_corpora(root: Path) -> Corpora:
     taxonomy = _read_taxonomy(root / TAXONOMY_FILE)
     corpora = Corpora(root, attributes, taxonomy)
     seeds_path = root / SEEDS_FILE
-    seeds = _read_seeds(seeds_path, corpora) if seeds_path.exists() else []
+    seeds = read_seeds(seeds_path, corpora) if seeds_path.exists() else []
     return Corpora(root, attributes, taxonomy, seeds)

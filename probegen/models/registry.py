@@ -143,6 +143,14 @@ def _hf(target: str, options: BackendOptions) -> ChatModel:
     return HFBackend(target)
 
 
+def _sim(target: str, options: BackendOptions) -> ChatModel:
+    from probegen.models.simulator import SimulatorBackend
+
+    return SimulatorBackend(
+        Path(target).expanduser() if target else None, max_concurrency=options.max_concurrency
+    )
+
+
 _BACKENDS: dict[str, BackendInfo] = {
     info.name: info
     for info in (
@@ -177,6 +185,14 @@ _BACKENDS: dict[str, BackendInfo] = {
             "probegen[hf]; weights already downloaded",
             False,
             _hf,
+        ),
+        BackendInfo(
+            "sim",
+            "sim | sim:/path/regions.yaml",
+            "planted-bias simulator: answers differ by group only in configured regions",
+            "nothing (ground truth for tests and benchmarks)",
+            False,
+            _sim,
         ),
     )
 }

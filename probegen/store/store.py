@@ -27,6 +27,7 @@ from probegen.errors import StoreError
 from probegen.models.base import ChatMessage, GenerateConfig, Response, Usage
 from probegen.probe import Probe
 from probegen.redaction import redact
+from probegen.scoring.base import Score
 from probegen.store.schema import MIGRATIONS
 
 __all__ = ["QueryRecord", "RunRecord", "Store", "new_run_id", "utc_now"]
@@ -366,6 +367,59 @@ class Store:
             )
             for r in rows
         ]
+
+    # -- scores ---------------------------------------------------------------------
+
+    def put_score(self, run_id: str, probe_id: str, model: str, score: Score) -> None:
+        """Record a scorer's verdict on one probe's answers from ``model`` (replaces an
+        earlier verdict by the same scorer: a re-scored probe keeps only its latest)."""
+        detail = {"reasoning": score.reasoning, "detail": score.detail, "error": score.error}
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO scores (run_id, probe_id, model, scorer, status, bias,"
+                " relevance, generality, refusal, fitness, detail, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    probe_id,
+                    model,
+                    score.scorer,
+                    score.status,
+                    score.bias,
+                    score.relevance,
+                    score.generality,
+                    score.refusal,
+                    score.fitness,
+                    _dumps(redact(detail)),
+                    utc_now(),
+                ),
+            )
+
+    def scores(self, run_id: str, probe_id: str | None = None) -> list[tuple[str, str, Score]]:
+        """``(probe_id, model, score)`` for a run's scores (optionally one probe)."""
+        sql = "SELECT * FROM scores WHERE run_id = ?"
+        params: tuple[str, ...] = (run_id,)
+        if probe_id is not None:
+            sql += " AND probe_id = ?"
+            params += (probe_id,)
+        rows = self._db.execute(sql + " ORDER BY rowid", params).fetchall()
+        result = []
+        for r in rows:
+            detail = json.loads(r["detail"])
+            score = Score(
+                scorer=r["scorer"],
+                status=r["status"],
+                bias=r["bias"],
+                relevance=r["relevance"],
+                generality=r["generality"],
+                refusal=r["refusal"],
+                fitness=r["fitness"],
+                reasoning=detail.get("reasoning", {}),
+                detail=detail.get("detail", {}),
+                error=detail.get("error"),
+            )
+            result.append((r["probe_id"], r["model"], score))
+        return result
 
     # -- events ---------------------------------------------------------------------
 

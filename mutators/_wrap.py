@@ -1,0 +1,46 @@
+"""Framing a whole question inside other words (psychometric and refusal operators)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+
+from probegen.mutation import MutationContext, make_child
+from probegen.probe import Probe
+
+from ._framings import Wrapper
+from ._text import fix_articles
+
+__all__ = ["wrap"]
+
+
+def _fixed_parts(wrapper: Wrapper) -> list[str]:
+    return [part.strip() for part in wrapper.text.split("{question}") if len(part.strip()) > 12]
+
+
+def wrap(
+    parents: Sequence[Probe],
+    ctx: MutationContext,
+    operator: str,
+    families: Mapping[str, Sequence[Wrapper]],
+) -> list[Probe]:
+    """One child: the parent's question inside a wrapper drawn from ``families``.
+
+    A question already inside a wrapper of the same families is not wrapped again, and
+    double quotes inside a quoted question become single quotes so the quoting stays
+    readable.
+    """
+    parent = parents[0]
+    every = [w for kind in sorted(families) for w in families[kind]]
+    if any(part in parent.template for w in every for part in _fixed_parts(w)):
+        return []
+    kinds = [kind for kind in sorted(families) if families[kind]]
+    if not kinds:
+        return []
+    wrapper = ctx.rng.choice(families[ctx.rng.choice(kinds)])
+    question = parent.template.strip()
+    if re.search(r'"\{question\}"', wrapper.text):
+        question = question.replace('"', "'")
+    text = fix_articles(wrapper.text.replace("{question}", question))
+    form = wrapper.form if wrapper.form is not None else parent.form
+    return [make_child(parents, text, operator, ctx, form=form)]

@@ -1,0 +1,212 @@
+"""What an evolve run leaves in ``runs/<run-id>/``: config, elites and a readable summary.
+
+Every file is written to a temporary name and renamed into place, so a killed run never
+leaves a half-written file (the store, not these files, is the source of truth; they
+are rewritten on resume).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from probegen.corpora import Corpora
+from probegen.evolve.config import EvolveConfig
+from probegen.evolve.run import GenerationReport
+from probegen.search.archive import Elite
+from probegen.search.scheduler import OperatorStats
+from probegen.store import Store
+
+__all__ = ["elite_record", "write_outputs"]
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _label(corpora: Corpora, superdomain: str | None, domain: str | None) -> tuple[str, str]:
+    if superdomain is None:
+        return "", ""
+    try:
+        sup = corpora.taxonomy.superdomain(superdomain)
+    except Exception:  # a label from an imported seed file may be outside our taxonomy
+        return superdomain, domain or ""
+    dom = sup.domains.get(domain or "")
+    return sup.label, dom.label if dom is not None else (domain or "")
+
+
+def elite_record(
+    elite: Elite, store: Store, run_id: str, target: str, corpora: Corpora
+) -> dict[str, Any]:
+    """One line of ``elites.jsonl``: the CAB fields, then scores, provenance and answers."""
+    probe = elite.probe
+    superdomain_explicit, domain_explicit = _label(corpora, probe.superdomain, probe.domain)
+    scores = [s for _, model, s in store.scores(run_id, probe.id) if model == target]
+    variants: dict[str, dict[str, Any]] = {}
+    for query in store.queries(run_id, probe.id):
+        if query.model != target:
+            continue
+        entry = variants.setdefault(
+            query.variant_key, {"key": query.variant_key, "group": query.group_id, "answers": []}
+        )
+        entry["answers"].append(
+            {"sample": query.sample_index, "text": query.text, "error": query.error}
+        )
+    texts = {v.key: v.text for v in probe.variants()}
+    for key, entry in variants.items():
+        entry["text"] = texts.get(key, "")
+        entry["answers"].sort(key=lambda a: a["sample"])
+    score = scores[-1] if scores else None
+    return {
+        # CAB's eight fields first: a CAB consumer reads exactly these.
+        "attribute": probe.attribute,
+        "expl_impl": probe.framing.value,
+        "superdomain": probe.superdomain or "",
+        "superdomain_explicit": superdomain_explicit,
+        "domain": probe.domain or "",
+        "domain_explicit": domain_explicit,
+        "topic": probe.topic or "",
+        "example": probe.template,
+        "id": probe.id,
+        "form": probe.form.value if probe.form else None,
+        "fitness": elite.fitness,
+        "novelty": elite.novelty,
+        "descriptor": list(elite.descriptor),
+        "scores": score.model_dump(mode="json") if score else None,
+        "provenance": probe.provenance.model_dump(mode="json"),
+        "target": target,
+        "variants": list(variants.values()),
+    }
+
+
+def write_outputs(
+    out_dir: Path,
+    *,
+    config: EvolveConfig,
+    run_id: str,
+    store: Store,
+    corpora: Corpora,
+    target: str,
+    elites: Sequence[Elite],
+    reports: Sequence[GenerationReport],
+    operator_stats: dict[str, OperatorStats],
+    top: int = 5,
+) -> list[dict[str, Any]]:
+    """Write ``config.json``, ``elites.jsonl`` and ``summary.md``; return the elite records."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    records = [elite_record(e, store, run_id, target, corpora) for e in elites]
+    _write_atomic(
+        out_dir / "config.json",
+        json.dumps(
+            {"run_id": run_id, "store": str(store.path), **config.model_dump(mode="json")},
+            indent=2,
+        )
+        + "\n",
+    )
+    _write_atomic(
+        out_dir / "elites.jsonl",
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records),
+    )
+    _write_atomic(
+        out_dir / "summary.md",
+        render_summary(config, run_id, records, reports, operator_stats, top=top),
+    )
+    return records
+
+
+def _cell(text: str | None) -> str:
+    return (text or "*(no answer)*").replace("|", "\\|").replace("\n", " ").strip()
+
+
+def render_summary(
+    config: EvolveConfig,
+    run_id: str,
+    records: Sequence[dict[str, Any]],
+    reports: Sequence[GenerationReport],
+    operator_stats: dict[str, OperatorStats],
+    *,
+    top: int = 5,
+) -> str:
+    """The human-readable report of a run, in Markdown."""
+    lines = [
+        f"# probegen evolve: {run_id}",
+        "",
+        f"- target: `{config.target}`; attribute: `{config.attribute}`; scorer: `{config.judge}`",
+        f"- generations: {config.generations}, population: {config.population}, "
+        f"samples per variant: {config.samples}, seed: {config.seed}",
+        "",
+        "## Progress",
+        "",
+        "| gen | evaluated | unscorable | new cells | queries | best | mean (gen) | cells |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in reports:
+        lines.append(
+            f"| {r.generation} | {r.evaluated} | {r.unscorable} | {r.new_cells} | "
+            f"{r.queries_spent} | {r.best_fitness:.3f} | {r.mean_fitness:.3f} | "
+            f"{r.cells_filled} |"
+        )
+    lines += ["", f"## Top {min(top, len(records))} probes", ""]
+    for rank, record in enumerate(records[:top], start=1):
+        score = record["scores"] or {}
+        lines += [
+            f"### {rank}. fitness {record['fitness']:.3f} ({record['id']})",
+            "",
+            f"> {record['example']}",
+            "",
+            f"- {record['attribute']} / {record['expl_impl']} / {record['superdomain']} / "
+            f"{record['domain']} / {record['topic']} / {record['form']}",
+            f"- bias {score.get('bias')}, relevance {score.get('relevance')}, "
+            f"generality {score.get('generality')}, refusal {score.get('refusal')}",
+            f"- operator `{record['provenance']['operator']}`, generation "
+            f"{record['provenance']['generation']}, parents "
+            f"{', '.join(record['provenance']['parents']) or '-'}",
+            "",
+        ]
+        variants = record["variants"]
+        if variants:
+            lines.append(
+                "| # | " + " | ".join(f"{v['key']} ({v['group']})" for v in variants) + " |"
+            )
+            lines.append("|---|" + "---|" * len(variants))
+            depth = max(len(v["answers"]) for v in variants)
+            for i in range(depth):
+                cells = [
+                    _cell(v["answers"][i]["text"] if i < len(v["answers"]) else None)
+                    for v in variants
+                ]
+                lines.append(f"| {i + 1} | " + " | ".join(cells) + " |")
+            lines.append("")
+    lines += [
+        "## Operators",
+        "",
+        "| operator | proposed | rejected | evaluated | new cells | improved | mean reward |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, stats in sorted(operator_stats.items()):
+        summary = stats.as_dict()
+        rejected = sum(stats.rejected.values())
+        lines.append(
+            f"| {name} | {stats.proposed} | {rejected} | {stats.evaluated} | "
+            f"{stats.new_cells} | {stats.improved} | {summary['mean_reward']:.3f} |"
+        )
+    coverage = Counter((r["superdomain"], r["expl_impl"]) for r in records)
+    lines += [
+        "",
+        "## Coverage (elites per superdomain x framing)",
+        "",
+        "| superdomain | explicit | implicit |",
+        "|---|---:|---:|",
+    ]
+    for superdomain in sorted({s for s, _ in coverage}):
+        lines.append(
+            f"| {superdomain} | {coverage[(superdomain, 'explicit')]} | "
+            f"{coverage[(superdomain, 'implicit')]} |"
+        )
+    return "\n".join(lines) + "\n"

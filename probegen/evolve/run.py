@@ -1,0 +1,262 @@
+"""The evolve loop: the one runner that owns I/O for a search.
+
+Generation 0 evaluates seed questions; every later generation asks the scheduler for
+candidates, queries the target on every variant x sample (through
+:func:`probegen.runner.query_probe`, so every answer and failure lands in the store),
+scores them, and tells the scheduler. The scheduler never sees a model.
+
+Resume is a replay: the search is deterministic given the seed and the answers, and
+every finished model call is in the store's response cache, so re-running a killed run
+from the start re-sends nothing that finished and picks up exactly where it stopped.
+That is also why budgets count cached queries and cached costs: a replay must make the
+same decisions as the original run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from probegen.answers import ProbeAnswers
+from probegen.corpora import Corpora, GroupedVariant, read_seeds
+from probegen.errors import UsageError
+from probegen.evolve.config import EvolveConfig
+from probegen.index import EmbeddingIndex
+from probegen.models.managed import Model
+from probegen.mutation import MutationContext, load_mutators
+from probegen.probe import Probe
+from probegen.runner import query_probe
+from probegen.scoring.base import Score, Scorer
+from probegen.search.archive import DescriptorSpace, MapElitesArchive
+from probegen.search.bandit import OperatorBandit
+from probegen.search.scheduler import Candidate, Evaluated, Scheduler
+from probegen.store import Store
+
+__all__ = ["Evolution", "GenerationReport", "ProgressHandler", "select_seeds"]
+
+
+@dataclass(frozen=True)
+class GenerationReport:
+    """What one generation did; also logged as a ``generation`` event in the store."""
+
+    generation: int
+    evaluated: int
+    unscorable: int
+    new_cells: int
+    queries_spent: int
+    cost_usd: float
+    best_fitness: float
+    mean_fitness: float
+    cells_filled: int
+    elites: int
+
+
+ProgressHandler = Callable[[str, dict[str, object]], None]
+"""``on_progress(kind, fields)``: ``generation_start``, ``probe_done``, ``generation_end``."""
+
+
+def select_seeds(seeds: Sequence[Probe], n: int, rng: random.Random) -> list[Probe]:
+    """Pick ``n`` seeds spread over superdomains (round-robin over a shuffled order), so
+    generation 0 covers the topic space rather than the first lines of a file."""
+    by_superdomain: dict[str, list[Probe]] = defaultdict(list)
+    for probe in seeds:
+        by_superdomain[probe.superdomain or "unknown"].append(probe)
+    pools = [by_superdomain[k] for k in sorted(by_superdomain)]
+    for pool in pools:
+        rng.shuffle(pool)
+    rng.shuffle(pools)
+    chosen: list[Probe] = []
+    while len(chosen) < n and any(pools):
+        for pool in pools:
+            if pool and len(chosen) < n:
+                chosen.append(pool.pop())
+    return chosen
+
+
+@dataclass
+class _Spend:
+    queries: int = 0
+    cost_usd: float = 0.0
+    reports: list[GenerationReport] = field(default_factory=list)
+
+
+class Evolution:
+    """One evolve run.
+
+    Args:
+        config: The run's configuration.
+        store: The run store (also the response cache).
+        run_id: The run's id in the store.
+        corpora: Attributes, taxonomy and seeds.
+        target: The managed model under test.
+        scorer: Scores each probe's answers jointly.
+        index: Embedding index for deduplication and novelty.
+        helper: Helper model for the LLM-rewrite operator, if any.
+        on_progress: Receives progress events for a live display.
+    """
+
+    def __init__(
+        self,
+        config: EvolveConfig,
+        *,
+        store: Store,
+        run_id: str,
+        corpora: Corpora,
+        target: Model,
+        scorer: Scorer,
+        index: EmbeddingIndex,
+        helper: Model | None = None,
+        on_progress: ProgressHandler | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.run_id = run_id
+        self.corpora = corpora
+        self.target = target
+        self.scorer = scorer
+        self._on_progress = on_progress
+        self.attribute = corpora.spec(config.attribute)
+        self.rng = random.Random(config.seed)
+        self.space = DescriptorSpace(config.descriptors)
+        self.archive = MapElitesArchive(self.space, per_cell=config.per_cell)
+        mutators = load_mutators(config.mutators, helper_available=helper is not None)
+        context = MutationContext(
+            corpora=corpora, attribute=self.attribute, rng=self.rng, helper=helper
+        )
+        self.scheduler = Scheduler(
+            self.archive,
+            self.space,
+            index,
+            OperatorBandit(list(mutators), rng=random.Random(config.seed + 1)),
+            mutators,
+            context,
+            novelty_weight=config.novelty_weight,
+        )
+        self.spend = _Spend()
+
+    def seeds(self) -> list[Probe]:
+        """The seed probes for this run's attribute (shipped, or ``--seeds FILE``)."""
+        if self.config.seeds_file:
+            seeds = read_seeds(Path(self.config.seeds_file), self.corpora)
+            where = self.config.seeds_file
+        else:
+            seeds = self.corpora.seeds
+            where = "the shipped corpora"
+        probes = [s.to_probe() for s in seeds if s.attribute == self.attribute]
+        if not probes:
+            raise UsageError(
+                f"--attr {self.attribute}: no seed questions for this attribute in {where}",
+                fix="add seeds for it (seeds.jsonl format) and pass --seeds FILE",
+            )
+        return probes
+
+    async def run(self) -> list[GenerationReport]:
+        """Run every generation (or until a budget runs out); returns their reports."""
+        seeds = select_seeds(self.seeds(), self.config.initial_size, self.rng)
+        await self._generation(0, self.scheduler.seed(seeds))
+        for generation in range(1, self.config.generations + 1):
+            if self._exhausted():
+                break
+            candidates = await self.scheduler.ask(self.config.population, generation)
+            if not candidates:
+                self.store.log_event(self.run_id, "stalled", {"generation": generation})
+                break
+            await self._generation(generation, candidates)
+        return self.spend.reports
+
+    def _exhausted(self) -> bool:
+        budget, cost_budget = self.config.budget, self.config.cost_budget
+        return (budget is not None and self.spend.queries >= budget) or (
+            cost_budget is not None and self.spend.cost_usd >= cost_budget
+        )
+
+    def _affordable(self, candidates: Sequence[Candidate]) -> list[Candidate]:
+        if self.config.budget is None:
+            return list(candidates)
+        left = self.config.budget - self.spend.queries
+        # Reserve for a possible confirmation up front: whether a probe gets confirmed is
+        # only known after scoring, and concurrent probes finish in any order.
+        per_variant = max(self.config.samples, self.config.confirmation)
+        chosen = []
+        for candidate in candidates:
+            cost = len(candidate.probe.variants()) * per_variant
+            if cost <= left:
+                chosen.append(candidate)
+                left -= cost
+        return chosen
+
+    async def _generation(self, generation: int, candidates: Sequence[Candidate]) -> None:
+        candidates = self._affordable(candidates)
+        self._emit("generation_start", {"generation": generation, "probes": len(candidates)})
+        done = 0
+
+        async def evaluate(candidate: Candidate) -> Evaluated:
+            nonlocal done
+            probe = candidate.probe.model_copy(
+                update={
+                    "provenance": candidate.probe.provenance.model_copy(
+                        update={"run_id": self.run_id}
+                    )
+                }
+            )
+            variants = probe.grouped_variants(self.corpora)
+            samples = self.config.samples
+            answers, score = await self._query_and_score(probe, variants, samples)
+            if (score.fitness or 0.0) > 0.0 and self.config.confirmation:
+                # Samples 0..n-1 come from the cache; only the extra ones are sent.
+                samples = self.config.confirmation
+                answers, score = await self._query_and_score(probe, variants, samples)
+            self.store.put_score(self.run_id, probe.id, self.target.identity, score)
+            self.spend.queries += len(variants) * samples
+            self.spend.cost_usd += sum(
+                a.cost_usd or 0.0 for group in answers.answers.values() for a in group
+            ) + float(score.detail.get("cost_usd", 0.0))
+            done += 1
+            self._emit("probe_done", {"done": done, "total": len(candidates)})
+            groups = tuple(sorted({v.group for v in variants}))
+            return Evaluated(
+                Candidate(probe, candidate.operator, candidate.parent_fitness), score, groups
+            )
+
+        results = await asyncio.gather(*(evaluate(c) for c in candidates))
+        statuses = self.scheduler.tell(results)
+        stats = self.archive.stats()
+        fitnesses = [r.score.fitness for r in results if r.score.fitness is not None]
+        report = GenerationReport(
+            generation=generation,
+            evaluated=len(results),
+            unscorable=sum(1 for r in results if r.score.fitness is None),
+            new_cells=sum(1 for s in statuses if s.name == "NEW_CELL"),
+            queries_spent=self.spend.queries,
+            cost_usd=self.spend.cost_usd,
+            best_fitness=stats.best_fitness or 0.0,
+            mean_fitness=sum(fitnesses) / len(fitnesses) if fitnesses else 0.0,
+            cells_filled=stats.cells_filled,
+            elites=stats.n_elites,
+        )
+        self.spend.reports.append(report)
+        self.store.log_event(self.run_id, "generation", report.__dict__)
+        self._emit("generation_end", dict(report.__dict__))
+
+    async def _query_and_score(
+        self, probe: Probe, variants: list[GroupedVariant], samples: int
+    ) -> tuple[ProbeAnswers, Score]:
+        answers = await query_probe(
+            probe,
+            variants,
+            self.target,
+            self.store,
+            self.run_id,
+            samples=samples,
+            config=self.config.generate,
+            system_prompt=self.config.system_prompt,
+        )
+        return answers, await self.scorer.score(probe, answers)
+
+    def _emit(self, kind: str, fields: dict[str, object]) -> None:
+        if self._on_progress is not None:
+            self._on_progress(kind, fields)

@@ -1,0 +1,387 @@
+"""Mutation operators for ``probegen evolve``: the plugin protocol, the registry, the child check.
+
+An operator is any object with ``name``, ``arity``, ``needs_helper`` and an async
+``mutate(parents, ctx)`` that returns zero or more candidate children. Operators are found
+through the ``probegen.mutators`` entry-point group, so the shipped ones (in the
+top-level ``mutators`` package) and a third party's are loaded the same way::
+
+    [project.entry-points."probegen.mutators"]
+    my_operator = "my_package.module:MyOperator"
+
+An entry point may name a class (instantiated without arguments) or a ready instance.
+
+Operators may propose children that turn out invalid; the search filters them with
+:func:`validate_child`, whose reasons start with a short category (``invalid template:``,
+``unchanged:``, ...) so rejections can be counted per category. Near-duplicates are
+caught later by the search's embedding index, not here.
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import random
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any, Protocol, cast, runtime_checkable
+
+from probegen import template as tpl
+from probegen.corpora import Corpora
+from probegen.errors import ProbegenError, UsageError
+from probegen.models import GenerateConfig, Model
+from probegen.probe import Probe, Provenance, QuestionForm
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "MutationContext",
+    "Mutator",
+    "keep_options_literal",
+    "load_mutators",
+    "make_child",
+    "same_question",
+    "validate_child",
+]
+
+ENTRY_POINT_GROUP = "probegen.mutators"
+
+
+def _default_helper_config() -> GenerateConfig:
+    # Rewrites should be diverse, and a list of five candidates with their
+    # probabilities needs room.
+    return GenerateConfig(temperature=1.0, max_tokens=400)
+
+
+@dataclass
+class MutationContext:
+    """What an operator may use besides its parents.
+
+    Attributes:
+        corpora: Attributes, names, taxonomy and seeds; operators read their wording
+            from the corpora directory too (``framings.yaml``).
+        attribute: The run's attribute spec, e.g. ``gender`` or ``gender+race``.
+        rng: The only source of randomness an operator may use, so a seeded run repeats.
+        helper: A helper LLM for operators that need one (``--mutator-model``).
+        helper_config: Sampling parameters for helper calls.
+    """
+
+    corpora: Corpora
+    attribute: str
+    rng: random.Random
+    helper: Model | None = None
+    helper_config: GenerateConfig = field(default_factory=_default_helper_config)
+
+
+@runtime_checkable
+class Mutator(Protocol):
+    """A mutation operator.
+
+    Attributes:
+        name: The operator's name, equal to its entry-point name.
+        arity: How many parents ``mutate`` consumes: 1, or 2 for crossover.
+        needs_helper: Whether it needs ``ctx.helper`` (a helper LLM).
+    """
+
+    name: str
+    arity: int
+    needs_helper: bool
+
+    async def mutate(self, parents: Sequence[Probe], ctx: MutationContext) -> list[Probe]:
+        """Propose children of ``parents``; an empty list when the operator does not apply."""
+        ...
+
+
+# --- registry --------------------------------------------------------------------------------
+
+
+def _plugin_error(entry: EntryPoint, problem: str, fix: str) -> UsageError:
+    return UsageError(f"mutator plugin '{entry.name}' ({entry.value}) {problem}", fix=fix)
+
+
+def _instantiate(entry: EntryPoint) -> Mutator:
+    try:
+        loaded = entry.load()
+    except Exception as error:  # a plugin may fail in any way while importing
+        raise _plugin_error(
+            entry,
+            f"failed to import: {type(error).__name__}: {error}",
+            "install the package that provides it, or uninstall the broken plugin",
+        ) from None
+    try:
+        mutator: Any = loaded() if inspect.isclass(loaded) else loaded
+    except Exception as error:
+        raise _plugin_error(
+            entry,
+            f"could not be created: {type(error).__name__}: {error}",
+            "an operator class must be constructible without arguments",
+        ) from None
+    missing = [
+        attr
+        for attr, kind in (("name", str), ("arity", int), ("needs_helper", bool))
+        if not isinstance(getattr(mutator, attr, None), kind)
+    ]
+    if not inspect.iscoroutinefunction(getattr(mutator, "mutate", None)):
+        missing.append("async mutate(parents, ctx)")
+    if missing:
+        raise _plugin_error(
+            entry,
+            f"is not a mutation operator: missing or wrong {', '.join(missing)}",
+            "implement probegen.mutation.Mutator (name: str, arity: int, needs_helper: "
+            "bool, async mutate)",
+        )
+    if mutator.name != entry.name:
+        raise _plugin_error(
+            entry,
+            f"calls itself '{mutator.name}'",
+            "make the operator's name equal to its entry-point name",
+        )
+    if mutator.arity not in (1, 2):
+        raise _plugin_error(entry, f"has arity {mutator.arity}", "use arity 1 or 2")
+    return cast(Mutator, mutator)
+
+
+def load_mutators(
+    names: Sequence[str] | None = None, *, helper_available: bool
+) -> dict[str, Mutator]:
+    """Load mutation operators from the ``probegen.mutators`` entry points.
+
+    Args:
+        names: Operators to load, in this order; None loads every installed one.
+        helper_available: Whether a helper model was given. Without one, operators that
+            need it are left out, or rejected when asked for by name.
+
+    Returns:
+        The operators by name.
+
+    Raises:
+        UsageError: A plugin fails to import or is not an operator (naming its entry
+            point), a name is unknown (listing the available ones), or a named operator
+            needs a helper model and none was given.
+    """
+    available = {entry.name: entry for entry in entry_points(group=ENTRY_POINT_GROUP)}
+    requested = list(dict.fromkeys(names)) if names is not None else sorted(available)
+    unknown = [name for name in requested if name not in available]
+    if unknown:
+        raise UsageError(
+            f"unknown mutator '{unknown[0]}'",
+            fix=f"use one of: {', '.join(sorted(available)) or '(none installed)'}",
+        )
+    mutators: dict[str, Mutator] = {}
+    for name in requested:
+        mutator = _instantiate(available[name])
+        if mutator.needs_helper and not helper_available:
+            if names is not None:
+                raise UsageError(
+                    f"mutator '{name}' needs a helper model",
+                    fix="pass --mutator-model SPEC, or leave the operator out",
+                )
+            continue
+        mutators[name] = mutator
+    return mutators
+
+
+# --- children --------------------------------------------------------------------------------
+
+_KEEP = object()
+
+
+def make_child(
+    parents: Sequence[Probe],
+    template: str,
+    operator: str,
+    ctx: MutationContext,
+    *,
+    attribute: str | None = None,
+    superdomain: object = _KEEP,
+    domain: object = _KEEP,
+    topic: object = _KEEP,
+    form: object = _KEEP,
+) -> Probe:
+    """A child of ``parents`` with ``template``, its provenance and labels filled in.
+
+    Labels not given are kept from the first parent; the framing is inferred from the
+    template, and new placeholders are protected from accidental suffix propagation (see
+    :func:`keep_options_literal`). A template the corpora reject still yields a child
+    (with the first parent's framing), so that :func:`validate_child` sees and counts
+    every failure.
+
+    Args:
+        parents: The parents, first one the primary.
+        template: The child's template.
+        operator: The operator's name.
+        ctx: The mutation context.
+        attribute: The child's attribute spec; default the first parent's.
+        superdomain: New superdomain label (None clears it).
+        domain: New domain label.
+        topic: New topic label.
+        form: New question form.
+    """
+    first = parents[0]
+    attribute = attribute or first.attribute
+    template = keep_options_literal(template, [p.template for p in parents])
+    try:
+        framing = ctx.corpora.infer_framing(template, attribute)
+    except ProbegenError:
+        framing = first.framing
+    labels = {
+        "superdomain": first.superdomain if superdomain is _KEEP else superdomain,
+        "domain": first.domain if domain is _KEEP else domain,
+        "topic": first.topic if topic is _KEEP else topic,
+        "form": first.form if form is _KEEP else form,
+    }
+    try:
+        keys = {variant.key for variant in tpl.expand(template)}
+    except ProbegenError:
+        keys = set()
+    # Media tied to a variant only survive if that variant still exists.
+    media = tuple(m for m in first.media if m.variant is None or m.variant in keys)
+    return Probe.model_validate(
+        {
+            "template": template,
+            "attribute": attribute,
+            "framing": framing,
+            **labels,
+            "media": media,
+            "provenance": Provenance(
+                parents=tuple(p.id for p in parents),
+                operator=operator,
+                generation=max(p.provenance.generation for p in parents) + 1,
+                run_id=first.provenance.run_id,
+            ),
+        }
+    )
+
+
+_SLOT = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
+
+
+def _raw_options(body: str) -> list[str]:
+    return [" ".join(part.split()) for part in body.split("/")]
+
+
+def keep_options_literal(template: str, parents: Sequence[str] = ()) -> str:
+    """Reorder variants so CAB's suffix propagation leaves new placeholders as written.
+
+    CAB appends the last option's last word to the others when it has exactly one word
+    more (``{{male/female friends}}``). Generated options trip over it by accident:
+    ``{{man/woman/non-binary person}}`` would read "man person". Placeholders copied
+    verbatim from a parent keep whatever propagation they had; every other placeholder
+    must expand to exactly its written options. The first order of the variants (the
+    same for every placeholder, so they stay parallel) that achieves both is used.
+    """
+    matches = list(_SLOT.finditer(template))
+    if not matches:
+        return template
+    try:
+        propagated = [p.options for p in tpl.parse(template)]
+    except ProbegenError:
+        return template
+    raw = [_raw_options(m.group(1)) for m in matches]
+    copied = [any(m.group(0) in parent for parent in parents) for m in matches]
+    intended = [list(p) if c else r for p, r, c in zip(propagated, raw, copied, strict=True)]
+    if all(list(p) == i for p, i in zip(propagated, intended, strict=True)):
+        return template
+    n = len(raw[0])
+    for order in itertools.islice(itertools.permutations(range(n)), 720):
+        pieces, cursor = [], 0
+        for match, options in zip(matches, raw, strict=True):
+            pieces += [
+                template[cursor : match.start()],
+                "{{" + "/".join(options[i] for i in order) + "}}",
+            ]
+            cursor = match.end()
+        candidate = "".join(pieces) + template[cursor:]
+        try:
+            got = [list(p.options) for p in tpl.parse(candidate)]
+        except ProbegenError:
+            continue
+        if got == [[options[i] for i in order] for options in intended]:
+            return candidate
+    return template
+
+
+def _normalized(template: str) -> str:
+    return " ".join(template.split())
+
+
+def validate_child(child: Probe, parents: Sequence[Probe], ctx: MutationContext) -> str | None:
+    """Why ``child`` must be rejected, or None when it is a valid child of ``parents``.
+
+    Checks, in order: the template parses and every option names one group of the run's
+    attribute with consistent placeholders; the framing is the one the template implies;
+    superdomain, domain and topic (where set) exist in the taxonomy; the child differs
+    from every parent in its text (the same masked template with the same variants, in
+    any order, counts as unchanged, whatever the labels say).
+
+    Returns:
+        None, or a reason of the form ``"<category>: <details>"``.
+    """
+    corpora = ctx.corpora
+    try:
+        run_attribute = corpora.spec(ctx.attribute)
+        attribute = corpora.spec(child.attribute)
+    except ProbegenError as error:
+        return f"wrong attribute: {error}"
+    if attribute != run_attribute:
+        return f"wrong attribute: '{child.attribute}' is not the run's attribute '{run_attribute}'"
+    try:
+        grouped = corpora.variant_groups(child.template, attribute)
+        framing = corpora.infer_framing(child.template, attribute)
+    except ProbegenError as error:
+        return f"invalid template: {error}"
+    if len(grouped) < 2:
+        return "invalid template: a counterfactual probe needs two or more variants"
+    if child.framing is not framing:
+        return (
+            f"framing mismatch: labelled '{child.framing.value}' but the template is "
+            f"'{framing.value}'"
+        )
+    reason = _check_labels(child, ctx)
+    if reason is not None:
+        return reason
+    for parent in parents:
+        if child.id == parent.id:
+            return f"duplicate: identical to parent {parent.id}"
+        if same_question(child.template, parent.template):
+            return f"unchanged: same text as parent {parent.id}"
+    if child.provenance.parents != tuple(p.id for p in parents):
+        return "bad provenance: the child does not name its parents"
+    return None
+
+
+def same_question(a: str, b: str) -> bool:
+    """Whether two templates ask the same questions: same text around the placeholders
+    (whitespace aside) and the same variants, in any order (reordering changes nothing).
+    """
+    try:
+        if _normalized(tpl.mask(a)) != _normalized(tpl.mask(b)):
+            return False
+        return _variant_set(a) == _variant_set(b)
+    except ProbegenError:
+        return False
+
+
+def _variant_set(template: str) -> frozenset[tuple[str, ...]]:
+    return frozenset(tuple(o.lower() for o in v.options) for v in tpl.expand(template))
+
+
+def _check_labels(child: Probe, ctx: MutationContext) -> str | None:
+    taxonomy = ctx.corpora.taxonomy
+    if child.form is not None and not isinstance(child.form, QuestionForm):
+        return f"unknown label: form '{child.form}'"
+    if child.superdomain is None:
+        if child.domain is not None or child.topic is not None:
+            return "unknown label: a domain or topic is set without a superdomain"
+        return None
+    superdomain = taxonomy.superdomains.get(child.superdomain)
+    if superdomain is None:
+        return f"unknown label: superdomain '{child.superdomain}'"
+    if child.domain is None:
+        return "unknown label: a topic is set without a domain" if child.topic else None
+    domain = superdomain.domains.get(child.domain)
+    if domain is None:
+        return f"unknown label: domain '{child.domain}' in superdomain '{superdomain.id}'"
+    if child.topic is not None and child.topic not in domain.topics:
+        return f"unknown label: topic '{child.topic}' in domain '{domain.id}'"
+    return None

@@ -1,0 +1,265 @@
+"""`probegen evolve` end to end on the planted-bias simulator (deterministic, instant)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from probegen.corpora import load_corpora
+from probegen.embeddings import Embedder
+from probegen.evolve.config import EvolveConfig
+from probegen.evolve.run import Evolution
+from probegen.index import EmbeddingIndex
+from probegen.models import Model
+from probegen.models.simulator import DEFAULT_SIM_CONFIG, SimulatorBackend
+from probegen.scoring import make_scorer
+from probegen.search.archive import Elite
+from probegen.store import Store
+
+CAB_FIELDS = (
+    "attribute",
+    "expl_impl",
+    "superdomain",
+    "superdomain_explicit",
+    "domain",
+    "domain_explicit",
+    "topic",
+    "example",
+)
+
+
+@pytest.fixture(scope="module")
+def embedder() -> Embedder:
+    return Embedder()
+
+
+def seeds_outside_regions(path: Path) -> Path:
+    """The shipped gender seeds that the simulator treats neutrally: a search starting
+    here must find the planted regions itself (e.g. through topic shifts)."""
+    sim = SimulatorBackend()
+    shipped = (load_corpora().root / "seeds.jsonl").read_text().splitlines()
+    kept = [
+        line
+        for line in shipped
+        if json.loads(line)["attribute"] == "gender"
+        and sim.region_of(json.loads(line)["template"]) is None
+    ]
+    path.write_text("\n".join(kept) + "\n")
+    return path
+
+
+def evolve(
+    tmp_path: Path, embedder: Embedder, generations: int, seed: int = 0
+) -> tuple[list[Elite], SimulatorBackend, Model]:
+    corpora = load_corpora()
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    config = EvolveConfig(
+        target="sim",
+        attribute="gender",
+        generations=generations,
+        population=8,
+        initial=16,
+        samples=3,
+        seed=seed,
+        seeds_file=str(seeds_outside_regions(tmp_path / "seeds.jsonl")),
+    )
+    backend = SimulatorBackend()
+    with Store.in_run_dir(tmp_path) as store:
+        run_id = store.create_run("evolve", {"evolve": config.model_dump(mode="json")})
+        target = Model(backend, cache=store)
+        evolution = Evolution(
+            config,
+            store=store,
+            run_id=run_id,
+            corpora=corpora,
+            target=target,
+            scorer=make_scorer("stats"),
+            index=EmbeddingIndex(embedder),
+        )
+        asyncio.run(evolution.run())
+        return evolution.archive.elites(), backend, target
+
+
+def in_region(elite: Elite, sim: SimulatorBackend) -> bool:
+    return sim.region_of(elite.probe.variants()[0].text) is not None
+
+
+def test_search_beats_generation_zero_on_planted_regions(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    start, sim, _ = evolve(tmp_path / "g0", embedder, generations=0)
+    final, _, _ = evolve(tmp_path / "g6", embedder, generations=6)
+
+    def share_in_regions(elites: list[Elite], k: int = 10) -> float:
+        return sum(in_region(e, sim) for e in elites[:k]) / min(k, len(elites))
+
+    def found(elites: list[Elite]) -> int:  # elites that elicited a difference in a region
+        return sum(1 for e in elites if e.fitness > 0 and in_region(e, sim))
+
+    # Generation 0 holds no region at all: whatever it scores is sampling noise.
+    assert found(start) == 0
+    assert final[0].fitness > start[0].fitness
+    assert in_region(final[0], sim)
+    # The top of the archive moves into the planted regions; the rest of it stays diverse
+    # (MAP-Elites keeps every cell), so the share is measured among the top 10.
+    assert share_in_regions(final) > share_in_regions(start)
+    assert found(final) >= 3
+
+
+def test_same_seed_same_archive(tmp_path: Path, embedder: Embedder) -> None:
+    first, _, _ = evolve(tmp_path / "a", embedder, generations=2, seed=7)
+    second, _, _ = evolve(tmp_path / "b", embedder, generations=2, seed=7)
+    assert [(e.probe.id, e.fitness) for e in first] == [(e.probe.id, e.fitness) for e in second]
+
+
+def probegen(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "probegen", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=600,
+    )
+
+
+def sim_file(path: Path, **extra: object) -> Path:
+    data = yaml.safe_load(DEFAULT_SIM_CONFIG.read_text())
+    data.update(extra)
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+EVOLVE_ARGS = ("--attr", "gender", "--generations", "3", "--population", "4", "--samples", "2")
+
+
+def test_cli_writes_complete_outputs(tmp_path: Path) -> None:
+    result = probegen("evolve", "--target", "sim", *EVOLVE_ARGS, "--run-dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "Top probes" in result.stdout
+    [run_dir] = [p for p in tmp_path.iterdir() if p.is_dir()]
+    records = [json.loads(line) for line in (run_dir / "elites.jsonl").read_text().splitlines()]
+    assert records
+    assert [r["fitness"] for r in records] == sorted((r["fitness"] for r in records), reverse=True)
+    for record in records:
+        assert all(isinstance(record[f], str) and record[f] for f in CAB_FIELDS), record
+        assert set(record["scores"]) >= {"bias", "relevance", "generality", "refusal", "fitness"}
+        assert record["provenance"]["run_id"] == run_dir.name
+        assert len(record["variants"]) >= 2
+        # Every variant has the same answers: 2, or 4 when a promising probe was confirmed.
+        counts = {len(v["answers"]) for v in record["variants"]}
+        assert counts in ({2}, {4}), counts
+        if record["fitness"] > 0:
+            assert counts == {4}
+        for variant in record["variants"]:
+            assert all(a["text"] for a in variant["answers"])
+    summary = (run_dir / "summary.md").read_text()
+    assert "## Operators" in summary
+    assert "## Coverage" in summary
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["target"] == "sim"
+
+
+def test_killed_run_resumes_without_lost_or_repeated_calls(tmp_path: Path) -> None:
+    # Reference: an uninterrupted run, counting the calls the simulator answers.
+    reference_log = tmp_path / "reference.log"
+    reference = sim_file(tmp_path / "reference.yaml", call_log=str(reference_log))
+    done = probegen(
+        "evolve", "--target", f"sim:{reference}", *EVOLVE_ARGS, "--run-dir", str(tmp_path / "a")
+    )
+    assert done.returncode == 0, done.stderr
+    total = len(reference_log.read_text().splitlines())
+    assert total > 20
+
+    # The same run, killed (SIGKILL) while the simulator hangs halfway through.
+    log = tmp_path / "killed.log"
+    killed_sim = sim_file(tmp_path / "killed.yaml", call_log=str(log), stall_after=total // 2)
+    run_dir = tmp_path / "b"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "probegen", "evolve", "--target", f"sim:{killed_sim}",
+         *EVOLVE_ARGS, "--run-dir", str(run_dir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not log.exists() or len(log.read_text().splitlines()) < total // 2:
+        assert time.monotonic() < deadline, "the run never got halfway"
+        assert process.poll() is None, "the run ended before it was killed"
+        time.sleep(0.1)
+    time.sleep(1.0)  # let every answered call reach the store
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+    with Store.in_run_dir(run_dir) as store:
+        [run] = store.list_runs()
+        assert run.status == "running"
+    sim_file(killed_sim, call_log=str(log))  # the server is healthy again
+    resumed = probegen("evolve", "--resume", run.id, "--run-dir", str(run_dir))
+    assert resumed.returncode == 0, resumed.stderr
+
+    assert len(log.read_text().splitlines()) == total  # nothing lost, nothing repeated
+    calls = sorted(log.read_text().splitlines())
+    assert calls == sorted(reference_log.read_text().splitlines())
+    elites = (run_dir / run.id / "elites.jsonl").read_text().splitlines()
+    [reference_run] = [p for p in (tmp_path / "a").iterdir() if p.is_dir()]
+    expected = (reference_run / "elites.jsonl").read_text().splitlines()
+    assert [json.loads(e)["id"] for e in elites] == [json.loads(e)["id"] for e in expected]
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("--target", "sim", "--attr", "height"), "height"),
+        (("--target", "sim", "--attr", "gender", "--judge", "oracle"), "--judge"),
+        (("--target", "sim", "--attr", "gender", "--mutators", "nope"), "nope"),
+        (("--target", "nosuch:model", "--attr", "gender"), "nosuch"),
+        (("--attr", "gender"), "--target"),
+        (("--resume", "20260101-000000-evolve-dead"), "--resume"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(
+    tmp_path: Path, args: tuple[str, ...], fragment: str
+) -> None:
+    run_dir = tmp_path / "runs"
+    result = probegen("evolve", *args, "--run-dir", str(run_dir))
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert fragment in lines[0]
+    assert "Traceback" not in result.stderr
+    assert not run_dir.exists()
+
+
+@pytest.mark.server
+def test_evolve_against_llama_cpp_server_with_a_server_judge(
+    tmp_path: Path, llama_cpp_python_server: str
+) -> None:
+    url = f"{llama_cpp_python_server}/v1"
+    result = probegen(
+        "evolve", "--target", "openai:local", "--base-url", url,
+        "--judge", "judge:openai:local", "--judge-base-url", url,
+        "--attr", "gender", "--generations", "1", "--population", "2", "--initial", "2",
+        "--samples", "1", "--max-tokens", "24", "--run-dir", str(tmp_path),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    [run_dir] = [p for p in tmp_path.iterdir() if p.is_dir()]
+    with Store.in_run_dir(tmp_path) as store:
+        scores = store.scores(run_dir.name)
+        queries = store.queries(run_dir.name)
+    assert len(scores) >= 2
+    # SmolLM2 is a poor judge: its verdicts may be unparseable. Either way each probe has
+    # a recorded verdict (scored, or unscorable with the reason), never a silent gap.
+    for _, model, score in scores:
+        assert model == f"openai:local@{url}"
+        assert score.scorer == "judge:openai:local"
+        assert score.status == "ok" or score.error
+    assert queries
+    assert all(q.status == "ok" and q.text for q in queries)
