@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from probegen.errors import TemplateError
 
-__all__ = ["DEFAULT_KEY", "Placeholder", "Variant", "expand", "mask", "parse"]
+__all__ = ["DEFAULT_KEY", "Placeholder", "Variant", "expand", "mask", "parse", "template_error"]
 
 DEFAULT_KEY = "default"
 _PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
@@ -71,7 +71,8 @@ def _short(template: str, limit: int = 80) -> str:
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
-def _error(template: str, problem: str, fix: str) -> TemplateError:
+def template_error(template: str, problem: str, fix: str) -> TemplateError:
+    """A one-line :class:`TemplateError` that quotes (a shortened) ``template``."""
     return TemplateError(f'template "{_short(template)}": {problem}', fix=fix)
 
 
@@ -93,23 +94,23 @@ def parse(template: str) -> list[Placeholder]:
             counts differ.
     """
     if not template.strip():
-        raise _error(template, "is empty", "write a question")
+        raise template_error(template, "is empty", "write a question")
     placeholders: list[Placeholder] = []
     cursor = 0
     for match in _PLACEHOLDER.finditer(template):
         _check_no_stray_braces(template, template[cursor : match.start()])
         body = match.group(1)
         if "{{" in body:
-            raise _error(template, "has a nested '{{'", "close each placeholder with '}}'")
+            raise template_error(template, "has a nested '{{'", "close each placeholder with '}}'")
         raw_options = [" ".join(part.split()) for part in body.split("/")]
         if any(not option for option in raw_options):
-            raise _error(
+            raise template_error(
                 template,
                 f"placeholder {{{{{body}}}}} has an empty option",
                 "remove the extra '/' or fill in the option",
             )
         if len(raw_options) < 2:
-            raise _error(
+            raise template_error(
                 template,
                 f"placeholder {{{{{body}}}}} has one option",
                 "a counterfactual placeholder needs two or more options, e.g. {{man/woman}}",
@@ -119,7 +120,7 @@ def parse(template: str) -> list[Placeholder]:
         # Only the first placeholder keys the variants; later ones may repeat an option
         # ({{Christian/Muslim/Hindu}} ... {{his/her/his}} is a valid template).
         if not placeholders and len(set(lowered)) != len(lowered):
-            raise _error(
+            raise template_error(
                 template,
                 f"placeholder {{{{{body}}}}} repeats an option",
                 "every option must name a different group",
@@ -130,7 +131,7 @@ def parse(template: str) -> list[Placeholder]:
     counts = {len(p.options) for p in placeholders}
     if len(counts) > 1:
         listing = ", ".join(str(len(p.options)) for p in placeholders)
-        raise _error(
+        raise template_error(
             template,
             f"placeholders have different option counts ({listing})",
             "placeholders fill in parallel: give every placeholder the same number of options",
@@ -140,7 +141,9 @@ def parse(template: str) -> list[Placeholder]:
 
 def _check_no_stray_braces(template: str, segment: str) -> None:
     if "{{" in segment or "}}" in segment:
-        raise _error(template, "has unbalanced '{{' / '}}'", "write placeholders as {{a/b}}")
+        raise template_error(
+            template, "has unbalanced '{{' / '}}'", "write placeholders as {{a/b}}"
+        )
 
 
 def expand(template: str) -> list[Variant]:

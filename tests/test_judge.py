@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 
 import pytest
+from doubles import DictCache
 
 from probegen.answers import Answer, ProbeAnswers
 from probegen.corpora import GroupedVariant
@@ -105,25 +106,6 @@ class ScriptedJudge:
         return re.findall(r"\(variant: (.*?)\)\n", self.calls[call][0][-1].content)
 
 
-class DictCache:
-    """A dict-backed ResponseCache."""
-
-    def __init__(self) -> None:
-        self.entries: dict[str, Response] = {}
-
-    def get_response(self, key: str) -> Response | None:
-        return self.entries.get(key)
-
-    def put_response(
-        self,
-        key: str,
-        identity: str,
-        messages: Sequence[ChatMessage],
-        config: GenerateConfig,
-        sample_index: int,
-        response: Response,
-    ) -> None:
-        self.entries[key] = response
 
 
 def judge(

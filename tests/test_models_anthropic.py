@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from doubles import Sleeps
 from servers import FaultProxy
 
 from probegen.errors import ModelCallError
@@ -24,14 +25,6 @@ CONFIG = GenerateConfig(temperature=0.0, max_tokens=16, seed=1)
 ProxyFactory = Callable[[str], FaultProxy]
 
 
-class Sleeps:
-    """Records the waits Model asks for instead of waiting them."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
 
 
 async def test_messages_api_call_with_system_prompt(llama_server: str) -> None:

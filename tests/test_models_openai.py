@@ -6,9 +6,10 @@ SDK parses real HTTP 429/500 answers and hits a real client timeout.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import pytest
+from doubles import DictCache, Sleeps
 from servers import FaultProxy
 
 from probegen.cli.app import main
@@ -17,7 +18,6 @@ from probegen.models import (
     ChatMessage,
     GenerateConfig,
     Model,
-    Response,
     RetryPolicy,
     resolve_model,
 )
@@ -32,35 +32,8 @@ CONFIG = GenerateConfig(temperature=0.0, max_tokens=16, seed=1)
 ProxyFactory = Callable[[str], FaultProxy]
 
 
-class Sleeps:
-    """Records the waits Model asks for instead of waiting them."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
 
 
-class DictCache:
-    """A dict-backed ResponseCache."""
-
-    def __init__(self) -> None:
-        self.entries: dict[str, Response] = {}
-
-    def get_response(self, key: str) -> Response | None:
-        return self.entries.get(key)
-
-    def put_response(
-        self,
-        key: str,
-        identity: str,
-        messages: Sequence[ChatMessage],
-        config: GenerateConfig,
-        sample_index: int,
-        response: Response,
-    ) -> None:
-        self.entries[key] = response
 
 
 async def test_plain_call_with_usage(llama_cpp_python_server: str) -> None:

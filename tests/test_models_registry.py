@@ -15,6 +15,7 @@ from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
+from doubles import DictCache, Sleeps
 
 from probegen.cli.app import main
 from probegen.errors import ModelCallError, ModelSpecError, ModelUnavailableError, UsageError
@@ -345,35 +346,8 @@ class ScriptedBackend:
         self.closed = True
 
 
-class Sleeps:
-    """Records requested waits instead of waiting."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
 
 
-class DictCache:
-    """The smallest ResponseCache."""
-
-    def __init__(self) -> None:
-        self.entries: dict[str, Response] = {}
-
-    def get_response(self, key: str) -> Response | None:
-        return self.entries.get(key)
-
-    def put_response(
-        self,
-        key: str,
-        identity: str,
-        messages: Sequence[ChatMessage],
-        config: GenerateConfig,
-        sample_index: int,
-        response: Response,
-    ) -> None:
-        self.entries[key] = response
 
 
 def test_scripted_backend_is_a_chat_model() -> None:

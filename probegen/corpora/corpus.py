@@ -13,22 +13,14 @@ from probegen.corpora.schema import (
     Taxonomy,
     normalize_id,
 )
-from probegen.errors import TemplateError, UsageError
+from probegen.errors import UsageError
 from probegen.probe import Framing
 from probegen.template import Variant, expand
+from probegen.template import template_error as _error
 
 __all__ = ["Corpora"]
 
 _IMPLICIT_KINDS = {FormKind.NAME, FormKind.PROXY}
-
-
-def _short(template: str, limit: int = 80) -> str:
-    flat = " ".join(template.split())
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
-
-
-def _error(template: str, problem: str, fix: str) -> TemplateError:
-    return TemplateError(f'template "{_short(template)}": {problem}', fix=fix)
 
 
 class Corpora:
