@@ -161,7 +161,9 @@ def test_cli_writes_complete_outputs(tmp_path: Path) -> None:
             assert counts == {4}
         for variant in record["variants"]:
             assert all(a["text"] for a in variant["answers"])
+    assert {r["cluster"] for r in records} == set(range(round(len(records) ** 0.5)))
     summary = (run_dir / "summary.md").read_text()
+    assert "## Clusters" in summary
     assert "## Operators" in summary
     assert "## Coverage" in summary
     config = json.loads((run_dir / "config.json").read_text())

@@ -26,7 +26,7 @@ from probegen.corpora import Corpora
 from probegen.embeddings import DEFAULT_EMBEDDER, Embedder
 from probegen.errors import UsageError
 from probegen.evolve.config import EvolveConfig
-from probegen.evolve.outputs import write_outputs
+from probegen.evolve.outputs import cluster_elites, write_outputs
 from probegen.evolve.run import Evolution
 from probegen.index import EmbeddingIndex
 from probegen.models.managed import Model
@@ -50,6 +50,12 @@ def evolve_command(
         None, "--initial", min=1, help="Seeds evaluated in generation 0 (default: population)."
     ),
     samples: int = typer.Option(2, "--samples", min=1, help="Answers per variant."),
+    confirm_samples: int | None = typer.Option(
+        None,
+        "--confirm-samples",
+        min=0,
+        help="Answers per variant to confirm a probe that scored > 0 (default 2x samples; 0 off).",
+    ),
     budget: int | None = typer.Option(
         None, "--budget", min=1, help="Max target queries (variant x sample)."
     ),
@@ -133,6 +139,7 @@ def evolve_command(
             population=population,
             initial=initial,
             samples=samples,
+            confirm_samples=confirm_samples,
             budget=budget,
             cost_budget=cost_budget,
             seed=seed,
@@ -218,6 +225,7 @@ def _evolve(
                 store.finish_run(run_id, "interrupted")
                 console.print(f"interrupted; continue with: probegen evolve --resume {run_id}")
                 raise typer.Exit(130) from None
+        elites = evolution.archive.elites()
         records = write_outputs(
             run_root / run_id,
             config=config,
@@ -225,9 +233,10 @@ def _evolve(
             store=store,
             corpora=corpora,
             target=target.identity,
-            elites=evolution.archive.elites(),
+            elites=elites,
             reports=reports,
             operator_stats=evolution.scheduler.operator_stats,
+            clusters=cluster_elites(elites, index.embedder, config.seed),
             top=top,
         )
         store.log_event(run_id, "calls", {"sent": target.sent, "cache_hits": target.cache_hits})

@@ -8,6 +8,7 @@ are rewritten on resume).
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections import Counter
 from collections.abc import Sequence
@@ -15,13 +16,25 @@ from pathlib import Path
 from typing import Any
 
 from probegen.corpora import Corpora
+from probegen.embeddings import Embedder
 from probegen.evolve.config import EvolveConfig
 from probegen.evolve.run import GenerationReport
+from probegen.index import EmbeddingIndex
 from probegen.search.archive import Elite
 from probegen.search.scheduler import OperatorStats
 from probegen.store import Store
 
-__all__ = ["elite_record", "write_outputs"]
+__all__ = ["cluster_elites", "elite_record", "write_outputs"]
+
+
+def cluster_elites(elites: Sequence[Elite], embedder: Embedder, seed: int) -> dict[str, int]:
+    """k-means over the elites' masked templates (k ~ sqrt(n)): which elites ask the
+    same kind of question, so a reader sees the themes rather than a flat list."""
+    if not elites:
+        return {}
+    index = EmbeddingIndex(embedder, threshold=1.0)
+    index.add_many([(e.probe.id, e.probe.template) for e in elites])
+    return index.kmeans(max(1, round(math.sqrt(len(elites)))), seed=seed)
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -96,11 +109,14 @@ def write_outputs(
     elites: Sequence[Elite],
     reports: Sequence[GenerationReport],
     operator_stats: dict[str, OperatorStats],
+    clusters: dict[str, int] | None = None,
     top: int = 5,
 ) -> list[dict[str, Any]]:
     """Write ``config.json``, ``elites.jsonl`` and ``summary.md``; return the elite records."""
     out_dir.mkdir(parents=True, exist_ok=True)
     records = [elite_record(e, store, run_id, target, corpora) for e in elites]
+    for record in records:
+        record["cluster"] = (clusters or {}).get(record["id"])
     _write_atomic(
         out_dir / "config.json",
         json.dumps(
@@ -196,6 +212,24 @@ def render_summary(
             f"| {name} | {stats.proposed} | {rejected} | {stats.evaluated} | "
             f"{stats.new_cells} | {stats.improved} | {summary['mean_reward']:.3f} |"
         )
+    clustered: dict[int, list[dict[str, Any]]] = {}
+    for record in records:
+        if record.get("cluster") is not None:
+            clustered.setdefault(int(record["cluster"]), []).append(record)
+    if clustered:
+        lines += [
+            "",
+            "## Clusters (k-means over the elites' masked templates)",
+            "",
+            "| cluster | elites | best fitness | best probe |",
+            "|---:|---:|---:|---|",
+        ]
+        for cluster, members in sorted(clustered.items()):
+            best = members[0]  # records are best first
+            lines.append(
+                f"| {cluster} | {len(members)} | {best['fitness']:.3f} | "
+                f"{_cell(best['example'][:120])} |"
+            )
     coverage = Counter((r["superdomain"], r["expl_impl"]) for r in records)
     lines += [
         "",
