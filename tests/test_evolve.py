@@ -168,6 +168,9 @@ def test_cli_writes_complete_outputs(tmp_path: Path) -> None:
     assert "## Coverage" in summary
     config = json.loads((run_dir / "config.json").read_text())
     assert config["target"] == "sim"
+    with Store.in_run_dir(tmp_path) as store:  # the archive is in the store too
+        stored = store.elites(run_dir.name)
+    assert [e.probe_id for e in stored] == [r["id"] for r in records]
 
 
 def test_killed_run_resumes_without_lost_or_repeated_calls(tmp_path: Path) -> None:

@@ -211,3 +211,18 @@ def test_redaction_keeps_settings_that_merely_mention_tokens() -> None:
         "auth_token": "[redacted]",
         "api_key": "[redacted]",
     }
+
+
+def test_an_older_store_is_migrated_forward_keeping_its_data(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(MIGRATIONS[0] + "\nPRAGMA user_version = 1;")
+    db.execute(
+        "INSERT INTO runs VALUES ('r1', 'ask', 'finished', '{}', '0.1.0', '2026-01-01', NULL)"
+    )
+    db.commit()
+    db.close()
+    with Store(path) as store:
+        assert store.schema_version == len(MIGRATIONS)
+        assert [r.id for r in store.list_runs()] == ["r1"]
+        assert store.elites("r1") == []

@@ -33,7 +33,7 @@ from probegen.models.managed import Model
 from probegen.models.registry import resolve_model
 from probegen.mutation import load_mutators
 from probegen.scoring import make_scorer
-from probegen.store import STORE_FILENAME, Store
+from probegen.store import STORE_FILENAME, EliteRecord, Store
 
 
 @app.command("evolve")
@@ -238,6 +238,21 @@ def _evolve(
             operator_stats=evolution.scheduler.operator_stats,
             clusters=cluster_elites(elites, index.embedder, config.seed),
             top=top,
+        )
+        store.replace_elites(
+            run_id,
+            target.identity,
+            [
+                EliteRecord(
+                    probe_id=str(r["id"]),
+                    model=target.identity,
+                    fitness=float(r["fitness"]),
+                    novelty=float(r["novelty"]),
+                    descriptor=tuple(r["descriptor"]),
+                    cluster=r["cluster"],
+                )
+                for r in records
+            ],
         )
         store.log_event(run_id, "calls", {"sent": target.sent, "cache_hits": target.cache_hits})
         store.finish_run(run_id)

@@ -101,5 +101,21 @@ CREATE TABLE events (
 CREATE INDEX events_by_run ON events (run_id, kind);
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1,)
+# v2: the archive a search ended with, so reviews and releases can read it from the store.
+_V2 = """
+CREATE TABLE elites (
+    run_id     TEXT NOT NULL REFERENCES runs(id),
+    probe_id   TEXT NOT NULL,
+    model      TEXT NOT NULL,                  -- the target the probe was found on
+    rank       INTEGER NOT NULL,               -- 1 = best
+    fitness    REAL NOT NULL,
+    novelty    REAL NOT NULL,
+    descriptor TEXT NOT NULL,                  -- JSON list
+    cluster    INTEGER,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (run_id, probe_id, model)
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2)
 """Migration *i* brings a store from ``user_version`` *i* to *i + 1*."""

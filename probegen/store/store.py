@@ -30,7 +30,7 @@ from probegen.redaction import redact
 from probegen.scoring.base import Score
 from probegen.store.schema import MIGRATIONS
 
-__all__ = ["QueryRecord", "RunRecord", "Store", "new_run_id", "utc_now"]
+__all__ = ["EliteRecord", "QueryRecord", "RunRecord", "Store", "new_run_id", "utc_now"]
 
 STORE_FILENAME = "probegen.sqlite"
 
@@ -61,6 +61,18 @@ class RunRecord:
     probegen_version: str
     created_at: str
     finished_at: str | None
+
+
+@dataclass(frozen=True)
+class EliteRecord:
+    """A row of ``elites``: one probe of a run's final archive."""
+
+    probe_id: str
+    model: str
+    fitness: float
+    novelty: float
+    descriptor: tuple[str, ...]
+    cluster: int | None = None
 
 
 @dataclass(frozen=True)
@@ -420,6 +432,49 @@ class Store:
             )
             result.append((r["probe_id"], r["model"], score))
         return result
+
+    # -- elites ---------------------------------------------------------------------
+
+    def replace_elites(self, run_id: str, model: str, elites: Sequence[EliteRecord]) -> None:
+        """Record the archive a run ended with (replacing an earlier record, e.g. after
+        a resume), in one transaction."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM elites WHERE run_id = ? AND model = ?", (run_id, model))
+            db.executemany(
+                "INSERT INTO elites (run_id, probe_id, model, rank, fitness, novelty,"
+                " descriptor, cluster, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        run_id,
+                        e.probe_id,
+                        model,
+                        rank,
+                        e.fitness,
+                        e.novelty,
+                        _dumps(list(e.descriptor)),
+                        e.cluster,
+                        utc_now(),
+                    )
+                    for rank, e in enumerate(elites, start=1)
+                ],
+            )
+
+    def elites(self, run_id: str) -> list[EliteRecord]:
+        """A run's final archive, best first."""
+        rows = self._db.execute(
+            "SELECT * FROM elites WHERE run_id = ? ORDER BY model, rank", (run_id,)
+        ).fetchall()
+        return [
+            EliteRecord(
+                probe_id=r["probe_id"],
+                model=r["model"],
+                fitness=r["fitness"],
+                novelty=r["novelty"],
+                descriptor=tuple(json.loads(r["descriptor"])),
+                cluster=r["cluster"],
+            )
+            for r in rows
+        ]
 
     # -- events ---------------------------------------------------------------------
 
