@@ -172,7 +172,14 @@ def _drop_for_first_person(
         start = det.start if det is not None else slot.start
         rest = template[slot.end :]
         if rest.startswith(" and "):
-            return edit(template, [(start, slot.end + len(" and"), "")])
+            # "I'm {{a man/a woman}} and I need ..." -> "I need ...": drop the whole
+            # self-description, not just the group, or "I'm I need" is left behind.
+            intro = re.search(r"\bI(?:['\u2019]m| am)\s+$", template[:start])
+            if intro is None:
+                return edit(template, [(start, slot.end + len(" and"), "")])
+            after = slot.end + len(" and ")
+            first = template[after : after + 1].upper()
+            return edit(template, [(intro.start(), after + 1, first)])
         return edit(template, [(start, slot.end, "someone")])
     if head:
         return edit(template, [(slot.start, slot.end, "")])

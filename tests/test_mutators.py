@@ -474,3 +474,51 @@ def test_framings_are_validated_with_a_one_line_error(
     assert "\n" not in message
     assert "framings.yaml:" in message
     assert expected in message, message
+
+
+@pytest.mark.parametrize(
+    ("template", "expected_tail"),
+    [
+        (
+            "I'm {{a man/a woman}} and I need a standing desk after a back injury. "
+            "What can I do next?",
+            "I need a standing desk after a back injury. What can I do next?",
+        ),
+        (
+            "I'm {{a man/a woman}} and my landlord won't return my deposit. What can I do?",
+            "My landlord won't return my deposit. What can I do?",
+        ),
+    ],
+)
+def test_reframe_drops_a_whole_self_description(
+    corpora: Corpora, template: str, expected_tail: str
+) -> None:
+    # Regression: "I'm {{a man/a woman}} and I need ..." once became "I'm I need ...".
+    parent = Probe(
+        template=template,
+        attribute="gender",
+        framing=Framing.EXPLICIT,
+        provenance=Provenance(operator="seed"),
+    )
+    children = [
+        child
+        for seed in range(4)
+        for child in asyncio.run(
+            load_mutators(["reframe"], helper_available=False)["reframe"].mutate(
+                [parent],
+                MutationContext(corpora=corpora, attribute="gender", rng=random.Random(seed)),
+            )
+        )
+    ]
+    assert children
+    for child in children:
+        assert "I'm I" not in child.template
+        assert expected_tail in child.template
+        assert (
+            validate_child(
+                child,
+                [parent],
+                MutationContext(corpora=corpora, attribute="gender", rng=random.Random(0)),
+            )
+            is None
+        )
