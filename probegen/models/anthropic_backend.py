@@ -12,14 +12,13 @@ servers such as llama-server honour them.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from probegen.errors import ModelSpecError, ModelUnavailableError
 from probegen.models.base import ChatMessage, GenerateConfig, Response, RetryHint, Usage
+from probegen.models.endpoint import resolve_endpoint
 from probegen.models.managed import parse_retry_after
-from probegen.redaction import redact_url
 
 if TYPE_CHECKING:
     from anthropic import AsyncAnthropic
@@ -30,8 +29,6 @@ __all__ = ["DEFAULT_BASE_URL", "AnthropicBackend"]
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_MAX_CONCURRENCY = 8
-# A key the SDK insists on even when a local server ignores it; never a real credential.
-_PLACEHOLDER_KEY = "not-needed"
 _RETRYABLE_STATUS = frozenset({408, 409, 429})
 
 
@@ -75,24 +72,23 @@ class AnthropicBackend:
                 f"{self._spec}: the anthropic package is not installed",
                 fix="pip install 'anthropic>=0.40'",
             ) from error
-        endpoint = base_url or os.environ.get("ANTHROPIC_BASE_URL") or DEFAULT_BASE_URL
-        self._official = redact_url(endpoint) == DEFAULT_BASE_URL
-        key = api_key or os.environ.get("ANTHROPIC_API_KEY")
-        if not key:
-            if self._official:
-                raise ModelUnavailableError(
-                    f"{self._spec}: ANTHROPIC_API_KEY is not set",
-                    fix="export ANTHROPIC_API_KEY=<your key>, or pass --base-url "
-                    "(or set ANTHROPIC_BASE_URL) for a server that speaks the Messages API",
-                )
-            key = _PLACEHOLDER_KEY
+        endpoint = resolve_endpoint(
+            self._spec,
+            base_url=base_url,
+            api_key=api_key,
+            default_url=DEFAULT_BASE_URL,
+            url_env="ANTHROPIC_BASE_URL",
+            key_env="ANTHROPIC_API_KEY",
+            server_kind="a server that speaks the Messages API",
+        )
+        self._official = endpoint.official
         self._client: AsyncAnthropic = anthropic.AsyncAnthropic(
-            api_key=key,
-            base_url=endpoint,
+            api_key=endpoint.key,
+            base_url=endpoint.url,
             timeout=timeout_s if timeout_s is not None else DEFAULT_TIMEOUT_S,
             max_retries=0,
         )
-        self._identity = f"{self._spec}@{redact_url(endpoint)}"
+        self._identity = endpoint.identity(self._spec)
         self._max_concurrency = max_concurrency or DEFAULT_MAX_CONCURRENCY
 
     @property

@@ -8,14 +8,13 @@ is imported only when this backend is built, and its own retries are off because
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from probegen.errors import ModelSpecError, ModelUnavailableError
 from probegen.models.base import ChatMessage, GenerateConfig, Response, RetryHint, Usage
+from probegen.models.endpoint import resolve_endpoint
 from probegen.models.managed import parse_retry_after
-from probegen.redaction import redact_url
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
@@ -26,8 +25,6 @@ __all__ = ["DEFAULT_BASE_URL", "OpenAIBackend"]
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_MAX_CONCURRENCY = 8
-# A key the SDK insists on even when a local server ignores it; never a real credential.
-_PLACEHOLDER_KEY = "not-needed"
 _RETRYABLE_STATUS = frozenset({408, 409})
 
 
@@ -70,24 +67,23 @@ class OpenAIBackend:
                 f"{self._spec}: the openai package is not installed",
                 fix="pip install 'openai>=1.40'",
             ) from error
-        endpoint = base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
-        self._official = redact_url(endpoint) == DEFAULT_BASE_URL
-        key = api_key or os.environ.get("OPENAI_API_KEY")
-        if not key:
-            if self._official:
-                raise ModelUnavailableError(
-                    f"{self._spec}: OPENAI_API_KEY is not set",
-                    fix="export OPENAI_API_KEY=<your key>, or pass --base-url "
-                    "(or set OPENAI_BASE_URL) for an OpenAI-compatible server",
-                )
-            key = _PLACEHOLDER_KEY
+        endpoint = resolve_endpoint(
+            self._spec,
+            base_url=base_url,
+            api_key=api_key,
+            default_url=DEFAULT_BASE_URL,
+            url_env="OPENAI_BASE_URL",
+            key_env="OPENAI_API_KEY",
+            server_kind="an OpenAI-compatible server",
+        )
+        self._official = endpoint.official
         self._client: AsyncOpenAI = openai.AsyncOpenAI(
-            api_key=key,
-            base_url=endpoint,
+            api_key=endpoint.key,
+            base_url=endpoint.url,
             timeout=timeout_s if timeout_s is not None else DEFAULT_TIMEOUT_S,
             max_retries=0,
         )
-        self._identity = f"{self._spec}@{redact_url(endpoint)}"
+        self._identity = endpoint.identity(self._spec)
         self._max_concurrency = max_concurrency or DEFAULT_MAX_CONCURRENCY
 
     @property
