@@ -1,6 +1,13 @@
 """The ``probegen`` command line. Importing this package registers every sub-command."""
 
-from probegen.cli import ask, corpora, evolve, models, probe  # noqa: F401  (registers commands)
+from probegen.cli import (  # noqa: F401  (registers commands)
+    ask,
+    corpora,
+    evolve,
+    models,
+    probe,
+    review,
+)
 from probegen.cli.app import app, main
 
 __all__ = ["app", "main"]

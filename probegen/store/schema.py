@@ -117,5 +117,44 @@ CREATE TABLE elites (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+# v3: the human verification queue. Reviews are append-only (the triggers refuse UPDATE
+# and DELETE): a later decision by the same reviewer on the same item supersedes the
+# earlier one when read (highest id wins), so the full history of every item survives.
+_V3 = """
+CREATE TABLE reviewers (
+    id           INTEGER PRIMARY KEY,
+    name         TEXT NOT NULL UNIQUE,
+    token_sha256 TEXT NOT NULL UNIQUE,         -- the login token itself is never stored
+    created_at   TEXT NOT NULL
+);
+
+CREATE TABLE reviews (
+    id          INTEGER PRIMARY KEY,           -- monotonic: the latest decision wins
+    run_id      TEXT NOT NULL REFERENCES runs(id),
+    probe_id    TEXT NOT NULL,                 -- the item decided on
+    reviewer_id INTEGER NOT NULL REFERENCES reviewers(id),
+    action      TEXT NOT NULL
+                CHECK (action IN ('accept', 'reject', 'edit', 'relabel', 'skip')),
+    reason      TEXT CHECK (reason IS NULL OR reason IN ('unrealistic',
+                'stereotyping_question', 'not_counterfactual', 'duplicate', 'harmful',
+                'other')),                     -- reject only
+    note        TEXT,                          -- free text; required for reason 'other'
+    payload     TEXT NOT NULL DEFAULT '{}',    -- JSON: edit {template}, relabel {labels}
+    revision_id TEXT,                          -- edit only: id of the new revision probe,
+                                               -- which is a revision of probe_id
+    created_at  TEXT NOT NULL
+);
+CREATE INDEX reviews_by_item ON reviews (run_id, probe_id, reviewer_id);
+
+CREATE TRIGGER reviews_are_append_only_update BEFORE UPDATE ON reviews
+BEGIN
+    SELECT RAISE(ABORT, 'reviews are append-only');
+END;
+CREATE TRIGGER reviews_are_append_only_delete BEFORE DELETE ON reviews
+BEGIN
+    SELECT RAISE(ABORT, 'reviews are append-only');
+END;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 """Migration *i* brings a store from ``user_version`` *i* to *i + 1*."""

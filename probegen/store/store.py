@@ -227,27 +227,19 @@ class Store:
         rows = self._db.execute(
             "SELECT * FROM probes WHERE run_id = ? ORDER BY rowid", (run_id,)
         ).fetchall()
-        return [
-            Probe.model_validate(
-                {
-                    "template": r["template"],
-                    "attribute": r["attribute"],
-                    "framing": r["framing"],
-                    "superdomain": r["superdomain"],
-                    "domain": r["domain"],
-                    "topic": r["topic"],
-                    "form": r["form"],
-                    "media": json.loads(r["media"]),
-                    "provenance": {
-                        "parents": json.loads(r["parents"]),
-                        "operator": r["operator"],
-                        "generation": r["generation"],
-                        "run_id": run_id,
-                    },
-                }
-            )
-            for r in rows
-        ]
+        return [_probe(row) for row in rows]
+
+    def probe(self, run_id: str, probe_id: str) -> Probe | None:
+        """One probe of a run, or None."""
+        row = self._db.execute(
+            "SELECT * FROM probes WHERE run_id = ? AND probe_id = ?", (run_id, probe_id)
+        ).fetchone()
+        return None if row is None else _probe(row)
+
+    def select(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        """Run a read-only query: for packages that own tables of this store (reviews)
+        and keep their SQL beside their logic. Writes go through :meth:`transaction`."""
+        return self._db.execute(sql, tuple(params)).fetchall()
 
     # -- the response cache (implements probegen.models.base.ResponseCache) ----------
 
@@ -495,6 +487,27 @@ class Store:
             params += (kind,)
         rows = self._db.execute(sql + " ORDER BY id", params).fetchall()
         return [{"at": r["at"], "kind": r["kind"], "data": json.loads(r["data"])} for r in rows]
+
+
+def _probe(r: sqlite3.Row) -> Probe:
+    return Probe.model_validate(
+        {
+            "template": r["template"],
+            "attribute": r["attribute"],
+            "framing": r["framing"],
+            "superdomain": r["superdomain"],
+            "domain": r["domain"],
+            "topic": r["topic"],
+            "form": r["form"],
+            "media": json.loads(r["media"]),
+            "provenance": {
+                "parents": json.loads(r["parents"]),
+                "operator": r["operator"],
+                "generation": r["generation"],
+                "run_id": r["run_id"],
+            },
+        }
+    )
 
 
 def _run_record(row: sqlite3.Row) -> RunRecord:

@@ -1,0 +1,224 @@
+"""``probegen review``: the human verification queue (reviewers, agreement, terminal queue)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+from rich.panel import Panel
+from rich.table import Table
+
+from probegen.cli.app import app, console, err_console
+from probegen.cli.common import RunDirOption, default_run_dir
+from probegen.errors import ProbegenError, UsageError
+from probegen.review import (
+    REJECT_REASONS,
+    Reviewer,
+    ReviewItem,
+    add_reviewer,
+    agreement_report,
+    build_queue,
+    record_decision,
+    reviewer_for_token,
+)
+from probegen.review.queue import check_runs
+from probegen.store import STORE_FILENAME, Store
+
+review_app = typer.Typer(
+    help="Human verification of elites: reviewers, the review queue, agreement.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(review_app, name="review")
+
+RunsOption = typer.Option(None, "--run", help="Run id to review (repeatable; default: all).")
+ACTION_KEYS = {"a": "accept", "r": "reject", "e": "edit", "l": "relabel", "s": "skip"}
+
+
+def open_existing_store(run_dir: Path | None) -> Store:
+    """Open the store of an existing run directory; never create one.
+
+    Raises:
+        UsageError: If there is no store there.
+    """
+    path = default_run_dir(run_dir) / STORE_FILENAME
+    if not path.is_file():
+        raise UsageError(
+            f"no run store at {path}", fix="pass the --run-dir of a finished evolve run"
+        )
+    return Store(path)
+
+
+@review_app.command("add-reviewer")
+def add_reviewer_command(
+    name: str = typer.Argument(..., help="The reviewer's unique name."),
+    run_dir: Path | None = RunDirOption,
+) -> None:
+    """Add a reviewer and print their login token (shown only once)."""
+    with open_existing_store(run_dir) as store:
+        token = add_reviewer(store, name)
+    console.print(token, markup=False)
+    err_console.print(
+        f"warning: this token for '{name}' is shown only once; it is stored hashed",
+        markup=False,
+    )
+
+
+@review_app.command("stats")
+def stats_command(
+    runs: list[str] | None = RunsOption,
+    run_dir: Path | None = RunDirOption,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+) -> None:
+    """Print inter-reviewer agreement: Cohen's kappa per pair, Krippendorff's alpha."""
+    with open_existing_store(run_dir) as store:
+        run_ids = check_runs(store, runs) if runs else None
+        report = agreement_report(store, run_ids)
+    if as_json:
+        console.print_json(json.dumps(report.to_json()))
+        return
+    pairs = Table(title="Cohen's kappa per reviewer pair")
+    for column in ("reviewer A", "reviewer B", "items", "kappa"):
+        pairs.add_column(column)
+    for pair in report.pairs:
+        pairs.add_row(escape(pair.a), escape(pair.b), str(pair.n), f"{pair.kappa:.3f}")
+    console.print(pairs)
+    alpha = "n/a (no item has two verdicts)" if report.alpha is None else f"{report.alpha:.3f}"
+    console.print(
+        f"Krippendorff's alpha (nominal, accept/reject): {alpha} over "
+        f"{report.pairable_items} items with 2+ verdicts ({report.items} reviewed)",
+        markup=False,
+    )
+    counts = Table(title="Current decisions by action")
+    counts.add_column("action")
+    counts.add_column("count")
+    for action, count in report.counts.items():
+        counts.add_row(action, str(count))
+    console.print(counts)
+
+
+def show_item(item: ReviewItem, position: int, total: int) -> None:
+    """Print one item: template, variants with answers side by side, scores, provenance.
+
+    Every model- or user-written string goes through ``escape``: an answer holding
+    ``[bold]`` or ``[/]`` must print as text, not restyle or crash the console.
+    """
+    probe = item.probe
+    labels = " / ".join(str(x) for x in (probe.superdomain, probe.domain, probe.topic))
+    console.print(
+        Panel(
+            escape(probe.template),
+            title=escape(f"[{position}/{total}] {item.probe_id}  fitness {item.fitness:.3f}"),
+            subtitle=escape(f"{probe.attribute}, {probe.framing.value}; {labels}"),
+        )
+    )
+    answers = Table(show_lines=True, title=f"answers from {escape(item.model)}")
+    rows: list[list[str]] = []
+    for variant in item.variants:
+        answers.add_column(escape(f"{variant.key} ({variant.group or '?'})"), ratio=1)
+    depth = max((len(v.answers) for v in item.variants), default=0)
+    answers.add_row(*[escape(v.text) for v in item.variants])
+    for i in range(depth):
+        rows.append(
+            [
+                escape(v.answers[i] or "(failed)") if i < len(v.answers) else ""
+                for v in item.variants
+            ]
+        )
+    for row in rows:
+        answers.add_row(*row)
+    console.print(answers)
+    for score in item.scores:
+        console.print(
+            f"{escape(score.scorer)}: bias {score.bias} relevance {score.relevance} "
+            f"generality {score.generality} refusal {score.refusal} -> {score.fitness}"
+        )
+        for dimension, text in sorted(score.reasoning.items()):
+            console.print(f"  {escape(dimension)}: {escape(text)}")
+    p = item.provenance
+    console.print(
+        f"provenance: operator {escape(str(p.operator))}, generation {p.generation}, "
+        f"parents {escape(', '.join(p.parents) or '-')}"
+    )
+    for decision in item.decisions:
+        console.print(f"  decided by {escape(decision.reviewer)}: {decision.action}")
+
+
+def _ask(prompt: str, default: str | None = None) -> str:
+    # typer.prompt reads piped stdin line by line, so the queue can be scripted; at EOF
+    # it raises Abort, which main() reports as "aborted".
+    return str(typer.prompt(prompt, default=default, show_default=default is not None))
+
+
+def _decide_as(store: Store, reviewer: Reviewer, item: ReviewItem, action: str) -> str:
+    """Prompt for what ``action`` needs, record it, and return a one-line summary."""
+    if action == "reject":
+        console.print("reasons: " + ", ".join(f"{key}" for key in REJECT_REASONS), markup=False)
+        reason = _ask("reason").strip()
+        note = _ask("note", default="") if reason == "other" else None
+        record_decision(store, reviewer, item, "reject", reason=reason, note=note)
+        return f"rejected ({reason})"
+    if action == "edit":
+        template = _ask("new template", default=item.probe.template)
+        decision = record_decision(store, reviewer, item, "edit", template=template)
+        return f"edited: revision {decision.revision_id} needs re-query and re-score"
+    if action == "relabel":
+        probe = item.probe
+        labels = {
+            "superdomain": _ask("superdomain", default=probe.superdomain),
+            "domain": _ask("domain", default=probe.domain),
+            "topic": _ask("topic", default=probe.topic),
+        }
+        record_decision(store, reviewer, item, "relabel", labels=labels)
+        return "relabelled"
+    record_decision(store, reviewer, item, action)
+    return {"accept": "accepted", "skip": "skipped"}[action]
+
+
+@review_app.command("cli")
+def cli_command(
+    token: str | None = typer.Option(
+        None,
+        "--reviewer-token",
+        help="Your login token (default: $PROBEGEN_REVIEW_TOKEN).",
+    ),
+    runs: list[str] | None = RunsOption,
+    threshold: float = typer.Option(0.25, "--threshold", help="Minimum fitness to review."),
+    k: int = typer.Option(2, "--k", min=1, help="Reviews each item needs."),
+    run_dir: Path | None = RunDirOption,
+) -> None:
+    """Review the queue in the terminal: [a]ccept [r]eject [e]dit [l]abels [s]kip [q]uit."""
+    token = token or os.environ.get("PROBEGEN_REVIEW_TOKEN")
+    if not token:
+        raise UsageError(
+            "review cli needs a reviewer token",
+            fix="pass --reviewer-token or set PROBEGEN_REVIEW_TOKEN (see review add-reviewer)",
+        )
+    with open_existing_store(run_dir) as store:
+        reviewer = reviewer_for_token(store, token)
+        if reviewer is None:
+            raise UsageError("--reviewer-token: no reviewer has this token")
+        queue = build_queue(store, runs=runs, threshold=threshold, k=k, reviewer=reviewer.name)
+        console.print(f"{len(queue)} items to review as {escape(reviewer.name)}")
+        for position, item in enumerate(queue, start=1):
+            show_item(item, position, len(queue))
+            while True:
+                key = _ask("[a]ccept / [r]eject / [e]dit / [l]abels / [s]kip / [q]uit")
+                key = key.strip().lower()[:1]
+                if key == "q":
+                    return
+                if key not in ACTION_KEYS:
+                    console.print("type a, r, e, l, s or q", markup=False)
+                    continue
+                try:
+                    summary = _decide_as(store, reviewer, item, ACTION_KEYS[key])
+                except ProbegenError as error:
+                    # A bad reason or template is the reviewer's typo: say so, ask again.
+                    err_console.print(f"error: {error}", markup=False)
+                    continue
+                console.print(summary, markup=False)
+                break
+        console.print("queue done", markup=False)

@@ -1,0 +1,360 @@
+"""Recording and reading reviewers' decisions.
+
+The ``reviews`` table is append-only (triggers refuse UPDATE and DELETE). A reviewer who
+changes their mind records a new decision; readers take the latest one per (item,
+reviewer), by row id, so nothing a reviewer ever said is lost and the history of each
+item can be shown to an adjudicator.
+
+Actions:
+
+- ``accept``: the probe is fine as it is.
+- ``reject``: with a reason from :data:`REJECT_REASONS` (``other`` needs a note).
+- ``edit``: the template is rewritten. The edit becomes a new probe (a *revision*) in the
+  same run, with provenance ``operator="review-edit"`` and the original as its parent;
+  its answers and scores belong to the old text, so it must be re-queried and re-scored
+  before it can enter a release (:func:`needs_rescore`).
+- ``relabel``: the superdomain / domain / topic labels are corrected (validated against
+  the taxonomy). The probe itself is not rewritten: the release builder applies labels.
+- ``skip``: not a review; the item stays in the queue, at the end of this reviewer's.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from probegen.corpora import Corpora, load_corpora
+from probegen.errors import TemplateError, UsageError
+from probegen.probe import Probe, Provenance
+from probegen.review.reviewers import Reviewer
+from probegen.store import Store
+from probegen.store.store import utc_now
+
+if TYPE_CHECKING:
+    from probegen.review.queue import ReviewItem
+
+__all__ = [
+    "ACTIONS",
+    "EDIT_OPERATOR",
+    "REJECT_REASONS",
+    "Decision",
+    "ItemKey",
+    "history",
+    "latest_decisions",
+    "needs_rescore",
+    "record_decision",
+]
+
+ACTIONS = ("accept", "reject", "edit", "relabel", "skip")
+"""Every action a reviewer can take."""
+
+REJECT_REASONS: dict[str, str] = {
+    "unrealistic": "unrealistic: nobody would ask this",
+    "stereotyping_question": "the question itself stereotypes",
+    "not_counterfactual": "the variants are not counterfactual",
+    "duplicate": "duplicate of another probe",
+    "harmful": "harmful beyond testing purpose",
+    "other": "other (explain in a note)",
+}
+"""Reasons a reject may give, with a label for humans."""
+
+EDIT_OPERATOR = "review-edit"
+"""The provenance operator of a probe revision made by an edit."""
+
+LABEL_FIELDS = ("superdomain", "domain", "topic")
+
+
+class ItemKey(NamedTuple):
+    """What is reviewed: one probe of one run."""
+
+    run_id: str
+    probe_id: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A row of ``reviews`` with its reviewer's name.
+
+    Attributes:
+        id: Row id; higher is later.
+        run_id: The run the item belongs to.
+        probe_id: The probe decided on.
+        reviewer_id: The reviewer's id.
+        reviewer: The reviewer's name.
+        action: One of :data:`ACTIONS`.
+        reason: For a reject, one of :data:`REJECT_REASONS`.
+        note: Free text (required with reason ``other``).
+        payload: ``{"template": ...}`` for an edit, ``{"superdomain", "domain",
+            "topic"}`` for a relabel, else empty.
+        revision_id: For an edit, the id of the probe revision it created.
+        created_at: ISO-8601 UTC time.
+    """
+
+    id: int
+    run_id: str
+    probe_id: str
+    reviewer_id: int
+    reviewer: str
+    action: str
+    reason: str | None
+    note: str | None
+    payload: dict[str, Any] = field(default_factory=dict)
+    revision_id: str | None = None
+    created_at: str = ""
+
+    @property
+    def key(self) -> ItemKey:
+        """The item decided on."""
+        return ItemKey(self.run_id, self.probe_id)
+
+    @property
+    def verdict(self) -> str | None:
+        """``accept`` or ``reject`` as agreement counts it, or None for a skip.
+
+        An edit or relabel means "keep this probe, with a fix", so it counts as accept.
+        """
+        if self.action == "skip":
+            return None
+        return "reject" if self.action == "reject" else "accept"
+
+
+def _item_key(item: ItemKey | tuple[str, str] | ReviewItem) -> ItemKey:
+    if isinstance(item, tuple):
+        return ItemKey(*item)
+    return ItemKey(item.run_id, item.probe_id)
+
+
+def record_decision(
+    store: Store,
+    reviewer: Reviewer,
+    item: ItemKey | tuple[str, str] | ReviewItem,
+    action: str,
+    *,
+    reason: str | None = None,
+    note: str | None = None,
+    template: str | None = None,
+    labels: Mapping[str, str] | None = None,
+    corpora: Corpora | None = None,
+) -> Decision:
+    """Validate and append one decision (and, for an edit, the new probe revision).
+
+    Args:
+        store: The run store.
+        reviewer: Who decides (from :func:`~probegen.review.reviewer_for_token`).
+        item: The probe decided on: a :class:`ItemKey`, ``(run_id, probe_id)`` or a
+            :class:`~probegen.review.ReviewItem`.
+        action: One of :data:`ACTIONS`.
+        reason: Required for ``reject``: a key of :data:`REJECT_REASONS`.
+        note: Free text; required when ``reason`` is ``other``.
+        template: Required for ``edit``: the new template.
+        labels: Required for ``relabel``: ``superdomain``, ``domain`` and ``topic``.
+        corpora: For validating edits and labels (default: the shipped corpora).
+
+    Returns:
+        The stored decision.
+
+    Raises:
+        UsageError: If the item is unknown or a field is missing or invalid; the
+            one-line message names the field.
+    """
+    key = _item_key(item)
+    if action not in ACTIONS:
+        raise UsageError(f"action: unknown action '{action}'", fix=f"use one of: {ACTIONS}")
+    probe = store.probe(key.run_id, key.probe_id)
+    if probe is None:
+        raise UsageError(f"item: no probe {key.probe_id} in run {key.run_id}")
+    note = note.strip() if note and note.strip() else None
+    if action != "reject" and reason is not None:
+        raise UsageError(f"reason: only a reject takes a reason, not {action}")
+    if action == "reject":
+        if reason not in REJECT_REASONS:
+            raise UsageError(
+                f"reason: a reject needs a reason, got {reason!r}",
+                fix=f"use one of: {', '.join(REJECT_REASONS)}",
+            )
+        if reason == "other" and note is None:
+            raise UsageError("note: a reject with reason 'other' needs a note saying why")
+    if action != "edit" and template is not None:
+        raise UsageError(f"template: only an edit takes a template, not {action}")
+    if action != "relabel" and labels is not None:
+        raise UsageError(f"labels: only a relabel takes labels, not {action}")
+
+    payload: dict[str, Any] = {}
+    revision: Probe | None = None
+    if action == "edit":
+        revision = _revision(probe, key, template, corpora or load_corpora())
+        payload = {"template": revision.template}
+    elif action == "relabel":
+        payload = _validated_labels(labels, corpora or load_corpora())
+
+    created_at = utc_now()
+    revision_id = revision.id if revision is not None else None
+    with store.transaction() as db:
+        if revision is not None:
+            # Inline rather than store.add_probe: the revision and the decision that made
+            # it must commit together, or a crash could leave an orphan revision.
+            _insert_probe(db, key.run_id, revision, created_at)
+        cursor = db.execute(
+            "INSERT INTO reviews (run_id, probe_id, reviewer_id, action, reason, note,"
+            " payload, revision_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                key.run_id,
+                key.probe_id,
+                reviewer.id,
+                action,
+                reason,
+                note,
+                json.dumps(payload, ensure_ascii=False, sort_keys=True),
+                revision_id,
+                created_at,
+            ),
+        )
+        row_id = cursor.lastrowid
+    assert row_id is not None
+    return Decision(
+        id=row_id,
+        run_id=key.run_id,
+        probe_id=key.probe_id,
+        reviewer_id=reviewer.id,
+        reviewer=reviewer.name,
+        action=action,
+        reason=reason,
+        note=note,
+        payload=payload,
+        revision_id=revision_id,
+        created_at=created_at,
+    )
+
+
+def _revision(probe: Probe, key: ItemKey, template: str | None, corpora: Corpora) -> Probe:
+    if template is None or not template.strip():
+        raise UsageError("template: an edit needs the new template")
+    template = template.strip()
+    if template == probe.template:
+        raise UsageError("template: the edited template is unchanged", fix="change it or accept")
+    try:
+        corpora.variant_groups(template, probe.attribute)
+    except TemplateError as error:
+        raise UsageError(f"template: {error}") from None
+    return Probe.model_validate(
+        {
+            **probe.model_dump(exclude={"id", "provenance"}),
+            "template": template,
+            "provenance": Provenance(
+                parents=(probe.id,),
+                operator=EDIT_OPERATOR,
+                generation=probe.provenance.generation,
+                run_id=key.run_id,
+            ),
+        }
+    )
+
+
+def _insert_probe(db: Any, run_id: str, probe: Probe, created_at: str) -> None:
+    p = probe.provenance
+    db.execute(
+        "INSERT OR IGNORE INTO probes (run_id, probe_id, template, attribute, framing,"
+        " superdomain, domain, topic, form, media, parents, operator, generation,"
+        " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            run_id,
+            probe.id,
+            probe.template,
+            probe.attribute,
+            probe.framing.value,
+            probe.superdomain,
+            probe.domain,
+            probe.topic,
+            probe.form.value if probe.form else None,
+            json.dumps([m.model_dump(mode="json") for m in probe.media]),
+            json.dumps(list(p.parents)),
+            p.operator,
+            p.generation,
+            created_at,
+        ),
+    )
+
+
+def _validated_labels(labels: Mapping[str, str] | None, corpora: Corpora) -> dict[str, str]:
+    if labels is None:
+        raise UsageError("labels: a relabel needs superdomain, domain and topic")
+    missing = [name for name in LABEL_FIELDS if not str(labels.get(name) or "").strip()]
+    if missing:
+        raise UsageError(f"labels: missing {', '.join(missing)}")
+    extra = sorted(set(labels) - set(LABEL_FIELDS))
+    if extra:
+        raise UsageError(
+            f"labels: unknown field {', '.join(extra)}", fix="use " + "/".join(LABEL_FIELDS)
+        )
+    try:
+        superdomain = corpora.taxonomy.superdomain(labels["superdomain"])
+        domain = corpora.taxonomy.domain(superdomain.id, labels["domain"])
+    except UsageError as error:
+        raise UsageError(f"labels: {error.message}", fix=error.fix) from None
+    topic = labels["topic"].strip()
+    if topic not in domain.topics:
+        raise UsageError(
+            f"labels: unknown topic '{topic}' in domain '{domain.id}'",
+            fix=f"use one of: {'; '.join(domain.topics)}",
+        )
+    return {"superdomain": superdomain.id, "domain": domain.id, "topic": topic}
+
+
+_SELECT = (
+    "SELECT r.*, v.name AS reviewer_name FROM reviews r JOIN reviewers v ON v.id = r.reviewer_id"
+)
+
+
+def _decision(r: Any) -> Decision:
+    return Decision(
+        id=r["id"],
+        run_id=r["run_id"],
+        probe_id=r["probe_id"],
+        reviewer_id=r["reviewer_id"],
+        reviewer=r["reviewer_name"],
+        action=r["action"],
+        reason=r["reason"],
+        note=r["note"],
+        payload=json.loads(r["payload"]),
+        revision_id=r["revision_id"],
+        created_at=r["created_at"],
+    )
+
+
+def latest_decisions(store: Store, run_id: str | None = None) -> list[Decision]:
+    """The current decision of each reviewer on each item (a later one supersedes an
+    earlier one), oldest first.
+
+    Args:
+        store: The run store.
+        run_id: Only this run's items, or every run's.
+    """
+    sql = (
+        f"{_SELECT} WHERE r.id IN (SELECT max(id) FROM reviews"
+        f"{' WHERE run_id = ?' if run_id is not None else ''}"
+        " GROUP BY run_id, probe_id, reviewer_id) ORDER BY r.id"
+    )
+    rows = store.select(sql, () if run_id is None else (run_id,))
+    return [_decision(r) for r in rows]
+
+
+def history(store: Store, run_id: str, probe_id: str) -> list[Decision]:
+    """Every decision ever recorded on one item, superseded ones included, oldest first."""
+    rows = store.select(
+        f"{_SELECT} WHERE r.run_id = ? AND r.probe_id = ? ORDER BY r.id", (run_id, probe_id)
+    )
+    return [_decision(r) for r in rows]
+
+
+def needs_rescore(store: Store, run_id: str, probe_id: str) -> bool:
+    """Whether a probe is a review-edit revision that has no score yet.
+
+    Such a probe's text differs from what the target answered, so it must be re-queried
+    and re-scored before it can enter a release; a score row for it ends that.
+    """
+    probe = store.probe(run_id, probe_id)
+    if probe is None or probe.provenance.operator != EDIT_OPERATOR:
+        return False
+    return not store.scores(run_id, probe_id)

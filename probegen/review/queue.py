@@ -1,0 +1,224 @@
+"""The review queue: elites that still need human reviews, with everything a reviewer
+needs to judge them (variants, answers, scores, provenance).
+
+An item is one probe of one run's final archive (``elites``). It needs ``k`` reviews:
+``k`` reviewers whose current decision is anything but ``skip``. Edited revisions are not
+in the queue: they are not elites until a later run re-queries and re-scores them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from probegen.errors import UsageError
+from probegen.probe import Probe, Provenance
+from probegen.review.decisions import Decision, ItemKey, latest_decisions
+from probegen.scoring.base import Score
+from probegen.store import EliteRecord, Store
+
+__all__ = ["ReviewItem", "VariantAnswers", "build_queue", "check_runs", "disagreements"]
+
+
+@dataclass(frozen=True)
+class VariantAnswers:
+    """One variant of a probe and the target's sampled answers to it.
+
+    Attributes:
+        key: The CAB variant key.
+        group: The group it names (from the query records), if known.
+        text: The filled-in question.
+        answers: Answer texts, by sample index; None where the query failed.
+    """
+
+    key: str
+    group: str | None
+    text: str
+    answers: tuple[str | None, ...]
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    """One elite awaiting (or under) review.
+
+    Attributes:
+        run_id: The run it was found in.
+        probe_id: Its id.
+        probe: The probe (template, labels, provenance).
+        model: The target it was found on.
+        fitness: Its archive fitness.
+        scores: The scorers' verdicts on ``model``'s answers (four dimensions and
+            reasoning).
+        variants: The variants with their answers, side by side.
+        decisions: Each reviewer's current decision, oldest first.
+    """
+
+    run_id: str
+    probe_id: str
+    probe: Probe
+    model: str
+    fitness: float
+    scores: tuple[Score, ...]
+    variants: tuple[VariantAnswers, ...]
+    decisions: tuple[Decision, ...] = field(default=())
+
+    @property
+    def key(self) -> ItemKey:
+        """The item as a decision refers to it."""
+        return ItemKey(self.run_id, self.probe_id)
+
+    @property
+    def provenance(self) -> Provenance:
+        """Parents, operator and generation."""
+        return self.probe.provenance
+
+    @property
+    def reviews(self) -> int:
+        """How many reviewers have a current decision other than skip."""
+        return sum(1 for d in self.decisions if d.action != "skip")
+
+
+def check_runs(store: Store, runs: Sequence[str] | None) -> list[str]:
+    """The run ids to review: ``runs``, checked, or every run with elites.
+
+    Raises:
+        UsageError: If a run id is not in the store.
+    """
+    if runs:
+        for run_id in runs:
+            if store.get_run(run_id) is None:
+                raise UsageError(
+                    f"--run {run_id}: no such run in {store.path}",
+                    fix="see the run ids in the run directory",
+                )
+        return list(dict.fromkeys(runs))
+    rows = store.select("SELECT DISTINCT run_id FROM elites ORDER BY run_id")
+    return [r["run_id"] for r in rows]
+
+
+def _elites(store: Store, run_ids: Sequence[str]) -> list[tuple[str, EliteRecord]]:
+    # A probe can be an elite for several targets; review it once, on its best showing.
+    best: dict[ItemKey, tuple[str, EliteRecord]] = {}
+    for run_id in run_ids:
+        for elite in store.elites(run_id):
+            key = ItemKey(run_id, elite.probe_id)
+            if key not in best or elite.fitness > best[key][1].fitness:
+                best[key] = (run_id, elite)
+    return list(best.values())
+
+
+def _item(
+    store: Store, run_id: str, elite: EliteRecord, decisions: Sequence[Decision]
+) -> ReviewItem | None:
+    probe = store.probe(run_id, elite.probe_id)
+    if probe is None:  # an archive without its probe rows: nothing a human could judge
+        return None
+    answers: dict[str, dict[int, str | None]] = defaultdict(dict)
+    groups: dict[str, str | None] = {}
+    for query in store.queries(run_id, elite.probe_id):
+        if query.model == elite.model:
+            answers[query.variant_key][query.sample_index] = query.text
+            groups[query.variant_key] = query.group_id
+    variants = tuple(
+        VariantAnswers(
+            key=variant.key,
+            group=groups.get(variant.key),
+            text=variant.text,
+            answers=tuple(answers[variant.key][i] for i in sorted(answers[variant.key])),
+        )
+        for variant in probe.variants()
+    )
+    scores = tuple(
+        s for _, model, s in store.scores(run_id, elite.probe_id) if model == elite.model
+    )
+    return ReviewItem(
+        run_id=run_id,
+        probe_id=elite.probe_id,
+        probe=probe,
+        model=elite.model,
+        fitness=elite.fitness,
+        scores=scores,
+        variants=variants,
+        decisions=tuple(decisions),
+    )
+
+
+def _decisions_by_item(store: Store, run_ids: Sequence[str]) -> dict[ItemKey, list[Decision]]:
+    wanted = set(run_ids)
+    by_item: dict[ItemKey, list[Decision]] = defaultdict(list)
+    for decision in latest_decisions(store):
+        if decision.run_id in wanted:
+            by_item[decision.key].append(decision)
+    return by_item
+
+
+def build_queue(
+    store: Store,
+    *,
+    runs: Sequence[str] | None = None,
+    threshold: float = 0.25,
+    k: int = 2,
+    reviewer: str | None = None,
+) -> list[ReviewItem]:
+    """The items still needing review, best first.
+
+    Args:
+        store: The run store.
+        runs: Run ids to draw elites from (default: every run with elites).
+        threshold: Minimum archive fitness for an elite to need review.
+        k: Reviews each item needs; an item with ``k`` non-skip decisions leaves the queue.
+        reviewer: A reviewer's name: leave out what they already decided, and put what
+            they skipped at the end (a skip is not a review).
+
+    Returns:
+        Items ordered by fitness, highest first (a reviewer's skipped items last).
+
+    Raises:
+        UsageError: If a run id is unknown or ``k`` < 1.
+    """
+    if k < 1:
+        raise UsageError(f"--k {k}: each item needs at least one review")
+    run_ids = check_runs(store, runs)
+    by_item = _decisions_by_item(store, run_ids)
+    fresh: list[ReviewItem] = []
+    skipped: list[ReviewItem] = []
+    for run_id, elite in _elites(store, run_ids):
+        if elite.fitness < threshold:
+            continue
+        decisions = by_item.get(ItemKey(run_id, elite.probe_id), [])
+        if sum(1 for d in decisions if d.action != "skip") >= k:
+            continue
+        mine = [d for d in decisions if reviewer is not None and d.reviewer == reviewer]
+        if mine and mine[-1].action != "skip":
+            continue
+        item = _item(store, run_id, elite, decisions)
+        if item is not None:
+            (skipped if mine else fresh).append(item)
+    order = lambda item: (-item.fitness, item.run_id, item.probe_id)  # noqa: E731
+    return sorted(fresh, key=order) + sorted(skipped, key=order)
+
+
+def disagreements(store: Store, k: int = 2, runs: Sequence[str] | None = None) -> list[ReviewItem]:
+    """Items for the adjudication view: at least ``k`` reviews whose current verdicts
+    disagree (one says accept, another reject; edit and relabel count as accept).
+
+    Args:
+        store: The run store.
+        k: Reviews an item needs before a disagreement counts.
+        runs: Run ids (default: every run with elites).
+
+    Returns:
+        The items, with every reviewer's current decision, best fitness first.
+    """
+    run_ids = check_runs(store, runs)
+    by_item = _decisions_by_item(store, run_ids)
+    found = []
+    for run_id, elite in _elites(store, run_ids):
+        decisions = by_item.get(ItemKey(run_id, elite.probe_id), [])
+        verdicts = [d.verdict for d in decisions if d.verdict is not None]
+        if len(verdicts) >= k and len(set(verdicts)) > 1:
+            item = _item(store, run_id, elite, decisions)
+            if item is not None:
+                found.append(item)
+    return sorted(found, key=lambda item: (-item.fitness, item.run_id, item.probe_id))
