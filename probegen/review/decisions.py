@@ -30,7 +30,7 @@ from probegen.errors import TemplateError, UsageError
 from probegen.probe import Probe, Provenance
 from probegen.review.reviewers import Reviewer
 from probegen.store import Store
-from probegen.store.store import utc_now
+from probegen.store.store import insert_probe, utc_now
 
 if TYPE_CHECKING:
     from probegen.review.queue import ReviewItem
@@ -195,7 +195,7 @@ def record_decision(
         if revision is not None:
             # Inline rather than store.add_probe: the revision and the decision that made
             # it must commit together, or a crash could leave an orphan revision.
-            _insert_probe(db, key.run_id, revision, created_at)
+            insert_probe(db, key.run_id, revision)
         cursor = db.execute(
             "INSERT INTO reviews (run_id, probe_id, reviewer_id, action, reason, note,"
             " payload, revision_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -252,29 +252,6 @@ def _revision(probe: Probe, key: ItemKey, template: str | None, corpora: Corpora
     )
 
 
-def _insert_probe(db: Any, run_id: str, probe: Probe, created_at: str) -> None:
-    p = probe.provenance
-    db.execute(
-        "INSERT OR IGNORE INTO probes (run_id, probe_id, template, attribute, framing,"
-        " superdomain, domain, topic, form, media, parents, operator, generation,"
-        " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            run_id,
-            probe.id,
-            probe.template,
-            probe.attribute,
-            probe.framing.value,
-            probe.superdomain,
-            probe.domain,
-            probe.topic,
-            probe.form.value if probe.form else None,
-            json.dumps([m.model_dump(mode="json") for m in probe.media]),
-            json.dumps(list(p.parents)),
-            p.operator,
-            p.generation,
-            created_at,
-        ),
-    )
 
 
 def _validated_labels(labels: Mapping[str, str] | None, corpora: Corpora) -> dict[str, str]:

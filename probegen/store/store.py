@@ -30,7 +30,15 @@ from probegen.redaction import redact
 from probegen.scoring.base import Score
 from probegen.store.schema import MIGRATIONS
 
-__all__ = ["EliteRecord", "QueryRecord", "RunRecord", "Store", "new_run_id", "utc_now"]
+__all__ = [
+    "EliteRecord",
+    "QueryRecord",
+    "RunRecord",
+    "Store",
+    "insert_probe",
+    "new_run_id",
+    "utc_now",
+]
 
 STORE_FILENAME = "probegen.sqlite"
 
@@ -198,29 +206,8 @@ class Store:
 
     def add_probe(self, run_id: str, probe: Probe) -> None:
         """Record ``probe`` as part of ``run_id`` (idempotent)."""
-        p = probe.provenance
         with self.transaction() as db:
-            db.execute(
-                "INSERT OR IGNORE INTO probes (run_id, probe_id, template, attribute, framing,"
-                " superdomain, domain, topic, form, media, parents, operator, generation,"
-                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    run_id,
-                    probe.id,
-                    probe.template,
-                    probe.attribute,
-                    probe.framing.value,
-                    probe.superdomain,
-                    probe.domain,
-                    probe.topic,
-                    probe.form.value if probe.form else None,
-                    _dumps([m.model_dump(mode="json") for m in probe.media]),
-                    _dumps(list(p.parents)),
-                    p.operator,
-                    p.generation,
-                    utc_now(),
-                ),
-            )
+            insert_probe(db, run_id, probe)
 
     def probes(self, run_id: str) -> list[Probe]:
         """The probes of a run, in insertion order."""
@@ -507,6 +494,32 @@ def _probe(r: sqlite3.Row) -> Probe:
                 "run_id": r["run_id"],
             },
         }
+    )
+
+
+def insert_probe(db: sqlite3.Connection, run_id: str, probe: Probe) -> None:
+    """Insert ``probe`` into ``probes`` inside the caller's transaction (idempotent)."""
+    p = probe.provenance
+    db.execute(
+        "INSERT OR IGNORE INTO probes (run_id, probe_id, template, attribute, framing,"
+        " superdomain, domain, topic, form, media, parents, operator, generation,"
+        " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            run_id,
+            probe.id,
+            probe.template,
+            probe.attribute,
+            probe.framing.value,
+            probe.superdomain,
+            probe.domain,
+            probe.topic,
+            probe.form.value if probe.form else None,
+            _dumps([m.model_dump(mode="json") for m in probe.media]),
+            _dumps(list(p.parents)),
+            p.operator,
+            p.generation,
+            utc_now(),
+        ),
     )
 
 
