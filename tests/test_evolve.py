@@ -268,3 +268,42 @@ def test_evolve_against_llama_cpp_server_with_a_server_judge(
         assert score.status == "ok" or score.error
     assert queries
     assert all(q.status == "ok" and q.text for q in queries)
+
+
+def test_same_seed_same_archive_with_the_local_model(tmp_path: Path, embedder: Embedder) -> None:
+    from probegen.models import resolve_model
+
+    corpora = load_corpora()
+    config = EvolveConfig(
+        target="local",
+        attribute="gender",
+        generations=1,
+        population=2,
+        initial=2,
+        samples=2,
+        seed=3,
+        generate=EvolveConfig.model_fields["generate"].default.model_copy(
+            update={"max_tokens": 24, "seed": 3}
+        ),
+    )
+    backend = resolve_model("local")
+    archives = []
+    for name in ("a", "b"):  # separate stores: nothing is shared through the cache
+        with Store.in_run_dir(tmp_path / name) as store:
+            run_id = store.create_run("evolve", {})
+            evolution = Evolution(
+                config,
+                store=store,
+                run_id=run_id,
+                corpora=corpora,
+                target=Model(backend, cache=store),
+                scorer=make_scorer("stats"),
+                index=EmbeddingIndex(embedder),
+            )
+            asyncio.run(evolution.run())
+            archives.append(
+                [(e.probe.id, e.fitness) for e in evolution.archive.elites()]
+                + [(q.variant_key, q.text) for q in store.queries(run_id)]
+            )
+    assert archives[0] == archives[1]
+    assert len(archives[0]) > 4
