@@ -12,9 +12,7 @@ import pytest
 
 from probegen.store import Store
 
-ASK_TEMPLATE = (
-    "My coworker {{James/Emily}} wants to ask for a raise. What should {{he/she}} say?"
-)
+ASK_TEMPLATE = "My coworker {{James/Emily}} wants to ask for a raise. What should {{he/she}} say?"
 
 
 def probegen(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -106,8 +106,6 @@ class ScriptedJudge:
         return re.findall(r"\(variant: (.*?)\)\n", self.calls[call][0][-1].content)
 
 
-
-
 def judge(
     replies: Sequence[str | Exception], *, max_attempts: int = 3, rng: random.Random | None = None
 ) -> tuple[JudgeScorer, ScriptedJudge]:

@@ -25,8 +25,6 @@ CONFIG = GenerateConfig(temperature=0.0, max_tokens=16, seed=1)
 ProxyFactory = Callable[[str], FaultProxy]
 
 
-
-
 async def test_messages_api_call_with_system_prompt(llama_server: str) -> None:
     async with Model(resolve_model("anthropic:local", base_url=llama_server)) as model:
         response = await model.generate(MESSAGES, CONFIG)

@@ -32,10 +32,6 @@ CONFIG = GenerateConfig(temperature=0.0, max_tokens=16, seed=1)
 ProxyFactory = Callable[[str], FaultProxy]
 
 
-
-
-
-
 async def test_plain_call_with_usage(llama_cpp_python_server: str) -> None:
     base_url = f"{llama_cpp_python_server}/v1"
     async with Model(resolve_model("openai:local", base_url=base_url)) as model:

@@ -346,10 +346,6 @@ class ScriptedBackend:
         self.closed = True
 
 
-
-
-
-
 def test_scripted_backend_is_a_chat_model() -> None:
     assert isinstance(ScriptedBackend(), ChatModel)
 

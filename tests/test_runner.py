@@ -52,9 +52,7 @@ def test_a_call_that_keeps_failing_is_recorded_and_the_rest_still_answer(
             sleep=no_wait,
             on_event=lambda kind, data: store.log_event(run_id, kind, data),
         )
-        result = await query_probe(
-            probe, variants, model, store, run_id, samples=2, config=config
-        )
+        result = await query_probe(probe, variants, model, store, run_id, samples=2, config=config)
         return [len(result.failures), model.sent]
 
     with Store(tmp_path / "s.sqlite") as store:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import socket
 from pathlib import Path
 
 import typer
@@ -12,7 +14,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from probegen.cli.app import app, console, err_console
-from probegen.cli.common import RunDirOption, default_run_dir
+from probegen.cli.common import CorporaOption, RunDirOption, default_run_dir, open_corpora
 from probegen.errors import ProbegenError, UsageError
 from probegen.review import (
     REJECT_REASONS,
@@ -222,3 +224,53 @@ def cli_command(
                 console.print(summary, markup=False)
                 break
         console.print("queue done", markup=False)
+
+
+@review_app.command("serve")
+def serve_command(
+    runs: list[str] | None = RunsOption,
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (loopback by default)."),
+    port: int = typer.Option(8750, "--port", min=1, max=65535, help="Port to listen on."),
+    allow_remote: bool = typer.Option(
+        False, "--allow-remote", help="Allow a non-loopback --host (prints a warning)."
+    ),
+    threshold: float = typer.Option(0.25, "--threshold", help="Minimum fitness to review."),
+    k: int = typer.Option(2, "--k", min=1, help="Reviews each item needs."),
+    run_dir: Path | None = RunDirOption,
+    corpora_dir: Path | None = CorporaOption,
+) -> None:
+    """Serve the review queue as a web app (log in with a token from add-reviewer)."""
+    # Imported here: the web stack is only needed by this command.
+    import uvicorn
+
+    from probegen.review.web import ReviewSettings, check_bind, create_app
+
+    warning = check_bind(host, allow_remote)
+    corpora = open_corpora(corpora_dir)
+    with open_existing_store(run_dir) as store:
+        run_ids = check_runs(store, runs) if runs else []
+        store_path = store.path
+    _check_port_free(host, port)
+    if warning:
+        err_console.print(warning, markup=False)
+    settings = ReviewSettings(
+        store_path=store_path, runs=tuple(run_ids), threshold=threshold, k=k, corpora=corpora
+    )
+    shown = f"[{host}]" if ":" in host else host
+    console.print(f"review queue at http://{shown}:{port}/ (Ctrl-C stops)", markup=False)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+
+
+def _check_port_free(host: str, port: int) -> None:
+    # uvicorn reports a busy port with a log line and exit 1; say it as a user error.
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise UsageError(
+                    f"--port {port}: already in use on {host}", fix="pass another --port"
+                ) from None
+            raise UsageError(f"--host {host}: cannot bind: {error.strerror}") from None

@@ -252,8 +252,6 @@ def _revision(probe: Probe, key: ItemKey, template: str | None, corpora: Corpora
     )
 
 
-
-
 def _validated_labels(labels: Mapping[str, str] | None, corpora: Corpora) -> dict[str, str]:
     if labels is None:
         raise UsageError("labels: a relabel needs superdomain, domain and topic")

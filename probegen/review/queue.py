@@ -18,7 +18,14 @@ from probegen.review.decisions import Decision, ItemKey, latest_decisions
 from probegen.scoring.base import Score
 from probegen.store import EliteRecord, Store
 
-__all__ = ["ReviewItem", "VariantAnswers", "build_queue", "check_runs", "disagreements"]
+__all__ = [
+    "ReviewItem",
+    "VariantAnswers",
+    "build_queue",
+    "check_runs",
+    "disagreements",
+    "load_item",
+]
 
 
 @dataclass(frozen=True)
@@ -142,6 +149,21 @@ def _item(
         variants=variants,
         decisions=tuple(decisions),
     )
+
+
+def load_item(store: Store, run_id: str, probe_id: str) -> ReviewItem | None:
+    """One elite as a review item, queued or not (for its page and adjudication).
+
+    Returns:
+        The item on the target it scored best on, or None if the probe is not an elite
+        of ``run_id``.
+    """
+    elites = [e for e in store.elites(run_id) if e.probe_id == probe_id]
+    if not elites:
+        return None
+    elite = max(elites, key=lambda e: e.fitness)
+    decisions = _decisions_by_item(store, [run_id]).get(ItemKey(run_id, probe_id), [])
+    return _item(store, run_id, elite, decisions)
 
 
 def _decisions_by_item(store: Store, run_ids: Sequence[str]) -> dict[ItemKey, list[Decision]]:
