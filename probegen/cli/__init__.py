@@ -3,9 +3,11 @@
 from probegen.cli import (  # noqa: F401  (registers commands)
     ask,
     corpora,
+    eval,
     evolve,
     models,
     probe,
+    release,
     review,
 )
 from probegen.cli.app import app, main

@@ -64,7 +64,11 @@ def evolve_command(
     ),
     seed: int = SeedOption,
     seeds_file: Path | None = typer.Option(
-        None, "--seeds", help="Seed questions (seeds.jsonl format).", exists=True, dir_okay=False
+        None,
+        "--seeds",
+        help="Seed questions: a seeds.jsonl, or a cab.json in CAB's schema.",
+        exists=True,
+        dir_okay=False,
     ),
     run_dir: Path | None = RunDirOption,
     resume: str | None = typer.Option(None, "--resume", help="Continue a killed run by id."),

@@ -20,6 +20,7 @@ from probegen.embeddings import Embedder
 from probegen.evolve.config import EvolveConfig
 from probegen.evolve.run import GenerationReport
 from probegen.index import EmbeddingIndex
+from probegen.release.model import cab_record
 from probegen.search.archive import Elite
 from probegen.search.scheduler import OperatorStats
 from probegen.store import Store
@@ -43,23 +44,11 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _label(corpora: Corpora, superdomain: str | None, domain: str | None) -> tuple[str, str]:
-    if superdomain is None:
-        return "", ""
-    try:
-        sup = corpora.taxonomy.superdomain(superdomain)
-    except Exception:  # a label from an imported seed file may be outside our taxonomy
-        return superdomain, domain or ""
-    dom = sup.domains.get(domain or "")
-    return sup.label, dom.label if dom is not None else (domain or "")
-
-
 def elite_record(
     elite: Elite, store: Store, run_id: str, target: str, corpora: Corpora
 ) -> dict[str, Any]:
     """One line of ``elites.jsonl``: the CAB fields, then scores, provenance and answers."""
     probe = elite.probe
-    superdomain_explicit, domain_explicit = _label(corpora, probe.superdomain, probe.domain)
     scores = [s for _, model, s in store.scores(run_id, probe.id) if model == target]
     variants: dict[str, dict[str, Any]] = {}
     for query in store.queries(run_id, probe.id):
@@ -78,14 +67,7 @@ def elite_record(
     score = scores[-1] if scores else None
     return {
         # CAB's eight fields first: a CAB consumer reads exactly these.
-        "attribute": probe.attribute,
-        "expl_impl": probe.framing.value,
-        "superdomain": probe.superdomain or "",
-        "superdomain_explicit": superdomain_explicit,
-        "domain": probe.domain or "",
-        "domain_explicit": domain_explicit,
-        "topic": probe.topic or "",
-        "example": probe.template,
+        **cab_record(probe, corpora),
         "id": probe.id,
         "form": probe.form.value if probe.form else None,
         "fitness": elite.fitness,

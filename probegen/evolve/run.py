@@ -29,6 +29,7 @@ from probegen.index import EmbeddingIndex
 from probegen.models.managed import Model
 from probegen.mutation import MutationContext, load_mutators
 from probegen.probe import Probe
+from probegen.release.importer import cab_seeds
 from probegen.runner import query_probe
 from probegen.scoring.base import Score, Scorer
 from probegen.search.archive import DescriptorSpace, MapElitesArchive
@@ -139,7 +140,10 @@ class Evolution:
         self.spend = _Spend()
 
     def seeds(self) -> list[Probe]:
-        """The seed probes for this run's attribute (shipped, or ``--seeds FILE``)."""
+        """The seed probes for this run's attribute (shipped, or ``--seeds FILE``: a
+        seeds.jsonl, or a ``.json`` file in CAB's schema such as a release's cab.json)."""
+        if self.config.seeds_file and self.config.seeds_file.endswith(".json"):
+            return cab_seeds(Path(self.config.seeds_file), self.corpora, self.attribute)
         if self.config.seeds_file:
             seeds = read_seeds(Path(self.config.seeds_file), self.corpora)
             where = self.config.seeds_file
