@@ -9,6 +9,9 @@ top-level ``mutators`` package) and a third party's are loaded the same way::
     my_operator = "my_package.module:MyOperator"
 
 An entry point may name a class (instantiated without arguments) or a ready instance.
+An operator that only makes sense for targets that can see images sets the optional
+attribute ``needs_images = True``; it is then left out of searches on text-only targets,
+which run exactly as if it were not installed.
 
 Operators may propose children that turn out invalid; the search filters them with
 :func:`validate_child`, whose reasons start with a short category (``invalid template:``,
@@ -25,13 +28,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
+from pathlib import Path
 from typing import Any, Protocol, cast, runtime_checkable
 
 from probegen import template as tpl
 from probegen.corpora import Corpora
 from probegen.errors import ProbegenError, UsageError
 from probegen.models import GenerateConfig, Model
-from probegen.probe import Probe, Provenance, QuestionForm
+from probegen.probe import MediaPart, Modality, Probe, Provenance, QuestionForm
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -40,6 +44,7 @@ __all__ = [
     "keep_options_literal",
     "load_mutators",
     "make_child",
+    "needs_images",
     "same_question",
     "validate_child",
 ]
@@ -64,6 +69,11 @@ class MutationContext:
         rng: The only source of randomness an operator may use, so a seeded run repeats.
         helper: A helper LLM for operators that need one (``--mutator-model``).
         helper_config: Sampling parameters for helper calls.
+        run_dir: Where the run's images live (``<run_dir>/media/``, see
+            :mod:`probegen.media`); operators that make images store them there.
+        accepts_images: Whether the target can see images. Operators propose image
+            children only when it can, and :func:`validate_child` rejects them otherwise,
+            so a text-only target never gets a probe it cannot be asked.
     """
 
     corpora: Corpora
@@ -71,6 +81,8 @@ class MutationContext:
     rng: random.Random
     helper: Model | None = None
     helper_config: GenerateConfig = field(default_factory=_default_helper_config)
+    run_dir: Path | None = None
+    accepts_images: bool = False
 
 
 @runtime_checkable
@@ -141,8 +153,13 @@ def _instantiate(entry: EntryPoint) -> Mutator:
     return cast(Mutator, mutator)
 
 
+def needs_images(mutator: Mutator) -> bool:
+    """Whether an operator only proposes image probes (optional ``needs_images``)."""
+    return bool(getattr(mutator, "needs_images", False))
+
+
 def load_mutators(
-    names: Sequence[str] | None = None, *, helper_available: bool
+    names: Sequence[str] | None = None, *, helper_available: bool, images_available: bool = True
 ) -> dict[str, Mutator]:
     """Load mutation operators from the ``probegen.mutators`` entry points.
 
@@ -150,6 +167,8 @@ def load_mutators(
         names: Operators to load, in this order; None loads every installed one.
         helper_available: Whether a helper model was given. Without one, operators that
             need it are left out, or rejected when asked for by name.
+        images_available: Whether the target can see images. Without that, operators
+            that need it are left out, or rejected when asked for by name.
 
     Returns:
         The operators by name.
@@ -157,7 +176,7 @@ def load_mutators(
     Raises:
         UsageError: A plugin fails to import or is not an operator (naming its entry
             point), a name is unknown (listing the available ones), or a named operator
-            needs a helper model and none was given.
+            needs a helper model or a vision target that is missing.
     """
     available = {entry.name: entry for entry in entry_points(group=ENTRY_POINT_GROUP)}
     requested = list(dict.fromkeys(names)) if names is not None else sorted(available)
@@ -175,6 +194,13 @@ def load_mutators(
                 raise UsageError(
                     f"mutator '{name}' needs a helper model",
                     fix="pass --mutator-model SPEC, or leave the operator out",
+                )
+            continue
+        if needs_images(mutator) and not images_available:
+            if names is not None:
+                raise UsageError(
+                    f"mutator '{name}' needs a target that can see images",
+                    fix="use a vision target (local-doc, llava, ...), or leave the operator out",
                 )
             continue
         mutators[name] = mutator
@@ -232,10 +258,13 @@ def make_child(
     }
     try:
         keys = {variant.key for variant in tpl.expand(template)}
+        neutral = not tpl.parse(template)
     except ProbegenError:
-        keys = set()
-    # Media tied to a variant only survive if that variant still exists.
-    media = tuple(m for m in first.media if m.variant is None or m.variant in keys)
+        keys, neutral = set(), False
+    # Media tied to a variant only survive if that variant still exists; a neutral text
+    # reworded by a text operator keeps its images, which define its variants.
+    keep_all = neutral and first.modality is Modality.IMAGE
+    media = tuple(m for m in first.media if keep_all or m.variant is None or m.variant in keys)
     return Probe.model_validate(
         {
             "template": template,
@@ -308,16 +337,22 @@ def _normalized(template: str) -> str:
 def validate_child(child: Probe, parents: Sequence[Probe], ctx: MutationContext) -> str | None:
     """Why ``child`` must be rejected, or None when it is a valid child of ``parents``.
 
-    Checks, in order: the template parses and every option names one group of the run's
-    attribute with consistent placeholders; the framing is the one the template implies;
-    superdomain, domain and topic (where set) exist in the taxonomy; the child differs
-    from every parent in its text (the same masked template with the same variants, in
-    any order, counts as unchanged, whatever the labels say).
+    Checks, in order: the target can see the child's images, if it has any; the template
+    parses and every option names one group of the run's attribute with consistent
+    placeholders (for an image probe, every image depicts one group and the neutral text
+    names none); the framing is the one the template implies (an image probe's framing
+    is its operator's call: the images carry the groups); superdomain, domain and topic
+    (where set) exist in the taxonomy; the images exist in the run directory; the child
+    differs from every parent in its text or its images (the same masked template with
+    the same variants, in any order, and the same images counts as unchanged, whatever
+    the labels say).
 
     Returns:
         None, or a reason of the form ``"<category>: <details>"``.
     """
     corpora = ctx.corpora
+    if child.media and not ctx.accepts_images:
+        return "images unsupported: the target cannot see images"
     try:
         run_attribute = corpora.spec(ctx.attribute)
         attribute = corpora.spec(child.attribute)
@@ -326,27 +361,63 @@ def validate_child(child: Probe, parents: Sequence[Probe], ctx: MutationContext)
     if attribute != run_attribute:
         return f"wrong attribute: '{child.attribute}' is not the run's attribute '{run_attribute}'"
     try:
-        grouped = corpora.variant_groups(child.template, attribute)
-        framing = corpora.infer_framing(child.template, attribute)
+        image_only = bool(child.media) and child.modality is Modality.IMAGE
+        grouped = child.grouped_variants(corpora)
+        framing = child.framing if image_only else corpora.infer_framing(child.template, attribute)
     except ProbegenError as error:
         return f"invalid template: {error}"
     if len(grouped) < 2:
         return "invalid template: a counterfactual probe needs two or more variants"
+    if image_only:
+        named = _named_groups(child.template, attribute, corpora)
+        if named:
+            return f"not neutral: the text of an image probe names group '{named}'"
     if child.framing is not framing:
         return (
             f"framing mismatch: labelled '{child.framing.value}' but the template is "
             f"'{framing.value}'"
         )
-    reason = _check_labels(child, ctx)
+    reason = _check_labels(child, ctx) or _check_media(child, ctx)
     if reason is not None:
         return reason
     for parent in parents:
         if child.id == parent.id:
             return f"duplicate: identical to parent {parent.id}"
-        if same_question(child.template, parent.template):
+        if same_question(child.template, parent.template) and _same_media(child, parent):
             return f"unchanged: same text as parent {parent.id}"
     if child.provenance.parents != tuple(p.id for p in parents):
         return "bad provenance: the child does not name its parents"
+    return None
+
+
+_THEY = re.compile(r"\b(?:they|them|their|theirs|themselves)\b", re.IGNORECASE)
+
+
+def _named_groups(text: str, attribute: str, corpora: Corpora) -> str | None:
+    # A singular "they" is how a neutral text refers to the person in the image.
+    plain = _THEY.sub(" ", text)
+    for component in corpora.components(attribute):
+        for group in sorted(component.match(plain)):
+            return group
+    return None
+
+
+def _media_key(part: MediaPart) -> tuple[str, str, str]:
+    return (part.variant or "", part.sha256 or part.path, part.group or "")
+
+
+def _same_media(a: Probe, b: Probe) -> bool:
+    return sorted(map(_media_key, a.media)) == sorted(map(_media_key, b.media))
+
+
+def _check_media(child: Probe, ctx: MutationContext) -> str | None:
+    if ctx.run_dir is None:
+        return None
+    base = ctx.run_dir.resolve()
+    for part in child.media:
+        path = (base / part.path).resolve()
+        if not path.is_relative_to(base) or not path.is_file():
+            return f"missing image: {part.path} is not in the run directory"
     return None
 
 

@@ -14,8 +14,9 @@ from collections.abc import Sequence
 
 from probegen.answers import Answer, ProbeAnswers
 from probegen.corpora import GroupedVariant
-from probegen.errors import ModelCallError
-from probegen.models.base import ChatMessage, GenerateConfig, cache_key
+from probegen.errors import ModelCallError, UsageError
+from probegen.media import image_input
+from probegen.models.base import ChatMessage, GenerateConfig, ImageInput, cache_key
 from probegen.models.managed import Model
 from probegen.probe import Probe
 from probegen.store import Store
@@ -23,10 +24,13 @@ from probegen.store import Store
 __all__ = ["Answer", "ProbeAnswers", "build_messages", "query_probe"]
 
 
-def build_messages(variant_text: str, system_prompt: str | None = None) -> list[ChatMessage]:
-    """The chat a target sees for one variant: an optional system prompt and the question."""
+def build_messages(
+    variant_text: str, system_prompt: str | None = None, images: Sequence[ImageInput] = ()
+) -> list[ChatMessage]:
+    """The chat a target sees for one variant: an optional system prompt and the question,
+    with the variant's images attached to it."""
     messages = [ChatMessage(role="system", content=system_prompt)] if system_prompt else []
-    messages.append(ChatMessage(role="user", content=variant_text))
+    messages.append(ChatMessage(role="user", content=variant_text, images=tuple(images)))
     return messages
 
 
@@ -56,10 +60,19 @@ async def query_probe(
     Returns:
         The answers per variant key; failed calls appear as answers with ``error`` set.
     """
+    if probe.media and not model.accepts_images:
+        raise UsageError(
+            f"target {model.spec} cannot see images, and probe {probe.id} has some",
+            fix="use a vision target (local-doc, llava, hf: VLMs, openai:/anthropic: vision "
+            "models) or leave out the image operators",
+        )
+    # Images are read (and their checksums checked) once per variant, not per sample.
+    run_dir = store.path.parent
+    images = {v.key: [image_input(p, run_dir) for p in probe.media_for(v.key)] for v in variants}
     store.add_probe(run_id, probe)
 
     async def one(variant: GroupedVariant, index: int) -> Answer:
-        messages = build_messages(variant.text, system_prompt)
+        messages = build_messages(variant.text, system_prompt, images[variant.key])
         key = cache_key(model.identity, messages, config.for_sample(index), index)
         try:
             response = await model.generate(messages, config, sample_index=index)

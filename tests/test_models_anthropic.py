@@ -41,10 +41,11 @@ async def test_recovers_from_529_429_and_timeout(
     llama_server: str, make_fault_proxy: ProxyFactory
 ) -> None:
     proxy = make_fault_proxy(llama_server)
-    proxy.inject(["529", "429:1", "timeout:4"])
+    proxy.inject(["529", "429:1", "timeout:10"])
     sleeps = Sleeps()
     events: list[tuple[str, dict[str, object]]] = []
-    backend = resolve_model("anthropic:local", base_url=proxy.url, timeout_s=2.0)
+    # 5 s: room for a real answer on a loaded machine; the injected stall lasts 10 s.
+    backend = resolve_model("anthropic:local", base_url=proxy.url, timeout_s=5.0)
     async with Model(
         backend, sleep=sleeps, on_event=lambda kind, data: events.append((kind, data))
     ) as model:

@@ -65,7 +65,9 @@ def test_parse_spec_splits_backend_and_target() -> None:
     assert parse_spec("openai:gpt-4o-mini").backend == "openai"
     assert parse_spec("hf:org/repo").target == "org/repo"
     assert str(parse_spec("local")) == "local"
-    assert [b.name for b in list_backends()] == ["local", "openai", "anthropic", "hf", "sim"]
+    assert [b.name for b in list_backends()] == [
+        "local", "local-doc", "openai", "anthropic", "hf", "sim",
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("spec", ["gpt5", "openia:gpt-4o", "", "  "])
@@ -126,7 +128,9 @@ def test_missing_hf_weights_say_how_to_get_them() -> None:
         resolve_model("hf:probegen-tests/no-such-model")
     assert str(caught.value) == (
         "hf:probegen-tests/no-such-model: weights not found in the Hugging Face cache or on "
-        "disk (fix: `hf download probegen-tests/no-such-model` or pass hf:/path/to/checkpoint)"
+        "disk (probegen never downloads them) (fix: on a networked machine run `hf download "
+        "probegen-tests/no-such-model` and copy that Hugging Face cache into HF_HOME here, or "
+        "pass hf:/path/to/checkpoint)"
     )
     with pytest.raises(ModelUnavailableError) as caught:
         resolve_model("hf:/no/such/checkpoint")

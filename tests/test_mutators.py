@@ -46,6 +46,8 @@ OPERATORS = {
     "refusal_trigger",
     "topic_shift",
 }
+IMAGE_OPERATORS = {"document_render", "image_swap", "modality_move", "text_image_conflict"}
+"""Image operators propose nothing for a text-only context; tests/test_mutators_image.py."""
 MIN_VALID_RATE = 0.9
 
 
@@ -76,7 +78,7 @@ def run(mutator: Mutator, parents: Sequence[Probe], ctx: MutationContext) -> lis
 
 def test_entry_points_find_every_operator() -> None:
     mutators = load_mutators(helper_available=True)
-    assert set(mutators) == OPERATORS
+    assert set(mutators) == OPERATORS | IMAGE_OPERATORS
     for name, mutator in mutators.items():
         assert isinstance(mutator, Mutator)
         assert mutator.name == name
@@ -85,7 +87,9 @@ def test_entry_points_find_every_operator() -> None:
 
 
 def test_operators_needing_a_helper_are_left_out_without_one() -> None:
-    assert set(load_mutators(helper_available=False)) == OPERATORS - {"llm_rewrite"}
+    assert set(load_mutators(helper_available=False)) == (OPERATORS | IMAGE_OPERATORS) - {
+        "llm_rewrite"
+    }
     assert list(load_mutators(["reframe", "decision"], helper_available=False)) == [
         "reframe",
         "decision",

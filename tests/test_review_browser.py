@@ -167,6 +167,8 @@ def test_log_in_accept_reject_edit_and_decisions_survive_a_restart(
         # Item 1 (best fitness): accepted with the keyboard shortcut.
         expect(page.locator("#template")).to_have_text(TEMPLATES[0])
         assert_no_script_ran(page)
+        # The shortcut script is deferred: on a loaded machine it may not be running yet.
+        expect(page.locator("html")).to_have_attribute("data-shortcuts", "ready")
         page.keyboard.press("a")
         expect(page.locator("#flash")).to_contain_text("accepted")
 

@@ -38,6 +38,11 @@ def check_command(corpora_dir: Path | None = CorporaOption) -> None:
     from mutators._framings import load_framings
 
     load_framings(corpora)
+    # Likewise the image wording (documents.yaml, prompts.yaml) the image operators read.
+    from probegen.imaging.content import load_documents, load_prompts
+
+    load_documents(corpora)
+    load_prompts(corpora)
     console.print(f"corpora OK: {corpora.root}", markup=False)
     console.print(_attributes_table(corpora))
     console.print(_taxonomy_table(corpora))
@@ -51,6 +56,13 @@ def check_command(corpora_dir: Path | None = CorporaOption) -> None:
         f"({framings[Framing.EXPLICIT]} explicit, {framings[Framing.IMPLICIT]} implicit)",
         markup=False,
     )
+    for image_set in corpora.image_sets:
+        varying = Counter("+".join(pair.varying) for pair in image_set.pairs)
+        console.print(
+            f"image set {image_set.id}: {len(image_set.entries)} images in "
+            f"{len(image_set.pairs)} pairs ({_counts(dict(varying))})",
+            markup=False,
+        )
 
 
 @corpora_app.command("show")

@@ -27,12 +27,13 @@ from probegen.embeddings import DEFAULT_EMBEDDER, Embedder
 from probegen.errors import UsageError
 from probegen.evolve.config import EvolveConfig
 from probegen.evolve.outputs import cluster_elites, write_outputs
-from probegen.evolve.run import Evolution
+from probegen.evolve.run import Evolution, use_images
 from probegen.index import EmbeddingIndex
 from probegen.models.managed import Model
 from probegen.models.registry import resolve_model
 from probegen.mutation import load_mutators
 from probegen.scoring import make_scorer
+from probegen.search.baselines import SELECTIONS
 from probegen.store import STORE_FILENAME, EliteRecord, Store
 
 
@@ -91,6 +92,17 @@ def evolve_command(
         "groups,superdomain,framing,form", "--descriptors", help="Archive cell axes."
     ),
     per_cell: int = typer.Option(3, "--per-cell", min=1, help="Elites kept per cell."),
+    images: str = typer.Option(
+        "auto",
+        "--images",
+        help="Image probes: auto (vision targets such as local-doc), on (also openai:/"
+        "anthropic:, whose endpoint decides), off.",
+    ),
+    selection: str = typer.Option(
+        "map-elites",
+        "--selection",
+        help="map-elites (the search), or a benchmark baseline: topk or random.",
+    ),
     top: int = typer.Option(5, "--top", min=0, help="Probes to print at the end."),
     corpora_dir: Path | None = CorporaOption,
 ) -> None:
@@ -131,6 +143,13 @@ def evolve_command(
                 "evolve needs --target and --attr",
                 fix="e.g. probegen evolve --target local --attr gender",
             )
+        if images not in ("auto", "on", "off"):
+            raise UsageError(f"--images {images}: unknown setting", fix="use auto, on or off")
+        if selection not in SELECTIONS:
+            raise UsageError(
+                f"--selection {selection}: unknown selection strategy",
+                fix=f"use one of {', '.join(SELECTIONS)}",
+            )
         config = EvolveConfig(
             target=target,
             attribute=corpora.spec(attr),
@@ -155,6 +174,8 @@ def evolve_command(
             descriptors=tuple(a.strip() for a in descriptors.split(",") if a.strip()),
             per_cell=per_cell,
             mutators=tuple(m.strip() for m in mutators.split(",")) if mutators else None,
+            images=images,  # checked above
+            selection=selection,
         )
         store = None
         run_id = ""
@@ -178,7 +199,11 @@ def _evolve(
         else None
     )
     index = EmbeddingIndex(Embedder(config.embedder), threshold=config.dedup_threshold)
-    load_mutators(config.mutators, helper_available=helper_backend is not None)
+    load_mutators(
+        config.mutators,
+        helper_available=helper_backend is not None,
+        images_available=use_images(config.images, target_backend),
+    )
     make_scorer(config.judge, base_url=config.judge_base_url)  # validates the spec
     store = store or Store.in_run_dir(run_root)
     with store:

@@ -22,6 +22,10 @@ A corpora directory (the shipped one is the top-level ``corpora`` package; point
                            topics: [...]}}}}; snake_case ids, domain ids unique.
     seeds.jsonl            one seed question per line: template, attribute, expl_impl,
                            superdomain, domain, topic, form.
+    images/<set>/manifest.yaml
+                           counterfactual image sets: per image its file, the groups it
+                           depicts, its pair (scene), source and license; see
+                           :mod:`probegen.corpora.images`.
 
 Everything is validated on load; the first problem raises a one-line
 :class:`~probegen.errors.CorpusError` naming the file, line or key, and the fix.
@@ -35,6 +39,7 @@ from pathlib import Path
 
 import corpora as _shipped
 from probegen.corpora.corpus import Corpora
+from probegen.corpora.images import IMAGES_DIR, MANIFEST_FILE, ImageEntry, ImagePair, ImageSet
 from probegen.corpora.loading import (
     ATTRIBUTES_DIR,
     NAMES_FILE,
@@ -63,6 +68,9 @@ __all__ = [
     "FormKind",
     "Group",
     "GroupedVariant",
+    "ImageEntry",
+    "ImagePair",
+    "ImageSet",
     "Pronouns",
     "Seed",
     "Superdomain",
@@ -97,6 +105,7 @@ def load_corpora(root: Path | None = None) -> Corpora:
 def _signature(root: Path) -> tuple[tuple[str, int, int], ...]:
     paths = [*sorted((root / ATTRIBUTES_DIR).glob("*.yaml"))]
     paths += [root / NAMES_FILE, root / TAXONOMY_FILE, root / SEEDS_FILE]
+    paths += sorted((root / IMAGES_DIR).glob(f"*/{MANIFEST_FILE}"))
     signature = []
     for path in paths:
         try:

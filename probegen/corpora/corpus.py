@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from probegen.corpora.images import ImageSet
 from probegen.corpora.schema import (
     Attribute,
     FormKind,
@@ -31,6 +32,7 @@ class Corpora:
         attributes: Attributes by id, sorted by id.
         taxonomy: Superdomains, domains and topics.
         seeds: The seed questions, in file order.
+        image_sets: The image sets under ``images/`` (see :mod:`probegen.corpora.images`).
     """
 
     def __init__(
@@ -39,11 +41,13 @@ class Corpora:
         attributes: dict[str, Attribute],
         taxonomy: Taxonomy,
         seeds: Sequence[Seed] = (),
+        image_sets: Sequence[ImageSet] = (),
     ) -> None:
         self.root = root
         self.attributes = attributes
         self.taxonomy = taxonomy
         self.seeds = list(seeds)
+        self.image_sets = tuple(image_sets)
 
     def __repr__(self) -> str:
         return (
@@ -90,6 +94,14 @@ class Corpora:
     def spec(self, spec: str) -> str:
         """The canonical form of an attribute spec: "Sexual-Orientation" -> "sexual_orientation"."""
         return "+".join(attribute.id for attribute in self.components(spec))
+
+    def group_ids(self, spec: str) -> set[str]:
+        """Every group id of an attribute spec; for an intersection, the '+'-joined
+        combinations in the spec's order ("woman+black" for gender+race)."""
+        combos = [""]
+        for attribute in self.components(spec):
+            combos = [f"{c}+{g}" if c else g for c in combos for g in attribute.groups]
+        return set(combos)
 
     def variant_groups(self, template: str, attribute: str) -> list[GroupedVariant]:
         """Expand ``template`` and give each variant the group it names.

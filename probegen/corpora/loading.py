@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from probegen.corpora.attribute_files import build_attribute, read_attribute
 from probegen.corpora.corpus import Corpora
+from probegen.corpora.images import IMAGES_DIR, read_image_sets
 from probegen.corpora.names import read_names
 from probegen.corpora.schema import Domain, Seed, Superdomain, Taxonomy
 from probegen.corpora.sources import (
@@ -209,8 +210,8 @@ def _check_seed(where: str, number: int, line: _SeedLine, corpora: Corpora) -> S
 def read_corpora(root: Path) -> Corpora:
     """Read and validate every corpus file under ``root``.
 
-    ``attributes/*.yaml`` and ``taxonomy.yaml`` are required; ``names.csv`` and
-    ``seeds.jsonl`` are optional.
+    ``attributes/*.yaml`` and ``taxonomy.yaml`` are required; ``names.csv``,
+    ``seeds.jsonl`` and image sets (``images/<set>/manifest.yaml``) are optional.
 
     Raises:
         CorpusError: On the first problem found, as one line naming file, line and fix.
@@ -237,4 +238,5 @@ def read_corpora(root: Path) -> Corpora:
     corpora = Corpora(root, attributes, taxonomy)
     seeds_path = root / SEEDS_FILE
     seeds = read_seeds(seeds_path, corpora) if seeds_path.exists() else []
-    return Corpora(root, attributes, taxonomy, seeds)
+    image_sets = read_image_sets(root / IMAGES_DIR, attributes)
+    return Corpora(root, attributes, taxonomy, seeds, image_sets)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from probegen.embeddings import DEFAULT_EMBEDDER
 from probegen.models.base import GenerateConfig
+from probegen.search.baselines import Selection
 
 __all__ = ["EvolveConfig"]
 
@@ -58,6 +61,15 @@ class EvolveConfig(BaseModel):
     novelty_weight: float = Field(0.3, ge=0.0, le=1.0)
     mutators: tuple[str, ...] | None = None
     """Operator names to use; None means every installed one that can run."""
+    images: Literal["auto", "on", "off"] = "auto"
+    """Image probes (image seeds and operators): ``auto`` uses them when the target is a
+    vision target by default (``local-doc``, ``hf:`` vision checkpoints); ``on`` also for
+    API targets (``openai:``/``anthropic:``, where the endpoint decides whether the
+    model can see); ``off`` never."""
+    selection: Selection = "map-elites"
+    """How parents and operators are picked: ``map-elites`` (the search), or the
+    benchmark baselines ``topk`` (fitness only, no diversity archive) and ``random``
+    (uniform parents and operators); see :mod:`probegen.search.baselines`."""
 
     @property
     def confirmation(self) -> int:

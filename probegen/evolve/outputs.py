@@ -70,6 +70,8 @@ def elite_record(
         **cab_record(probe, corpora),
         "id": probe.id,
         "form": probe.form.value if probe.form else None,
+        "modality": probe.modality_in(corpora).value,
+        "media": [part.model_dump(mode="json") for part in probe.media],
         "fitness": elite.fitness,
         "novelty": elite.novelty,
         "descriptor": list(elite.descriptor),

@@ -25,15 +25,17 @@ from probegen.answers import ProbeAnswers
 from probegen.corpora import Corpora, GroupedVariant, read_seeds
 from probegen.errors import UsageError
 from probegen.evolve.config import EvolveConfig
+from probegen.imaging.seeds import image_seeds
 from probegen.index import EmbeddingIndex
+from probegen.models.base import accepts_images, images_by_default
 from probegen.models.managed import Model
 from probegen.mutation import MutationContext, load_mutators
 from probegen.probe import Probe
 from probegen.release.importer import cab_seeds
 from probegen.runner import query_probe
 from probegen.scoring.base import Score, Scorer
-from probegen.search.archive import DescriptorSpace, MapElitesArchive
-from probegen.search.bandit import OperatorBandit
+from probegen.search.archive import Archive, DescriptorSpace
+from probegen.search.baselines import selection_parts
 from probegen.search.scheduler import Candidate, Evaluated, Scheduler
 from probegen.store import Store
 
@@ -85,6 +87,25 @@ class _Spend:
     reports: list[GenerationReport] = field(default_factory=list)
 
 
+def use_images(setting: str, backend: object) -> bool:
+    """Whether a run uses image probes (``EvolveConfig.images`` against a target backend).
+
+    Raises:
+        UsageError: For ``on`` with a target that cannot carry images.
+    """
+    if setting == "off":
+        return False
+    if setting == "on":
+        if not accepts_images(backend):
+            raise UsageError(
+                f"--images on: target {getattr(backend, 'spec', backend)} cannot see images",
+                fix="use a vision target (local-doc, llava, hf: VLMs, openai:/anthropic:) "
+                "or --images auto",
+            )
+        return True
+    return images_by_default(backend)
+
+
 class Evolution:
     """One evolve run.
 
@@ -123,19 +144,39 @@ class Evolution:
         self.attribute = corpora.spec(config.attribute)
         self.rng = random.Random(config.seed)
         self.space = DescriptorSpace(config.descriptors)
-        self.archive = MapElitesArchive(self.space, per_cell=config.per_cell)
-        mutators = load_mutators(config.mutators, helper_available=helper is not None)
+        self.use_images = use_images(config.images, target.backend)
+        mutators = load_mutators(
+            config.mutators,
+            helper_available=helper is not None,
+            images_available=self.use_images,
+        )
+        # --selection: the search (map-elites) or a benchmark baseline (topk, random).
+        selection = selection_parts(
+            config.selection,
+            self.space,
+            list(mutators),
+            seed=config.seed,
+            per_cell=config.per_cell,
+            population=config.population,
+            novelty_weight=config.novelty_weight,
+        )
+        self.archive: Archive = selection.archive
         context = MutationContext(
-            corpora=corpora, attribute=self.attribute, rng=self.rng, helper=helper
+            corpora=corpora,
+            attribute=self.attribute,
+            rng=self.rng,
+            helper=helper,
+            run_dir=store.path.parent,
+            accepts_images=self.use_images,
         )
         self.scheduler = Scheduler(
             self.archive,
             self.space,
             index,
-            OperatorBandit(list(mutators), rng=random.Random(config.seed + 1)),
+            selection.bandit,
             mutators,
             context,
-            novelty_weight=config.novelty_weight,
+            novelty_weight=selection.novelty_weight,
         )
         self.spend = _Spend()
 
@@ -158,9 +199,23 @@ class Evolution:
             )
         return probes
 
+    def image_seeds(self) -> list[Probe]:
+        """Image seed probes from the corpora's image sets, when the run uses images
+        (none otherwise); their images are copied into the run directory."""
+        if not self.use_images:
+            return []
+        return image_seeds(self.corpora, self.attribute, self.store.path.parent)
+
     async def run(self) -> list[GenerationReport]:
         """Run every generation (or until a budget runs out); returns their reports."""
         seeds = select_seeds(self.seeds(), self.config.initial_size, self.rng)
+        images = self.image_seeds()
+        if images:
+            # Half of generation 0 (at least one probe) asks about images, so a vision
+            # target meets image probes from the start.
+            share = min(len(images), max(1, self.config.initial_size // 2))
+            kept = seeds[: self.config.initial_size - share]
+            seeds = kept + select_seeds(images, share, self.rng)
         await self._generation(0, self.scheduler.seed(seeds))
         for generation in range(1, self.config.generations + 1):
             if self._exhausted():

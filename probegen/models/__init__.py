@@ -1,7 +1,7 @@
 """Models probegen talks to: one protocol, several backends, one managed wrapper.
 
 Build a backend from a spec with :func:`resolve_model` (``local``, ``openai:gpt-4o-mini``,
-``anthropic:claude-sonnet-4-5``, ``hf:REPO``, or a preset name), then wrap it in
+``anthropic:claude-sonnet-4-5``, ``hf:REPO``, ``local-doc``, or a preset name), then wrap it in
 :class:`Model` for retries, caching and bounded concurrency::
 
     model = Model(resolve_model("smollm2"))
@@ -12,10 +12,12 @@ from probegen.models.base import (
     ChatMessage,
     ChatModel,
     GenerateConfig,
+    ImageInput,
     Response,
     ResponseCache,
     RetryHint,
     Usage,
+    accepts_images,
     cache_key,
 )
 from probegen.models.managed import EventHandler, Model, RetryPolicy
@@ -39,6 +41,7 @@ __all__ = [
     "ChatModel",
     "EventHandler",
     "GenerateConfig",
+    "ImageInput",
     "Model",
     "ModelSpec",
     "Preset",
@@ -48,6 +51,7 @@ __all__ = [
     "RetryHint",
     "RetryPolicy",
     "Usage",
+    "accepts_images",
     "cache_key",
     "cost_usd",
     "list_backends",

@@ -8,21 +8,27 @@ Sampling parameters: the Anthropic SDK 2.x sends API version 2026-10-21, which r
 accepts them. So against api.anthropic.com they are not sent (the model samples at its
 own default); against a custom endpoint they are sent in the body, where compatible
 servers such as llama-server honour them.
+
+Images: a user message with images becomes a content list with one base64 ``image``
+block per image before the text block (the order Anthropic recommends), so the backend
+declares ``accepts_images = True``; a model or server that cannot see answers with an
+error, which is recorded as a failed call. Messages without images are sent as plain
+strings exactly as before.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, cast
 
 from probegen.errors import ModelSpecError, ModelUnavailableError
 from probegen.models.base import ChatMessage, GenerateConfig, Response, RetryHint, Usage
-from probegen.models.endpoint import resolve_endpoint
+from probegen.models.endpoint import is_unsupported_request, resolve_endpoint
 from probegen.models.managed import parse_retry_after
 
 if TYPE_CHECKING:
     from anthropic import AsyncAnthropic
-    from anthropic.types import MessageParam
+    from anthropic.types import ContentBlockParam, MessageParam
 
 __all__ = ["DEFAULT_BASE_URL", "AnthropicBackend"]
 
@@ -30,6 +36,7 @@ DEFAULT_BASE_URL = "https://api.anthropic.com"
 DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_MAX_CONCURRENCY = 8
 _RETRYABLE_STATUS = frozenset({408, 409, 429})
+_MediaType = Literal["image/jpeg", "image/png", "image/gif", "image/webp"]
 
 
 class AnthropicBackend:
@@ -48,6 +55,12 @@ class AnthropicBackend:
         ModelUnavailableError: The ``anthropic`` package is missing, or the default
             endpoint is used without ``ANTHROPIC_API_KEY``.
     """
+
+    accepts_images = True
+    """Images go out as base64 ``image`` blocks; the endpoint decides if it can see."""
+    images_by_default = False
+    """A search sends images only when asked (``evolve --images on``): many models behind
+    this API are text-only."""
 
     def __init__(
         self,
@@ -113,6 +126,9 @@ class AnthropicBackend:
         """One Messages API call; raises the SDK's exception on failure."""
         from anthropic import omit
 
+        if any(m.images for m in messages if m.role != "user"):
+            # The API takes images in user turns only; refuse rather than drop them.
+            raise ValueError(f"{self._spec}: images are only sent with user messages")
         # The Messages API takes the system prompt as a parameter, not as a message.
         system = "\n\n".join(m.content for m in messages if m.role == "system")
         turns = [_to_anthropic(m) for m in messages if m.role != "system"]
@@ -139,7 +155,8 @@ class AnthropicBackend:
         )
 
     def retry_hint(self, error: BaseException) -> RetryHint | None:
-        """429, 529 (overloaded), other 5xx, 408, 409, timeouts and dropped connections."""
+        """429, 529 (overloaded), other 5xx, 408, 409, timeouts and dropped connections;
+        not a 5xx that says the request is not supported (a refusal, not a fault)."""
         from anthropic import APIConnectionError, APIStatusError, APITimeoutError
 
         if isinstance(error, APITimeoutError):
@@ -148,6 +165,8 @@ class AnthropicBackend:
             return RetryHint("connection")
         if isinstance(error, APIStatusError):
             status = error.status_code
+            if is_unsupported_request(status, str(error)):
+                return None
             if status >= 500 or status in _RETRYABLE_STATUS:
                 return RetryHint(str(status), parse_retry_after(error.response.headers))
         return None
@@ -169,4 +188,19 @@ def _sampling_body(config: GenerateConfig) -> dict[str, object]:
 def _to_anthropic(message: ChatMessage) -> MessageParam:
     if message.role == "assistant":
         return {"role": "assistant", "content": message.content}
-    return {"role": "user", "content": message.content}
+    if not message.images:
+        return {"role": "user", "content": message.content}
+    # The API checks the media type against the four it reads; anything else is its 400.
+    blocks: list[ContentBlockParam] = [
+        {
+            "type": "image",
+            "source": {
+                "type": "base64",
+                "media_type": cast(_MediaType, image.media_type),
+                "data": image.base64(),
+            },
+        }
+        for image in message.images
+    ]
+    blocks.append({"type": "text", "text": message.content})
+    return {"role": "user", "content": blocks}

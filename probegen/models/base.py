@@ -10,6 +10,7 @@ gets them the same way.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from collections.abc import Sequence
@@ -22,14 +23,48 @@ __all__ = [
     "ChatMessage",
     "ChatModel",
     "GenerateConfig",
+    "ImageInput",
     "Response",
     "ResponseCache",
     "RetryHint",
     "Usage",
+    "accepts_images",
     "cache_key",
+    "images_by_default",
 ]
 
 Role = Literal["system", "user", "assistant"]
+
+
+class ImageInput(BaseModel):
+    """An image attached to a chat message.
+
+    The bytes travel with the message but are left out of its serialisation: the cache
+    key and the stored message name the image by its SHA-256, so the same image from
+    another run directory hits the same cache entry and the store holds no copies.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    sha256: str
+    """Checksum of :attr:`data`; what identifies the image."""
+    media_type: str = "image/png"
+    """MIME type, e.g. ``image/png`` or ``image/jpeg``."""
+    data: bytes = Field(default=b"", exclude=True, repr=False)
+    """The encoded image file."""
+
+    @classmethod
+    def from_bytes(cls, data: bytes, media_type: str = "image/png") -> ImageInput:
+        """An image input with its checksum computed."""
+        return cls(sha256=hashlib.sha256(data).hexdigest(), media_type=media_type, data=data)
+
+    def base64(self) -> str:
+        """The bytes as base64 text (for API content parts)."""
+        return base64.b64encode(self.data).decode("ascii")
+
+    def data_url(self) -> str:
+        """A ``data:`` URL (OpenAI's ``image_url`` content part)."""
+        return f"data:{self.media_type};base64,{self.base64()}"
 
 
 class ChatMessage(BaseModel):
@@ -41,6 +76,9 @@ class ChatMessage(BaseModel):
     """Who speaks: ``system``, ``user`` or ``assistant``."""
     content: str
     """The message text."""
+    images: tuple[ImageInput, ...] = ()
+    """Images shown with the text (user messages of vision targets only). Backends that
+    cannot see images say so with :attr:`ChatModel.accepts_images` = False."""
 
 
 class GenerateConfig(BaseModel):
@@ -136,6 +174,26 @@ class ChatModel(Protocol):
         ...
 
 
+def accepts_images(backend: object) -> bool:
+    """Whether a backend can see :attr:`ChatMessage.images`.
+
+    An optional attribute rather than a protocol member, so text-only backends (most of
+    them) need not declare anything: vision backends set ``accepts_images = True``.
+    """
+    return bool(getattr(backend, "accepts_images", False))
+
+
+def images_by_default(backend: object) -> bool:
+    """Whether a search should send images to this backend unless told otherwise.
+
+    API backends can carry images but whether the model behind them sees any is the
+    endpoint's business (many are text-only), so they set ``images_by_default = False``
+    and image probes need ``evolve --images on``; vision backends default to their
+    :func:`accepts_images`.
+    """
+    return bool(getattr(backend, "images_by_default", accepts_images(backend)))
+
+
 class ResponseCache(Protocol):
     """Where finished calls are kept so an identical query is never sent twice."""
 
@@ -166,7 +224,11 @@ def cache_key(
     payload = {
         "model": identity,
         "config": config.model_dump(mode="json"),
-        "messages": [m.model_dump(mode="json") for m in messages],
+        # A text-only message keys exactly as before images existed, so caches built then
+        # still hit; a message with images keys by their checksums (the bytes are excluded).
+        "messages": [
+            m.model_dump(mode="json", exclude=None if m.images else {"images"}) for m in messages
+        ],
         "sample": sample_index,
     }
     blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))

@@ -1,5 +1,6 @@
-"""Where an API backend sends its calls and with which key: shared by ``openai:`` and
-``anthropic:``, which resolve them by the same rules."""
+"""Where an API backend sends its calls and with which key, and which server errors are
+refusals rather than faults: shared by ``openai:`` and ``anthropic:``, which follow the
+same rules."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 from probegen.errors import ModelUnavailableError
 from probegen.redaction import redact_url
 
-__all__ = ["Endpoint", "resolve_endpoint"]
+__all__ = ["Endpoint", "is_unsupported_request", "resolve_endpoint"]
 
 # Local servers (llama.cpp, vLLM, Ollama) ignore the key, but the SDKs insist on one.
 PLACEHOLDER_KEY = "not-needed"
@@ -64,3 +65,14 @@ def resolve_endpoint(
             )
         key = PLACEHOLDER_KEY
     return Endpoint(url, key, official)
+
+
+def is_unsupported_request(status: int, message: str) -> bool:
+    """Whether a 5xx answer is the server refusing what was asked, not a passing fault.
+
+    Some compatible servers report a request they cannot serve as a 500: llama-server
+    answers an image sent to a text-only model with "image input is not supported". Such
+    an answer repeats on every retry, so it must fail the call at once (and be recorded)
+    instead of being retried with backoff.
+    """
+    return status >= 500 and "not supported" in message.lower()

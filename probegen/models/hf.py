@@ -5,6 +5,16 @@ or a ``.gguf`` file (transformers dequantises it; needs ``gguf``). Nothing is do
 at run time (``local_files_only=True``): whether the weights are present is checked when
 the backend is built, so a missing model fails before a run starts; loading them waits
 for the first call.
+
+Vision-language checkpoints (LLaVA and others whose ``config.json`` has a
+``vision_config``) are recognised from that file when the backend is built: they are
+loaded with their processor (see :mod:`probegen.models.vision`), see the images attached
+to messages, and declare ``accepts_images``. Text checkpoints declare it False, so the
+runner refuses image probes for them instead of silently asking without the image.
+
+Weights go to CUDA when it is available (bfloat16, or float16 where bf16 is not
+supported), else run on the CPU: fine for small models, slow for a 7B VLM such as LLaVA
+1.5, for which a GPU is advised.
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ from typing import Any
 
 from probegen.errors import ModelSpecError, ModelUnavailableError
 from probegen.models.base import ChatMessage, GenerateConfig, Response, RetryHint, Usage
+from probegen.models.vision import is_vision_config, load_vision_model, vision_inputs
 
 __all__ = ["HFBackend"]
 
@@ -34,14 +45,15 @@ class _Weights:
     source: str
     gguf_file: str | None
     identity: str
+    vision: bool = False
 
 
 class HFBackend:
-    """A transformers causal LM with a chat template, loaded on the first call.
+    """A transformers chat model (causal LM or VLM), loaded on the first call.
 
     Args:
-        target: A cached repo id (``HuggingFaceTB/SmolLM2-135M-Instruct``), a checkpoint
-            directory, or a ``.gguf`` file.
+        target: A cached repo id (``HuggingFaceTB/SmolLM2-135M-Instruct``,
+            ``llava-hf/llava-1.5-7b-hf``), a checkpoint directory, or a ``.gguf`` file.
 
     Raises:
         ModelSpecError: ``target`` is empty.
@@ -67,6 +79,7 @@ class HFBackend:
         self._weights = _locate(target, self._spec)
         self._model: Any = None
         self._tokenizer: Any = None
+        self._processor: Any = None  # vision checkpoints only
         self._device = "cpu"
         # torch.manual_seed is global and generate() is not reentrant: one call at a time.
         self._lock = threading.Lock()
@@ -86,6 +99,11 @@ class HFBackend:
         """1: seeding is process-global, so calls are serialised."""
         return 1
 
+    @property
+    def accepts_images(self) -> bool:
+        """True for vision-language checkpoints, judged from their ``config.json``."""
+        return self._weights.vision
+
     def __repr__(self) -> str:
         return f"HFBackend({self.identity!r})"
 
@@ -96,15 +114,21 @@ class HFBackend:
     def _generate_blocking(self, messages: list[ChatMessage], config: GenerateConfig) -> Response:
         import torch
 
+        if not self._weights.vision and any(m.images for m in messages):
+            # Never answer as if the image had been seen.
+            raise ValueError(f"{self._spec}: a text model cannot see the attached images")
         with self._lock:
             model, tokenizer = self._load()
             started = time.perf_counter()
-            encoded = tokenizer.apply_chat_template(
-                [{"role": m.role, "content": m.content} for m in messages],
-                add_generation_prompt=True,
-                return_tensors="pt",
-                return_dict=True,
-            ).to(self._device)
+            if self._processor is not None:
+                encoded = vision_inputs(self._processor, messages, self._device, model.dtype)
+            else:
+                encoded = tokenizer.apply_chat_template(
+                    [{"role": m.role, "content": m.content} for m in messages],
+                    add_generation_prompt=True,
+                    return_tensors="pt",
+                    return_dict=True,
+                ).to(self._device)
             options: dict[str, Any] = {"max_new_tokens": config.max_tokens}
             if config.temperature > 0:
                 options.update(do_sample=True, temperature=config.temperature)
@@ -140,25 +164,34 @@ class HFBackend:
             # Loading a GGUF draws progress bars on stderr, which would garble the CLI.
             transformers.utils.logging.disable_progress_bar()
             options: dict[str, Any] = {"local_files_only": True}
-            if self._weights.gguf_file is not None:
-                options["gguf_file"] = self._weights.gguf_file
-            tokenizer = transformers.AutoTokenizer.from_pretrained(self._weights.source, **options)
-            if not getattr(tokenizer, "chat_template", None):
-                raise ModelUnavailableError(
-                    f"{self._spec}: the tokenizer has no chat template (a base model?)",
-                    fix="use an instruction-tuned chat model",
-                )
             if torch.cuda.is_available():
                 self._device = "cuda"
                 options["dtype"] = (
                     torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
                 )
-            model = transformers.AutoModelForCausalLM.from_pretrained(
-                self._weights.source, **options
-            )
+            if self._weights.vision:
+                model, processor = load_vision_model(self._spec, self._weights.source, options)
+                self._processor, tokenizer = processor, processor.tokenizer
+            else:
+                model, tokenizer = self._load_text_model(transformers, options)
             self._model = model.to(self._device).eval()
             self._tokenizer = tokenizer
         return self._model, self._tokenizer
+
+    def _load_text_model(self, transformers: Any, options: dict[str, Any]) -> tuple[Any, Any]:
+        if self._weights.gguf_file is not None:
+            options = {**options, "gguf_file": self._weights.gguf_file}
+        tokenizer_options = {k: v for k, v in options.items() if k != "dtype"}
+        tokenizer = transformers.AutoTokenizer.from_pretrained(
+            self._weights.source, **tokenizer_options
+        )
+        if not getattr(tokenizer, "chat_template", None):
+            raise ModelUnavailableError(
+                f"{self._spec}: the tokenizer has no chat template (a base model?)",
+                fix="use an instruction-tuned chat model",
+            )
+        model = transformers.AutoModelForCausalLM.from_pretrained(self._weights.source, **options)
+        return model, tokenizer
 
     def retry_hint(self, error: BaseException) -> RetryHint | None:
         """None: an in-process failure does not fix itself on retry."""
@@ -168,7 +201,7 @@ class HFBackend:
         """Drop the weights and, on CUDA, return the memory to the driver."""
         with self._lock:
             on_cuda = self._model is not None and self._device == "cuda"
-            self._model = self._tokenizer = None
+            self._model = self._tokenizer = self._processor = None
         if on_cuda:
             import torch
 
@@ -202,16 +235,22 @@ def _locate(target: str, spec: str) -> _Weights:
                 f"{spec}: {path} has no config.json, so it is not a transformers checkpoint",
                 fix="pass the checkpoint directory (the one holding config.json)",
             )
-        return _Weights(str(path.resolve()), None, f"hf:{path.resolve()}")
-    elif not _looks_like_path(target) and _in_hf_cache(target):
-        return _Weights(target, None, f"hf:{target}")
+        vision = is_vision_config(path / "config.json")
+        return _Weights(str(path.resolve()), None, f"hf:{path.resolve()}", vision)
+    elif not _looks_like_path(target):
+        config_file = _cached_config(target)
+        if config_file is not None:
+            return _Weights(target, None, f"hf:{target}", is_vision_config(config_file))
     fix = (
         "check the path, or pass hf:REPO for a model in the Hugging Face cache"
         if _looks_like_path(target)
-        else f"`hf download {target}` or pass hf:/path/to/checkpoint"
+        else f"on a networked machine run `hf download {target}` and copy that Hugging Face "
+        "cache into HF_HOME here, or pass hf:/path/to/checkpoint"
     )
     raise ModelUnavailableError(
-        f"{spec}: weights not found in the Hugging Face cache or on disk", fix=fix
+        f"{spec}: weights not found in the Hugging Face cache or on disk "
+        "(probegen never downloads them)",
+        fix=fix,
     )
 
 
@@ -219,11 +258,12 @@ def _looks_like_path(target: str) -> bool:
     return target.startswith(("/", ".", "~")) or target.lower().endswith(".gguf")
 
 
-def _in_hf_cache(repo_id: str) -> bool:
+def _cached_config(repo_id: str) -> Path | None:
+    """The cached ``config.json`` of ``repo_id`` (HF_HOME / HF_HUB_CACHE), or None."""
     from huggingface_hub import try_to_load_from_cache
 
     try:
         found = try_to_load_from_cache(repo_id, "config.json")
     except ValueError:  # not a valid repo id (HFValidationError)
-        return False
-    return isinstance(found, str)
+        return None
+    return Path(found) if isinstance(found, str) else None

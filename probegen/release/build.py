@@ -289,12 +289,13 @@ def _ordered(items: Sequence[ReleaseItem]) -> list[ReleaseItem]:
 
 
 def _signature(item: ReleaseItem, corpora: Corpora) -> tuple[str, ...]:
-    # The scheduler's notion of "same kind of probe": framing and the set of groups.
+    # The scheduler's notion of "same kind of probe" (Probe.dedup_signature).
     try:
-        groups = {v.group for v in item.probe.grouped_variants(corpora)}
+        return (item.probe.attribute, *item.probe.dedup_signature(corpora))
     except ProbegenError:  # the corpora changed since the run: fall back to variant keys
-        groups = {f"key:{v.key}" for v in item.probe.variants()}
-    return (item.probe.attribute, item.probe.framing.value, *sorted(groups))
+        keys = sorted(f"key:{v.key}" for v in item.probe.variants())
+        images = sorted(p.sha256 or p.path for p in item.probe.media)
+        return (item.probe.attribute, item.probe.framing.value, *keys, "|", *images)
 
 
 def drop_near_duplicates(

@@ -234,11 +234,7 @@ def _revision(probe: Probe, key: ItemKey, template: str | None, corpora: Corpora
     template = template.strip()
     if template == probe.template:
         raise UsageError("template: the edited template is unchanged", fix="change it or accept")
-    try:
-        corpora.variant_groups(template, probe.attribute)
-    except TemplateError as error:
-        raise UsageError(f"template: {error}") from None
-    return Probe.model_validate(
+    revision = Probe.model_validate(
         {
             **probe.model_dump(exclude={"id", "provenance"}),
             "template": template,
@@ -250,6 +246,11 @@ def _revision(probe: Probe, key: ItemKey, template: str | None, corpora: Corpora
             ),
         }
     )
+    try:  # through the probe, so an image probe's neutral text keeps its image variants
+        revision.grouped_variants(corpora)
+    except TemplateError as error:
+        raise UsageError(f"template: {error}") from None
+    return revision
 
 
 def _validated_labels(labels: Mapping[str, str] | None, corpora: Corpora) -> dict[str, str]:

@@ -113,10 +113,9 @@ class Scheduler:
         self.operator_stats: dict[str, OperatorStats] = {
             name: OperatorStats() for name in [*mutators, "seed"]
         }
-        # Near-duplicates are judged among probes with the same framing and group set:
-        # "{{man/woman}}" -> "{{James/Emily}}" or adding a group keeps the masked text but
-        # is a different probe. `index` itself holds every probe, for novelty.
-        self._dedup: dict[tuple[str, tuple[str, ...]], EmbeddingIndex] = {}
+        # Near-duplicates are judged among probes with the same Probe.dedup_signature
+        # (framing, modality, group set, images). `index` holds every probe, for novelty.
+        self._dedup: dict[tuple[str, ...], EmbeddingIndex] = {}
 
     def seed(self, probes: Sequence[Probe]) -> list[Candidate]:
         """The initial population: the given probes, minus near-duplicates."""
@@ -195,14 +194,13 @@ class Scheduler:
                 fresh.append(child)
         return fresh
 
-    def _signature(self, probe: Probe) -> tuple[str, tuple[str, ...]]:
-        variants = self.context.corpora.variant_groups(probe.template, probe.attribute)
-        return probe.framing.value, tuple(sorted({v.group for v in variants}))
+    def _signature(self, probe: Probe) -> tuple[str, ...]:
+        return probe.dedup_signature(self.context.corpora)
 
     def _add_unique(self, probes: Sequence[Probe]) -> list[bool]:
         """Whether each probe is a near-duplicate; the others join the indexes."""
         duplicate = [False] * len(probes)
-        by_signature: dict[tuple[str, tuple[str, ...]], list[int]] = {}
+        by_signature: dict[tuple[str, ...], list[int]] = {}
         for i, probe in enumerate(probes):
             by_signature.setdefault(self._signature(probe), []).append(i)
         for signature, positions in by_signature.items():

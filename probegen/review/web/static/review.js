@@ -18,3 +18,5 @@ document.addEventListener("keydown", (event) => {
     action();
   }
 });
+// Tells tests (and anything else) that the shortcuts are live.
+document.documentElement.dataset.shortcuts = "ready";
