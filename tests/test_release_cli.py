@@ -219,3 +219,44 @@ def test_the_entry_point_prints_one_line_without_traceback(tmp_path: Path) -> No
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("error: cab.json[0]: field 'superdomain' is missing")
     assert not (tmp_path / "releases").exists()
+
+
+def test_image_probes_ship_their_images_with_checksums(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from review_data import populate_run
+
+    from probegen.media import store_image
+    from probegen.release.model import read_items
+
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    man = store_image(runs, b"\x89PNG\r\n\x1a\n man", variant="man", group="man")
+    woman = store_image(runs, b"\x89PNG\r\n\x1a\n woman", variant="woman", group="woman")
+    with Store.in_run_dir(runs) as store:
+        run_id = populate_run(
+            store, ["Here is a résumé. Should we interview this person?"], [0.5],
+            media=(man, woman),
+        )  # fmt: skip
+    cli = Cli(capsys, tmp_path / "releases", runs)
+    code, out, err = cli(
+        "build", "img", "--from", run_id, "--version", "1.0.0", "--allow-unverified", runs=True
+    )
+    assert code == 0, err
+    release = tmp_path / "releases" / "img" / "1.0.0"
+    [item] = read_items(release / "probes.jsonl")
+    assert {(ref.variant, ref.sha256) for ref in item.images} == {
+        ("man", man.sha256),
+        ("woman", woman.sha256),
+    }
+    for ref in item.images:
+        assert (release / ref.path).read_bytes() == (runs / f"media/{ref.sha256}.png").read_bytes()
+    manifest = json.loads((release / "MANIFEST.json").read_text())
+    assert {ref.path for ref in item.images} <= set(manifest["files"])
+    [record] = json.loads((release / "cab.json").read_text())
+    assert list(record) == list(CAB_FIELDS)  # the text schema, images only in probes.jsonl
+    assert cli("verify", "img@1.0.0")[0] == 0
+    (release / item.images[0].path).write_bytes(b"tampered")
+    code, out, _ = cli("verify", "img@1.0.0")
+    assert code == 1
+    assert item.images[0].path in out
