@@ -1,0 +1,139 @@
+"""Helpers shared by the benchmark scripts: the machine, a simulator server, tables."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+
+
+def machine() -> dict[str, object]:
+    """Where and when a benchmark ran: CPU, cores, memory, load, date, commit."""
+    model = platform.processor() or "unknown"
+    try:
+        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+        for line in lscpu.splitlines():
+            if line.startswith("Model name:"):
+                model = line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=REPO_ROOT,
+        ).stdout.strip()
+    except OSError:
+        commit = ""
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "memory_gb": round(memory_gb, 1),
+        "load_1_5_15": [round(x, 2) for x in os.getloadavg()],
+        "python": platform.python_version(),
+        "commit": commit or "unknown",
+    }
+
+
+def print_machine() -> dict[str, object]:
+    """Print :func:`machine` as one line and return it."""
+    info = machine()
+    print(
+        f"machine: {info['cpu']}, {info['cores']} cores, {info['memory_gb']} GB; "
+        f"load {info['load_1_5_15']}; {info['date']}; python {info['python']}; "
+        f"commit {info['commit']}"
+    )
+    return info
+
+
+def mean_sd(values: Sequence[float]) -> str:
+    """``mean ± sd`` (or just the value for one run)."""
+    if not values:
+        return "n/a"
+    if len(values) == 1:
+        return f"{values[0]:.3g}"
+    return f"{statistics.fmean(values):.3g} ± {statistics.stdev(values):.2g}"
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A Markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def write_json(path: Path | None, data: object) -> None:
+    """Write ``data`` as JSON to ``path`` (nothing when None)."""
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+def free_port() -> int:
+    """A TCP port that was free a moment ago."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def http_json(url: str, method: str = "GET") -> dict[str, object]:
+    """GET or POST ``url`` and parse the JSON answer."""
+    request = urllib.request.Request(url, method=method)
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        data: dict[str, object] = json.load(reply)
+        return data
+
+
+@contextmanager
+def sim_server(latency_ms: float = 0.0, regions: Path | None = None) -> Iterator[str]:
+    """Run ``python -m probegen.models.sim_server`` on a free port; yields its base URL
+    (without ``/v1``) and stops it afterwards."""
+    port = free_port()
+    argv = [
+        sys.executable, "-m", "probegen.models.sim_server", "--port", str(port),
+        "--latency-ms", str(latency_ms),
+    ]  # fmt: skip
+    if regions is not None:
+        argv += ["--regions", str(regions)]
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base_url = f"http://{HOST}:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                error = process.stderr.read().decode() if process.stderr else ""
+                raise RuntimeError(f"sim server exited: {error[-2000:]}")
+            try:
+                http_json(f"{base_url}/health")
+                break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("sim server did not start within 60 s") from None
+                time.sleep(0.1)
+        yield base_url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -1,0 +1,351 @@
+"""Search efficiency: the search (MAP-Elites + bandit) against two baselines at equal
+target-query budgets.
+
+- ``map-elites``: ``probegen evolve`` as shipped;
+- ``topk``: fitness-only selection, no diversity archive (``--selection topk``);
+- ``random``: seeds plus uniformly random valid mutations of uniformly drawn earlier
+  probes, no selection (``--selection random``).
+
+All three run through the same :class:`~probegen.evolve.run.Evolution` (runner, scorer,
+confirmation, budget, dedup); only ``EvolveConfig.selection`` differs. Each run gets a
+fresh run store, so nothing is shared between runs through the cache.
+
+On the planted-bias simulator (``--target sim``, the default) it measures, over every
+probe a run evaluated: recall of the planted regions among the top-K (distinct regions
+with a positive-fitness probe among the K fittest / number of regions), regions found at
+all, target queries until the first hit (the first probe with confirmed fitness > 0 in
+a region), hits (positive probes inside regions), flukes (positive probes outside
+every region: sampling noise that survived confirmation), mean top-K fitness and
+descriptor cells covered. By default the seeds are the shipped gender seeds that lie
+*outside* every region, so the search has to find the regions itself.
+
+On any other target (e.g. ``--target local``) there is no ground truth: it reports the
+mean top-K fitness, the best fitness and cells covered. Everywhere it also reports the
+top-K gap: the mean of the K largest standardized gaps (between-variant vs within-variant
+answer distance, the quantity the stats scorer turns into its bias level), a continuous
+signal that still separates runs when no probe reaches fitness > 0.
+
+Examples::
+
+    python benchmarks/search_efficiency.py                    # sim, budget 600, 5 seeds
+    python benchmarks/search_efficiency.py --target local --budget 300 --seeds 0,1,2 \\
+        --selections map-elites,random --k 20
+    python benchmarks/search_efficiency.py --quick            # a smoke run (seconds)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import mean_sd, print_machine, table, write_json
+
+from probegen.corpora import Corpora, load_corpora
+from probegen.embeddings import Embedder
+from probegen.evolve.config import EvolveConfig
+from probegen.evolve.run import Evolution
+from probegen.index import EmbeddingIndex
+from probegen.models import Model, resolve_model
+from probegen.models.base import ChatModel
+from probegen.models.simulator import SimulatorBackend
+from probegen.scoring import make_scorer
+from probegen.search.archive import DescriptorSpace
+from probegen.search.baselines import SELECTIONS
+from probegen.store import Store
+
+# The text operators (image operators do nothing for a text-only target, and pinning the
+# list keeps the figures comparable as operators are added); --mutators all for every one.
+TEXT_OPERATORS = (
+    "reframe,groupset,topic_shift,persona,decision,psychometric,refusal_trigger,crossover"
+)
+
+
+class _BudgetSpent(Exception):
+    """Raised from the progress hook when a generation can afford no probe at all."""
+
+
+@dataclass
+class RunResult:
+    """The figures of one run (one selection, one seed)."""
+
+    selection: str
+    seed: int
+    queries: int
+    evaluated: int
+    wall_s: float
+    top_k_mean_fitness: float
+    best_fitness: float
+    positives: int
+    cells: int
+    positive_cells: int
+    top_k_gap: float
+    recall_at_k: float | None = None
+    regions_found: int | None = None
+    first_hit_queries: int | None = None
+    hits: int | None = None
+    flukes: int | None = None
+    regions: list[str] | None = None
+
+
+def outside_region_seeds(path: Path, attribute: str, sim: SimulatorBackend) -> Path:
+    """The shipped seeds of ``attribute`` that no planted region covers."""
+    lines = (load_corpora().root / "seeds.jsonl").read_text(encoding="utf-8").splitlines()
+    kept = [
+        line
+        for line in lines
+        if json.loads(line)["attribute"] == attribute
+        and sim.region_of(json.loads(line)["template"]) is None
+    ]
+    path.write_text("\n".join(kept) + "\n", encoding="utf-8")
+    return path
+
+
+def measure(
+    store: Store,
+    run_id: str,
+    corpora: Corpora,
+    space: DescriptorSpace,
+    sim: SimulatorBackend | None,
+    k: int,
+) -> dict[str, float | int | list[str] | None]:
+    """The run's figures, from what it recorded in the store (every evaluated probe)."""
+    probes = {p.id: p for p in store.probes(run_id)}
+    sent = {
+        row["probe_id"]: int(row["n"])
+        for row in store.select(
+            "SELECT probe_id, COUNT(*) AS n FROM queries WHERE run_id = ? GROUP BY probe_id",
+            (run_id,),
+        )
+    }
+    spent = 0
+    scored: list[tuple[float, int, str, int]] = []  # fitness, order, probe id, queries so far
+    gaps: list[float] = []  # the stats scorer's standardized between/within gap
+    for order, (probe_id, _, score) in enumerate(store.scores(run_id)):
+        spent += sent.get(probe_id, 0)
+        if score.fitness is not None:
+            scored.append((score.fitness, order, probe_id, spent))
+            gap = score.detail.get("gap")
+            if isinstance(gap, int | float):
+                gaps.append(float(gap))
+    top = sorted(scored, key=lambda item: (-item[0], item[1]))[:k]
+    cells: set[tuple[str, ...]] = set()
+    positive_cells: set[tuple[str, ...]] = set()
+    for fitness, _, probe_id, _ in scored:
+        probe = probes[probe_id]
+        groups = {v.group for v in probe.grouped_variants(corpora)}
+        cell = space.descriptor(probe, groups)
+        cells.add(cell)
+        if fitness > 0:
+            positive_cells.add(cell)
+    figures: dict[str, float | int | list[str] | None] = {
+        "queries": spent,
+        "evaluated": len(scored),
+        "top_k_mean_fitness": statistics.fmean(f for f, *_ in top) if top else 0.0,
+        "best_fitness": top[0][0] if top else 0.0,
+        "positives": sum(1 for f, *_ in scored if f > 0),
+        "cells": len(cells),
+        "positive_cells": len(positive_cells),
+        "top_k_gap": statistics.fmean(sorted(gaps)[-k:]) if gaps else 0.0,
+    }
+    if sim is not None:
+
+        def region(probe_id: str) -> str | None:
+            found = sim.region_of(probes[probe_id].variants()[0].text)
+            return found.name if found else None
+
+        hits = [(pid, done) for f, _, pid, done in scored if f > 0 and region(pid)]
+        in_top = {region(pid) for f, _, pid, _ in top if f > 0} - {None}
+        n_regions = len(sim.config.regions)
+        figures |= {
+            "recall_at_k": len(in_top) / n_regions if n_regions else 0.0,
+            "regions_found": len({region(pid) for pid, _ in hits}),
+            "first_hit_queries": min((done for _, done in hits), default=None),
+            "hits": len(hits),
+            "flukes": sum(1 for f, _, pid, _ in scored if f > 0 and not region(pid)),
+            "regions": sorted({str(region(pid)) for pid, _ in hits}),
+        }
+    return figures
+
+
+def run_once(
+    selection: str,
+    seed: int,
+    args: argparse.Namespace,
+    *,
+    corpora: Corpora,
+    embedder: Embedder,
+    backend: ChatModel,
+    sim: SimulatorBackend | None,
+    seeds_file: Path | None,
+    work: Path,
+) -> RunResult:
+    """One evolve run; returns its figures."""
+    config = EvolveConfig(
+        target=args.target,
+        attribute=args.attr,
+        generations=args.generations,
+        population=args.population,
+        initial=args.initial,
+        samples=args.samples,
+        confirm_samples=args.confirm_samples,
+        budget=args.budget,
+        seed=seed,
+        seeds_file=str(seeds_file) if seeds_file else None,
+        selection=selection,
+        mutators=None if args.mutators == "all" else tuple(args.mutators.split(",")),
+        **({"descriptors": tuple(args.descriptors.split(","))} if args.descriptors else {}),
+    )
+    run_dir = work / f"{selection}-{seed}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    def stop_when_spent(kind: str, fields: dict[str, object]) -> None:
+        # evolve would keep proposing generations it cannot afford until --generations.
+        if kind == "generation_start" and fields["probes"] == 0:
+            raise _BudgetSpent
+
+    started = time.perf_counter()
+    with Store.in_run_dir(run_dir) as store:
+        run_id = store.create_run("evolve", {"evolve": config.model_dump(mode="json")})
+        evolution = Evolution(
+            config,
+            store=store,
+            run_id=run_id,
+            corpora=corpora,
+            target=Model(backend, cache=store),
+            scorer=make_scorer("stats"),
+            index=EmbeddingIndex(embedder, threshold=config.dedup_threshold),
+            on_progress=stop_when_spent,
+        )
+        with contextlib.suppress(_BudgetSpent):
+            asyncio.run(evolution.run())
+        wall = time.perf_counter() - started
+        figures = measure(store, run_id, corpora, evolution.space, sim, args.k)
+    return RunResult(selection=selection, seed=seed, wall_s=wall, **figures)  # type: ignore[arg-type]
+
+
+def summarise(results: Sequence[RunResult], with_regions: bool, k: int) -> str:
+    """One Markdown row per selection: mean ± sd over seeds."""
+    header = ["selection", "runs", "queries", "probes", f"mean top-{k} fitness", "best"]
+    if with_regions:
+        header += [f"recall@{k}", "regions found", "queries to 1st hit", "hits", "flukes"]
+    header += [f"top-{k} gap", "cells", "cells > 0", "wall s"]
+    rows = []
+    for selection in dict.fromkeys(r.selection for r in results):
+        runs = [r for r in results if r.selection == selection]
+        row: list[object] = [
+            selection,
+            len(runs),
+            mean_sd([r.queries for r in runs]),
+            mean_sd([r.evaluated for r in runs]),
+            mean_sd([r.top_k_mean_fitness for r in runs]),
+            mean_sd([r.best_fitness for r in runs]),
+        ]
+        if with_regions:
+            firsts = [r.first_hit_queries for r in runs if r.first_hit_queries is not None]
+            never = len(runs) - len(firsts)
+            first = f"median {statistics.median(firsts):g}" if firsts else "never"
+            row += [
+                mean_sd([r.recall_at_k or 0.0 for r in runs]),
+                mean_sd([float(r.regions_found or 0) for r in runs]),
+                first + (f" ({never} never)" if never and firsts else ""),
+                mean_sd([float(r.hits or 0) for r in runs]),
+                mean_sd([float(r.flukes or 0) for r in runs]),
+            ]
+        row += [
+            mean_sd([r.top_k_gap for r in runs]),
+            mean_sd([r.cells for r in runs]),
+            mean_sd([r.positive_cells for r in runs]),
+            mean_sd([r.wall_s for r in runs]),
+        ]
+        rows.append(row)
+    return table(header, rows)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
+    parser.add_argument("--target", default="sim", help="model spec (default sim)")
+    parser.add_argument("--attr", default="gender")
+    parser.add_argument("--budget", type=int, default=600, help="target queries per run")
+    parser.add_argument("--seeds", default="0,1,2,3,4", help="run seeds, comma-separated")
+    parser.add_argument("--selections", default=",".join(SELECTIONS))
+    parser.add_argument("--k", type=int, default=10, help="top-K for recall and fitness")
+    parser.add_argument("--population", type=int, default=8)
+    parser.add_argument("--initial", type=int, default=16)
+    parser.add_argument("--samples", type=int, default=2)
+    parser.add_argument("--confirm-samples", type=int, default=None, help="evolve's default")
+    parser.add_argument("--generations", type=int, default=500, help="upper bound")
+    parser.add_argument("--mutators", default=TEXT_OPERATORS, help="operators, or 'all'")
+    parser.add_argument("--descriptors", default=None, help="archive axes (evolve's default)")
+    parser.add_argument(
+        "--seed-set",
+        choices=["outside", "shipped"],
+        default=None,
+        help="seeds outside the planted regions (default for sim) or all shipped seeds",
+    )
+    parser.add_argument("--work-dir", type=Path, default=None, help="keep run stores here")
+    parser.add_argument("--json", type=Path, default=None, help="write every figure here")
+    parser.add_argument("--quick", action="store_true", help="a tiny smoke run")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.budget, args.seeds, args.k = 24, "0", 5
+        args.initial, args.population = 3, 3
+    for selection in args.selections.split(","):
+        if selection not in SELECTIONS:
+            parser.error(f"--selections: unknown {selection!r}; choose from {SELECTIONS}")
+    if args.seed_set is None:
+        args.seed_set = "outside" if args.target.startswith("sim") else "shipped"
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> list[RunResult]:
+    """Run the benchmark and print its table; returns every run's figures."""
+    args = parse_args(argv)
+    info = print_machine()
+    corpora = load_corpora()
+    embedder = Embedder()
+    backend = resolve_model(args.target)
+    sim = backend if isinstance(backend, SimulatorBackend) else None
+    results: list[RunResult] = []
+    with tempfile.TemporaryDirectory(prefix="probegen-bench-") as tmp:
+        work = args.work_dir or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        seeds_file = None
+        if args.seed_set == "outside":
+            if sim is None:
+                raise SystemExit("--seed-set outside needs a sim target")
+            seeds_file = outside_region_seeds(work / "seeds.jsonl", args.attr, sim)
+        for seed in (int(s) for s in args.seeds.split(",")):
+            for selection in args.selections.split(","):
+                result = run_once(
+                    selection, seed, args, corpora=corpora, embedder=embedder,
+                    backend=backend, sim=sim, seeds_file=seeds_file, work=work,
+                )  # fmt: skip
+                results.append(result)
+                print(json.dumps(asdict(result)), flush=True)
+    print(
+        f"\nsearch efficiency: target {args.target}, attr {args.attr}, budget {args.budget} "
+        f"queries, seeds {args.seeds}, seed set {args.seed_set}, population "
+        f"{args.population}, initial {args.initial}, samples {args.samples}, "
+        f"confirm samples {args.confirm_samples or 2 * args.samples}, "
+        f"descriptors {args.descriptors or 'default'}, "
+        f"operators {args.mutators}\n"
+    )
+    print(summarise(results, sim is not None, args.k))
+    runs = [asdict(r) for r in results]
+    write_json(args.json, {"machine": info, "args": vars(args), "runs": runs})
+    return results
+
+
+if __name__ == "__main__":
+    main()

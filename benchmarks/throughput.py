@@ -1,0 +1,233 @@
+"""Throughput: variant queries per second through probegen vs the raw openai SDK.
+
+A simulator server (``python -m probegen.models.sim_server --latency-ms 50``) stands in
+for a remote OpenAI-compatible model server that takes a fixed time per request. For
+each concurrency, the same requests (the shipped seed probes' variants x samples, one
+chat completion each) are sent two ways:
+
+- **probegen**: :func:`probegen.runner.query_probe` for every probe at once, through the
+  ``openai:`` backend with ``--base-url`` and the :class:`~probegen.models.Model` wrapper
+  at ``max_concurrency`` = the concurrency, with a fresh run store each time (so the
+  response cache never answers: every request reaches the server, and every answer is
+  written to the store as in a real run);
+- **raw**: ``openai.AsyncOpenAI`` with an ``asyncio.Semaphore`` of the same size, the same
+  messages, seeds and parameters, nothing stored.
+
+The server's request counter checks that every request really reached it. Each case is
+repeated (``--repeats``), alternating raw and probegen; the table gives the median and
+the range. The ideal is concurrency / latency.
+
+Examples::
+
+    python benchmarks/throughput.py                          # 50 ms, concurrency 1,4,16,64
+    python benchmarks/throughput.py --latency-ms 20 --concurrency 8,32 --repeats 5
+    python benchmarks/throughput.py --quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import http_json, print_machine, sim_server, table, write_json
+
+from probegen.corpora import Corpora, GroupedVariant, load_corpora
+from probegen.models import GenerateConfig, Model, resolve_model
+from probegen.probe import Probe
+from probegen.runner import build_messages, query_probe
+from probegen.store import Store
+
+CONFIG = GenerateConfig(temperature=0.7, max_tokens=100, seed=0)
+MODEL_NAME = "sim"
+
+
+@dataclass
+class Case:
+    """One measured batch."""
+
+    concurrency: int
+    way: str
+    requests: int
+    seconds: float
+    reached_server: int
+
+    @property
+    def qps(self) -> float:
+        return self.requests / self.seconds
+
+
+def workload(corpora: Corpora, n: int) -> tuple[list[tuple[Probe, list[GroupedVariant]]], int]:
+    """Seed probes with their variants, and the samples per variant that make at least
+    ``n`` requests; returns ``(probes, samples)``."""
+    probes = [s.to_probe() for s in corpora.seeds]
+    work = [(p, p.grouped_variants(corpora)) for p in probes]
+    variants = sum(len(v) for _, v in work)
+    samples = max(1, -(-n // variants))
+    # Trim probes so the total stays close to n (whole probes only).
+    chosen: list[tuple[Probe, list[GroupedVariant]]] = []
+    total = 0
+    for probe, grouped in work:
+        if total >= n:
+            break
+        chosen.append((probe, grouped))
+        total += len(grouped) * samples
+    return chosen, samples
+
+
+async def through_probegen(
+    base_url: str,
+    concurrency: int,
+    work: Sequence[tuple[Probe, list[GroupedVariant]]],
+    samples: int,
+    store_dir: Path,
+) -> tuple[int, float]:
+    """Every probe through ``query_probe``; returns ``(requests, seconds)``."""
+    backend = resolve_model(
+        f"openai:{MODEL_NAME}", base_url=f"{base_url}/v1", max_concurrency=concurrency
+    )
+    with Store.in_run_dir(store_dir) as store:
+        run_id = store.create_run("benchmark", {"concurrency": concurrency})
+        async with Model(backend, cache=store, max_concurrency=concurrency) as model:
+            started = time.perf_counter()
+            results = await asyncio.gather(
+                *(
+                    query_probe(p, v, model, store, run_id, samples=samples, config=CONFIG)
+                    for p, v in work
+                )
+            )
+            seconds = time.perf_counter() - started
+            if model.cache_hits or model.failures:
+                raise RuntimeError(f"cache hits {model.cache_hits}, failures {model.failures}")
+    requests = sum(len(group) for r in results for group in r.answers.values())
+    return requests, seconds
+
+
+async def through_raw_sdk(
+    base_url: str,
+    concurrency: int,
+    work: Sequence[tuple[Probe, list[GroupedVariant]]],
+    samples: int,
+) -> tuple[int, float]:
+    """The same requests with ``AsyncOpenAI`` and a semaphore; returns ``(requests, s)``."""
+    from openai import AsyncOpenAI
+
+    client = AsyncOpenAI(base_url=f"{base_url}/v1", api_key="unused", max_retries=0, timeout=60)
+    slots = asyncio.Semaphore(concurrency)
+
+    async def one(text: str, sample: int) -> str:
+        messages = [{"role": m.role, "content": m.content} for m in build_messages(text)]
+        async with slots:
+            completion = await client.chat.completions.create(
+                model=MODEL_NAME,
+                messages=messages,  # type: ignore[arg-type]
+                temperature=CONFIG.temperature,
+                max_tokens=CONFIG.max_tokens,
+                seed=CONFIG.for_sample(sample).seed,
+            )
+        return completion.choices[0].message.content or ""
+
+    jobs = [one(v.text, i) for _, grouped in work for v in grouped for i in range(samples)]
+    started = time.perf_counter()
+    await asyncio.gather(*jobs)
+    seconds = time.perf_counter() - started
+    await client.close()
+    return len(jobs), seconds
+
+
+def measure(base_url: str, way: str, concurrency: int, n: int, corpora: Corpora, tmp: Path) -> Case:
+    """One batch of about ``n`` requests; checks the server saw every one."""
+    work, samples = workload(corpora, n)
+    http_json(f"{base_url}/stats/reset", method="POST")
+    if way == "probegen":
+        store_dir = Path(tempfile.mkdtemp(dir=tmp))  # fresh store: no cache hits
+        requests, seconds = asyncio.run(
+            through_probegen(base_url, concurrency, work, samples, store_dir)
+        )
+    else:
+        requests, seconds = asyncio.run(through_raw_sdk(base_url, concurrency, work, samples))
+    reached = int(str(http_json(f"{base_url}/stats")["completions"]))
+    if reached != requests:
+        raise RuntimeError(f"{way}: sent {requests} requests, the server answered {reached}")
+    return Case(concurrency, way, requests, seconds, reached)
+
+
+def main(argv: Sequence[str] | None = None) -> list[Case]:
+    """Run the benchmark and print its table; returns every measured batch."""
+    parser = argparse.ArgumentParser(description="probegen vs raw openai SDK throughput")
+    parser.add_argument("--latency-ms", type=float, default=50.0)
+    parser.add_argument("--concurrency", default="1,4,16,64")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--seconds", type=float, default=4.0, help="ideal duration of one batch at the latency"
+    )
+    parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--quick", action="store_true", help="a tiny smoke run")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.latency_ms, args.concurrency, args.repeats, args.seconds = 2.0, "1,4", 1, 0.01
+    info = print_machine()
+    corpora = load_corpora()
+    levels = [int(c) for c in args.concurrency.split(",")]
+    cases: list[Case] = []
+    with sim_server(args.latency_ms) as base_url, tempfile.TemporaryDirectory() as tmp:
+        # Warm up both paths (imports, connection pools) outside the measurements.
+        measure(base_url, "raw", 4, 8, corpora, Path(tmp))
+        measure(base_url, "probegen", 4, 8, corpora, Path(tmp))
+        for concurrency in levels:
+            ideal_qps = concurrency * 1000 / args.latency_ms
+            n = max(8, int(ideal_qps * args.seconds))
+            for _ in range(args.repeats):
+                for way in ("raw", "probegen"):
+                    case = measure(base_url, way, concurrency, n, corpora, Path(tmp))
+                    cases.append(case)
+                    print(
+                        f"c={concurrency:3d} {way:8s} {case.requests:5d} requests "
+                        f"{case.seconds:6.2f} s {case.qps:8.1f} q/s",
+                        flush=True,
+                    )
+    rows = []
+    for concurrency in levels:
+        raw = [c.qps for c in cases if c.concurrency == concurrency and c.way == "raw"]
+        ours = [c.qps for c in cases if c.concurrency == concurrency and c.way == "probegen"]
+        ratios = [o / r for o, r in zip(ours, raw, strict=True)]
+        rows.append(
+            [
+                concurrency,
+                f"{concurrency * 1000 / args.latency_ms:g}",
+                f"{statistics.median(raw):.1f} ({min(raw):.1f}-{max(raw):.1f})",
+                f"{statistics.median(ours):.1f} ({min(ours):.1f}-{max(ours):.1f})",
+                f"{statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})",
+            ]
+        )
+    print(
+        f"\nthroughput: sim server at {args.latency_ms:g} ms per request, "
+        f"{args.repeats} repeats (median (min-max))\n"
+    )
+    print(
+        table(
+            ["concurrency", "ideal q/s", "raw openai SDK q/s", "probegen q/s", "probegen / raw"],
+            rows,
+        )
+    )
+    write_json(
+        args.json,
+        {
+            "machine": info,
+            "args": vars(args),
+            "cases": [asdict(c) | {"qps": c.qps} for c in cases],
+        },
+    )
+    return cases
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""The benchmark scripts still run: each in its ``--quick`` mode, printing its figures.
+
+Benchmarks are never timed tests; this only keeps the scripts from rotting. They run
+in-process (one torch/MiniLM import for all of them) with tiny workloads.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def load(name: str) -> ModuleType:
+    """Import ``benchmarks/NAME.py`` (which imports its sibling ``_common``)."""
+    if str(BENCHMARKS) not in sys.path:
+        sys.path.insert(0, str(BENCHMARKS))
+    module_name = f"benchmark_{name}"
+    spec = importlib.util.spec_from_file_location(module_name, BENCHMARKS / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module  # dataclasses look their module up here
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_search_efficiency_quick(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    runs = load("search_efficiency").main(["--quick", "--json", str(tmp_path / "s.json")])
+    out = capsys.readouterr().out
+    assert {r.selection for r in runs} == {"map-elites", "topk", "random"}
+    assert all(0 < r.queries <= 24 for r in runs)
+    assert "| selection |" in out
+    assert "recall@" in out
+    assert "queries to 1st hit" in out
+    assert (tmp_path / "s.json").exists()
+
+
+def test_throughput_quick(capsys: pytest.CaptureFixture[str]) -> None:
+    cases = load("throughput").main(["--quick"])
+    out = capsys.readouterr().out
+    assert {(c.concurrency, c.way) for c in cases} == {
+        (1, "raw"), (1, "probegen"), (4, "raw"), (4, "probegen"),
+    }  # fmt: skip
+    assert all(c.reached_server == c.requests > 0 for c in cases)
+    assert "probegen / raw" in out
+
+
+def test_index_scale_quick(capsys: pytest.CaptureFixture[str]) -> None:
+    cases = load("index_scale").main(["--quick"])
+    out = capsys.readouterr().out
+    assert [c["case"] for c in cases] == [
+        "templates 100", "vectors 2000 flat", "vectors 2000 hnsw", "vectors 2000 numpy",
+    ]  # fmt: skip
+    assert all(c["peak_mb"] > 0 for c in cases)
+    assert all(c["planted_recall"] > 0.9 for c in cases[1:])
+    assert "planted recall" in out
+    assert "templates/s" in out
+
+
+def test_cost_quick(capsys: pytest.CaptureFixture[str]) -> None:
+    runs = load("cost").main(["--quick"])
+    out = capsys.readouterr().out
+    assert runs[0]["calls_at_server"] > 0
+    assert runs[0]["calls_at_server"] == runs[0]["sent_by_probegen"]
+    assert runs[1]["calls_at_server"] == 0
+    assert runs[1]["sent_by_probegen"] == 0
+    assert "calls reaching the server" in out
