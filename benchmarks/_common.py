@@ -68,8 +68,13 @@ def mean_sd(values: Sequence[float]) -> str:
     if not values:
         return "n/a"
     if len(values) == 1:
-        return f"{values[0]:.3g}"
-    return f"{statistics.fmean(values):.3g} ± {statistics.stdev(values):.2g}"
+        return _figure(values[0])
+    return f"{_figure(statistics.fmean(values))} ± {statistics.stdev(values):.2g}"
+
+
+def _figure(value: float) -> str:
+    # Three significant digits, but never scientific notation for counts like 1498.
+    return f"{value:.0f}" if abs(value) >= 1000 else f"{value:.3g}"
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     args = parser.parse_args(argv)
     generations, population = 50, 8
     if args.quick:
-        args.budget, args.runs, generations, population = 24, 2, 2, 3
+        args.budget, args.runs, generations, population = 16, 2, 1, 3
     info = print_machine()
     rows: list[dict[str, Any]] = []
     with sim_server() as base_url, tempfile.TemporaryDirectory() as run_dir:

@@ -17,7 +17,7 @@ sample's, perturbed, so deduplication and clustering still run at full size).
 **Vectors** (``--vectors 1000000``): random unit 384-d vectors, 5% of them planted
 near-copies (cosine ~0.99) of others; each vector's nearest other vector is found and
 flagged at cosine >= 0.98. ``flat`` (exact faiss ``IndexFlatIP``) and ``numpy`` (exact,
-blockwise matrix products) are timed on a random subsample of ``--queries`` query vectors
+blockwise matrix products) are timed on a random subsample of ``--queries`` (10,000) queries
 against all vectors and extrapolated linearly to all of them (the work is linear in the
 number of queries): all-pairs on 1M x 1M takes hours on 2 cores. ``hnsw`` (faiss
 ``IndexHNSWFlat``, M=32, efConstruction=40, efSearch=64) is built on all vectors and
@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import random
 import resource
 import subprocess
@@ -218,24 +219,68 @@ def case_vectors(method: str, n: int, queries: int) -> dict[str, Any]:
     figures["queries"] = len(query_ids)
     figures["search_all_s"] = searched * n / len(query_ids)
     figures["extrapolated"] = len(query_ids) < n
-    # The nearest *other* vector: skip the query itself wherever it was returned.
+    figures.update(flag_nearest(sims, ids, query_ids, is_copy))
+    figures["peak_mb"] = peak_mb()
+    return figures
+
+
+def flag_nearest(sims: Any, ids: Any, query_ids: Any, is_copy: Any) -> dict[str, Any]:
+    """Flag each query whose nearest *other* vector is at cosine >= ``THRESHOLD`` (the
+    query itself is skipped wherever it was returned); recall of the planted copies."""
+    import numpy as np
+
     own = ids == query_ids[:, None]
     nearest = np.where(own[:, 0], sims[:, 1], sims[:, 0])
     flagged = nearest >= THRESHOLD
     copies = is_copy[query_ids]
-    figures["planted_recall"] = float(flagged[copies].mean()) if copies.any() else float("nan")
-    figures["flagged"] = int(flagged.sum())
+    recall = float(flagged[copies].mean()) if copies.any() else float("nan")
+    return {"planted_recall": recall, "flagged": int(flagged.sum())}
+
+
+def case_hnsw_sweep(n: int, queries: int, ef_values: list[int]) -> dict[str, Any]:
+    """HNSW built once on ``n`` vectors, then searched on a ``queries`` subsample at each
+    efSearch: how recall of the planted copies trades against search time."""
+    import faiss
+    import numpy as np
+
+    data, is_copy = planted_vectors(n)
+    baseline = current_mb()
+    query_ids = np.sort(np.random.default_rng(1).choice(n, min(queries, n), replace=False))
+    figures: dict[str, Any] = {"case": f"hnsw-sweep {n}", "baseline_mb": baseline}
+    started = time.perf_counter()
+    index = faiss.IndexHNSWFlat(DIMENSION, 32, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = 40
+    index.add(data)
+    figures["build_s"] = time.perf_counter() - started
+    figures["queries"] = len(query_ids)
+    sweep = []
+    for ef in ef_values:
+        index.hnsw.efSearch = ef
+        started = time.perf_counter()
+        sims, ids = index.search(data[query_ids], 2)
+        searched = time.perf_counter() - started
+        point = {"ef_search": ef, "search_s": searched}
+        point["search_all_s"] = searched * n / len(query_ids)
+        sweep.append(point | flag_nearest(sims, ids, query_ids, is_copy))
+    figures["sweep"] = sweep
     figures["peak_mb"] = peak_mb()
     return figures
 
 
 def run_case(args: list[str]) -> dict[str, Any]:
-    """One case in this process (``--child`` and ``--quick``)."""
+    """One case in this process (``--child`` and ``--quick``), with the machine's load
+    average before and after (other processes skew timings on 2 cores)."""
     kind, *rest = args
+    load_before = os.getloadavg()[0]
     if kind == "templates":
         sample = None if rest[1] == "none" else int(rest[1])
-        return case_templates(int(rest[0]), sample, int(rest[2]))
-    return case_vectors(rest[0], int(rest[1]), int(rest[2]))
+        figures = case_templates(int(rest[0]), sample, int(rest[2]))
+    elif kind == "hnsw-sweep":
+        figures = case_hnsw_sweep(int(rest[0]), int(rest[1]), [int(x) for x in rest[2].split(",")])
+    else:
+        figures = case_vectors(rest[0], int(rest[1]), int(rest[2]))
+    figures["load_1min"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+    return figures
 
 
 def run_child(args: list[str], in_process: bool = False) -> dict[str, Any]:
@@ -262,7 +307,10 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--embed-sample", type=int, default=None, help="embed only M, extrapolate")
     parser.add_argument("--vectors", type=int, default=1_000_000, help="0 to skip")
     parser.add_argument("--methods", default="flat,hnsw,numpy")
-    parser.add_argument("--queries", type=int, default=20_000, help="flat/numpy subsample")
+    parser.add_argument("--queries", type=int, default=10_000, help="flat/numpy subsample")
+    parser.add_argument(
+        "--ef-sweep", default="", help="efSearch values for an HNSW recall/time sweep"
+    )
     parser.add_argument("--batch", type=int, default=1000, help="add_unique batch size")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--quick", action="store_true", help="a tiny smoke run, in-process")
@@ -274,14 +322,18 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
         return [figures]
     if args.quick:
         args.templates, args.vectors, args.queries, args.batch = "100", 2000, 200, 50
+        args.ef_sweep = "16,64"
     info = print_machine()
     results = []
     for n in (int(x) for x in args.templates.split(",") if x):
         sample = "none" if args.embed_sample is None else str(args.embed_sample)
         results.append(run_child(["templates", str(n), sample, str(args.batch)], args.quick))
     if args.vectors:
-        for method in args.methods.split(","):
+        for method in (m for m in args.methods.split(",") if m):
             case = ["vectors", method, str(args.vectors), str(args.queries)]
+            results.append(run_child(case, args.quick))
+        if args.ef_sweep:
+            case = ["hnsw-sweep", str(args.vectors), str(args.queries), args.ef_sweep]
             results.append(run_child(case, args.quick))
     template_rows = [
         [
@@ -292,6 +344,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
             r["duplicates"],
             f"{r['cluster_s']:.1f} (k={r['clusters']})",
             f"{r['peak_mb']:.0f} (baseline {r['baseline_mb']:.0f})",
+            "{} -> {}".format(*r["load_1min"]),
         ]
         for r in results
         if r["case"].startswith("templates")
@@ -304,6 +357,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
             + (f" (extrapolated from {r['queries']} queries)" if r["extrapolated"] else ""),
             f"{r['planted_recall']:.3f}",
             f"{r['peak_mb']:.0f} (baseline {r['baseline_mb']:.0f})",
+            "{} -> {}".format(*r["load_1min"]),
         ]
         for r in results
         if r["case"].startswith("vectors")
@@ -313,7 +367,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
         print(
             table(
                 ["templates", "embed s", "templates/s", "dedup s", "duplicates", "cluster s",
-                 "peak MB"],
+                 "peak MB", "load"],
                 template_rows,
             )
         )  # fmt: skip
@@ -321,10 +375,26 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
         print(f"\nindex: dedup {args.vectors} random 384-d vectors (5% planted near-copies)\n")
         print(
             table(
-                ["method", "build s", "all-vs-all search s", "planted recall", "peak MB"],
+                ["method", "build s", "all-vs-all search s", "planted recall", "peak MB", "load"],
                 vector_rows,
             )
         )
+    for r in results:
+        if r["case"].startswith("hnsw-sweep"):
+            print(
+                f"\nindex: HNSW (M=32, efConstruction=40, built in {r['build_s']:.0f} s) on "
+                f"{args.vectors} vectors, {r['queries']} queries per efSearch\n"
+            )
+            rows = [
+                [
+                    p["ef_search"],
+                    f"{p['search_s']:.1f}",
+                    f"{p['search_all_s']:.0f}",
+                    f"{p['planted_recall']:.3f}",
+                ]
+                for p in r["sweep"]
+            ]
+            print(table(["efSearch", "search s", "all-vs-all s (extrapolated)", "recall"], rows))
     write_json(args.json, {"machine": info, "args": vars(args), "cases": results})
     return results
 

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import statistics
 import sys
@@ -69,10 +68,6 @@ from probegen.store import Store
 TEXT_OPERATORS = (
     "reframe,groupset,topic_shift,persona,decision,psychometric,refusal_trigger,crossover"
 )
-
-
-class _BudgetSpent(Exception):
-    """Raised from the progress hook when a generation can afford no probe at all."""
 
 
 @dataclass
@@ -209,11 +204,6 @@ def run_once(
     run_dir = work / f"{selection}-{seed}"
     run_dir.mkdir(parents=True, exist_ok=True)
 
-    def stop_when_spent(kind: str, fields: dict[str, object]) -> None:
-        # evolve would keep proposing generations it cannot afford until --generations.
-        if kind == "generation_start" and fields["probes"] == 0:
-            raise _BudgetSpent
-
     started = time.perf_counter()
     with Store.in_run_dir(run_dir) as store:
         run_id = store.create_run("evolve", {"evolve": config.model_dump(mode="json")})
@@ -225,10 +215,9 @@ def run_once(
             target=Model(backend, cache=store),
             scorer=make_scorer("stats"),
             index=EmbeddingIndex(embedder, threshold=config.dedup_threshold),
-            on_progress=stop_when_spent,
         )
-        with contextlib.suppress(_BudgetSpent):
-            asyncio.run(evolution.run())
+        # The run ends by itself when the budget cannot pay for another probe.
+        asyncio.run(evolution.run())
         wall = time.perf_counter() - started
         figures = measure(store, run_id, corpora, evolution.space, sim, args.k)
     return RunResult(selection=selection, seed=seed, wall_s=wall, **figures)  # type: ignore[arg-type]

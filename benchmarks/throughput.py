@@ -105,8 +105,11 @@ async def through_probegen(
                 )
             )
             seconds = time.perf_counter() - started
-            if model.cache_hits or model.failures:
-                raise RuntimeError(f"cache hits {model.cache_hits}, failures {model.failures}")
+            if model.cache_hits or model.failures or model.retries:
+                raise RuntimeError(
+                    f"cache hits {model.cache_hits}, failures {model.failures}, "
+                    f"retries {model.retries}: not every request was one clean call"
+                )
     requests = sum(len(group) for r in results for group in r.answers.values())
     return requests, seconds
 

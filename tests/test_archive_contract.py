@@ -168,6 +168,20 @@ def test_sample_favours_fitness_and_keeps_a_floor(make_archive: ArchiveFactory) 
     assert counts[worst] > 0  # the floor: a zero-fitness elite can still be a parent
 
 
+def test_a_mass_of_zero_fitness_elites_does_not_drown_the_positive_ones(
+    make_archive: ArchiveFactory,
+) -> None:
+    """Ties share their lowest rank: 18 zero-fitness elites rank at the bottom, so the 2
+    positive ones are drawn far above their 10% share (a mean rank gives them ~15%)."""
+    archive = make_archive(20)
+    for i in range(20):
+        archive.add(make_elite(i, 0.0 if i < 18 else 0.25 + i / 100))
+    drawn = archive.sample_elites(4000, random.Random(4), novelty_weight=0.0)
+    positive = sum(e.fitness > 0 for e in drawn) / len(drawn)
+    assert positive > 0.5
+    assert positive < 0.95  # the floor keeps the zero-fitness elites in play
+
+
 def test_sample_novelty_weight_favours_novelty(make_archive: ArchiveFactory) -> None:
     archive = make_archive(10)
     for i in range(5):

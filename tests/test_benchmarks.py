@@ -56,10 +56,14 @@ def test_index_scale_quick(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert [c["case"] for c in cases] == [
         "templates 100", "vectors 2000 flat", "vectors 2000 hnsw", "vectors 2000 numpy",
+        "hnsw-sweep 2000",
     ]  # fmt: skip
     assert all(c["peak_mb"] > 0 for c in cases)
-    assert all(c["planted_recall"] > 0.9 for c in cases[1:])
+    assert all(c["planted_recall"] > 0.9 for c in cases[1:4])
+    assert [p["ef_search"] for p in cases[4]["sweep"]] == [16, 64]
+    assert all(p["planted_recall"] > 0.5 for p in cases[4]["sweep"])
     assert "planted recall" in out
+    assert "efSearch" in out
     assert "templates/s" in out
 
 

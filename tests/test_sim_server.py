@@ -131,3 +131,26 @@ async def test_latency_is_per_request_and_requests_overlap(tmp_path: Path) -> No
         assert eight < 8 * 0.2 / 2  # concurrent, not one after another
     finally:
         server.stop()
+
+
+def test_probegen_ask_with_base_url(
+    sim_server: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`probegen ask openai:sim --base-url ...`: the command line reaches the server."""
+    from probegen.cli.app import main
+
+    reset(sim_server)
+    argv = [
+        "ask", "openai:sim", "--base-url", f"{sim_server}/v1", "--attr", "gender",
+        "--samples", "2", "--seed", "5", "--run-dir", str(tmp_path), "--json", NURSE,
+    ]  # fmt: skip
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["model"] == f"openai:sim@{sim_server}/v1"
+    sim = SimulatorBackend()
+    for variant in result["variants"]:
+        texts = [a["text"] for a in variant["answers"]]
+        assert texts == [sim.answer(variant["text"], 5 + i) for i in range(2)]
+    assert stats(sim_server)["completions"] == 4

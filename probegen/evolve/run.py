@@ -224,6 +224,14 @@ class Evolution:
             if not candidates:
                 self.store.log_event(self.run_id, "stalled", {"generation": generation})
                 break
+            if not self._affordable(candidates):
+                # What is left of --budget cannot pay for one more probe: going on would
+                # only mutate and embed candidates that are never evaluated.
+                left = (self.config.budget or 0) - self.spend.queries
+                self.store.log_event(
+                    self.run_id, "budget_exhausted", {"generation": generation, "left": left}
+                )
+                break
             await self._generation(generation, candidates)
         return self.spend.reports
 

@@ -429,7 +429,13 @@ class TopKArchive:
 
 
 def _rank_scores(values: Sequence[float]) -> list[float]:
-    """Ranks scaled to [0, 1] (best 1), ties sharing their mean rank."""
+    """Ranks scaled to [0, 1] (best 1), ties sharing their *lowest* rank.
+
+    Lowest, not mean: while most probes score 0 (early in a run, or on a model with
+    little bias), a mean rank would lift the whole zero-fitness mass to the middle and
+    leave the few positive elites barely preferred (about 16% of parents for 10% of the
+    elites, against about a third with the lowest rank; benchmarks/RESULTS.md, section 1).
+    """
     n = len(values)
     if n == 1:
         return [1.0]
@@ -441,7 +447,7 @@ def _rank_scores(values: Sequence[float]) -> list[float]:
         while end + 1 < n and values[order[end + 1]] == values[order[start]]:
             end += 1
         for i in order[start : end + 1]:
-            ranks[i] = (start + end) / 2 / (n - 1)
+            ranks[i] = start / (n - 1)
         start = end + 1
     return ranks
 
