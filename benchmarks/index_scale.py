@@ -170,6 +170,16 @@ def planted_vectors(n: int, seed: int = 0) -> tuple[Any, Any]:
     return data, is_copy
 
 
+def build_hnsw(data: Any) -> Any:
+    """faiss ``IndexHNSWFlat`` (M=32, efConstruction=40) over ``data``, inner product."""
+    import faiss
+
+    index = faiss.IndexHNSWFlat(DIMENSION, 32, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = 40
+    index.add(data)
+    return index
+
+
 def case_vectors(method: str, n: int, queries: int) -> dict[str, Any]:
     """Nearest other vector for each query vector, flagged at ``THRESHOLD``."""
     import faiss
@@ -192,9 +202,7 @@ def case_vectors(method: str, n: int, queries: int) -> dict[str, Any]:
         started = time.perf_counter()
         sims, ids = index.search(data[query_ids], 2)
     elif method == "hnsw":
-        index = faiss.IndexHNSWFlat(DIMENSION, 32, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = 40
-        index.add(data)
+        index = build_hnsw(data)
         figures["build_s"] = time.perf_counter() - started
         index.hnsw.efSearch = 64
         started = time.perf_counter()
@@ -240,7 +248,6 @@ def flag_nearest(sims: Any, ids: Any, query_ids: Any, is_copy: Any) -> dict[str,
 def case_hnsw_sweep(n: int, queries: int, ef_values: list[int]) -> dict[str, Any]:
     """HNSW built once on ``n`` vectors, then searched on a ``queries`` subsample at each
     efSearch: how recall of the planted copies trades against search time."""
-    import faiss
     import numpy as np
 
     data, is_copy = planted_vectors(n)
@@ -248,9 +255,7 @@ def case_hnsw_sweep(n: int, queries: int, ef_values: list[int]) -> dict[str, Any
     query_ids = np.sort(np.random.default_rng(1).choice(n, min(queries, n), replace=False))
     figures: dict[str, Any] = {"case": f"hnsw-sweep {n}", "baseline_mb": baseline}
     started = time.perf_counter()
-    index = faiss.IndexHNSWFlat(DIMENSION, 32, faiss.METRIC_INNER_PRODUCT)
-    index.hnsw.efConstruction = 40
-    index.add(data)
+    index = build_hnsw(data)
     figures["build_s"] = time.perf_counter() - started
     figures["queries"] = len(query_ids)
     sweep = []

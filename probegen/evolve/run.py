@@ -216,7 +216,7 @@ class Evolution:
             share = min(len(images), max(1, self.config.initial_size // 2))
             kept = seeds[: self.config.initial_size - share]
             seeds = kept + select_seeds(images, share, self.rng)
-        await self._generation(0, self.scheduler.seed(seeds))
+        await self._generation(0, self._affordable(self.scheduler.seed(seeds)))
         for generation in range(1, self.config.generations + 1):
             if self._exhausted():
                 break
@@ -224,15 +224,17 @@ class Evolution:
             if not candidates:
                 self.store.log_event(self.run_id, "stalled", {"generation": generation})
                 break
-            if not self._affordable(candidates):
-                # What is left of --budget cannot pay for one more probe: going on would
-                # only mutate and embed candidates that are never evaluated.
+            affordable = self._affordable(candidates)
+            if not affordable:
+                # What is left of --budget cannot pay for one more probe (with no budget
+                # everything is affordable): going on would only mutate and embed
+                # candidates that are never evaluated.
                 left = (self.config.budget or 0) - self.spend.queries
                 self.store.log_event(
                     self.run_id, "budget_exhausted", {"generation": generation, "left": left}
                 )
                 break
-            await self._generation(generation, candidates)
+            await self._generation(generation, affordable)
         return self.spend.reports
 
     def _exhausted(self) -> bool:
@@ -257,7 +259,8 @@ class Evolution:
         return chosen
 
     async def _generation(self, generation: int, candidates: Sequence[Candidate]) -> None:
-        candidates = self._affordable(candidates)
+        """Evaluate ``candidates`` (already cut to what the budget affords) and tell the
+        scheduler."""
         self._emit("generation_start", {"generation": generation, "probes": len(candidates)})
         done = 0
 
