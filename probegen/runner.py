@@ -21,7 +21,12 @@ from probegen.models.managed import Model
 from probegen.probe import Probe
 from probegen.store import Store
 
-__all__ = ["Answer", "ProbeAnswers", "build_messages", "query_probe"]
+__all__ = ["REPLICATION_SAMPLE_OFFSET", "Answer", "ProbeAnswers", "build_messages", "query_probe"]
+
+REPLICATION_SAMPLE_OFFSET = 1000
+"""Sample indices of re-measurements start here, so a replication never reuses a sample
+the search drew (it would come back from the cache instead of being fresh), and readers
+can tell discovery answers (below) from replication ones."""
 
 
 def build_messages(
@@ -44,6 +49,7 @@ async def query_probe(
     samples: int,
     config: GenerateConfig,
     system_prompt: str | None = None,
+    first_sample: int = 0,
 ) -> ProbeAnswers:
     """Ask ``model`` every variant of ``probe`` ``samples`` times and record the outcomes.
 
@@ -56,6 +62,9 @@ async def query_probe(
         samples: Answers per variant.
         config: Sampling parameters; sample *i* derives its seed from ``config.seed``.
         system_prompt: Optional system message sent before each variant.
+        first_sample: Index of the first sample (samples ``first_sample`` ..
+            ``first_sample + samples - 1`` are asked): later indices are fresh samples,
+            never answered from the cache by an earlier, smaller request.
 
     Returns:
         The answers per variant key; failed calls appear as answers with ``error`` set.
@@ -100,7 +109,7 @@ async def query_probe(
             cost_usd=response.usage.cost_usd,
         )
 
-    jobs = [one(v, i) for v in variants for i in range(samples)]
+    jobs = [one(v, i) for v in variants for i in range(first_sample, first_sample + samples)]
     results = await asyncio.gather(*jobs)
     grouped: dict[str, list[Answer]] = {v.key: [] for v in variants}
     for answer in results:

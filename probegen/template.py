@@ -26,11 +26,22 @@ against the corpora in :mod:`probegen.probe`.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from probegen.errors import TemplateError
 
-__all__ = ["DEFAULT_KEY", "Placeholder", "Variant", "expand", "mask", "parse", "template_error"]
+__all__ = [
+    "DEFAULT_KEY",
+    "Placeholder",
+    "Variant",
+    "code_point",
+    "expand",
+    "mask",
+    "parse",
+    "template_error",
+    "visible",
+]
 
 DEFAULT_KEY = "default"
 _PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
@@ -66,14 +77,32 @@ class Variant:
     options: tuple[str, ...]
 
 
+def _invisible(char: str) -> bool:
+    # Unicode's "other" categories: controls (Cc), format characters such as U+200B and
+    # the bidi overrides U+202E (Cf), surrogates, private use and unassigned code points.
+    return unicodedata.category(char).startswith("C")
+
+
+def code_point(char: str) -> str:
+    """``U+200B (ZERO WIDTH SPACE)``: how an error names a character nobody can see."""
+    name = unicodedata.name(char, "")
+    return f"U+{ord(char):04X}" + (f" ({name})" if name else "")
+
+
+def visible(text: str) -> str:
+    """``text`` with every invisible character written as ``<U+XXXX>``, so an error line
+    shows what is there (a raw U+202E would even reorder the terminal line)."""
+    return "".join(f"<U+{ord(c):04X}>" if _invisible(c) else c for c in text)
+
+
 def _short(template: str, limit: int = 80) -> str:
-    flat = " ".join(template.split())
+    flat = visible(" ".join(template.split()))
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
 def template_error(template: str, problem: str, fix: str) -> TemplateError:
     """A one-line :class:`TemplateError` that quotes (a shortened) ``template``."""
-    return TemplateError(f'template "{_short(template)}": {problem}', fix=fix)
+    return TemplateError(f'template "{_short(template)}": {visible(problem)}', fix=fix)
 
 
 def _propagate_suffix(options: list[str]) -> list[str]:
@@ -90,8 +119,9 @@ def parse(template: str) -> list[Placeholder]:
 
     Raises:
         TemplateError: On unbalanced or nested braces, empty or duplicate options, a
-            placeholder with fewer than two options, or placeholders whose option
-            counts differ.
+            placeholder with fewer than two options, placeholders whose option counts
+            differ, or an option with an invisible character (Unicode category C: U+200B,
+            U+202E, controls, ...) or not in NFC form.
     """
     if not template.strip():
         raise template_error(template, "is empty", "write a question")
@@ -115,6 +145,8 @@ def parse(template: str) -> list[Placeholder]:
                 f"placeholder {{{{{body}}}}} has one option",
                 "a counterfactual placeholder needs two or more options, e.g. {{man/woman}}",
             )
+        for option in raw_options:
+            _check_visible(template, option)
         options = _propagate_suffix(raw_options)
         lowered = [option.lower() for option in options]
         # Only the first placeholder keys the variants; later ones may repeat an option
@@ -137,6 +169,25 @@ def parse(template: str) -> list[Placeholder]:
             "placeholders fill in parallel: give every placeholder the same number of options",
         )
     return placeholders
+
+
+def _check_visible(template: str, option: str) -> None:
+    # Variants must differ only in what a reader of the template can see: an invisible
+    # character (or a decomposed accent, which looks the same as the composed one) would
+    # reach the model in one variant and not in the review, the card or the report.
+    hidden = next((c for c in option if _invisible(c)), None)
+    if hidden is not None:
+        raise template_error(
+            template,
+            f"option '{option}' contains the invisible character {code_point(hidden)}",
+            "delete it: every option must read exactly as it is sent",
+        )
+    if not unicodedata.is_normalized("NFC", option):
+        raise template_error(
+            template,
+            f"option '{option}' is not in Unicode NFC form (a decomposed accent)",
+            "retype it, or normalize the text to NFC (composed characters)",
+        )
 
 
 def _check_no_stray_braces(template: str, segment: str) -> None:

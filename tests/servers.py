@@ -7,19 +7,23 @@ real server also checks that what we send is what a server accepts.
 - :func:`start_llama_cpp_python_server`: ``python -m llama_cpp.server`` (OpenAI API).
 - :func:`start_llama_server`: llama.cpp's C++ ``llama-server`` (also the Anthropic
   Messages API), built once by ``.ci/build-llama-server``.
-- :class:`FaultProxy`: sits between a client and a server and fails requests on cue
-  (429 with ``Retry-After``, 5xx, a hang past the client's timeout), counting what it
-  forwards.
+- :func:`start_sim_server`: the planted-bias simulator's OpenAI-compatible server.
+- :class:`FaultProxy`: sits between a client and a server and fails requests on cue or
+  at random with a seeded RNG (429 with ``Retry-After``, 5xx, a hang past the client's
+  timeout, a dropped or half-sent answer, truncated or invalid JSON, empty choices, null
+  or empty content), recording every request and what it did to it.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import hashlib
 import http.client
 import importlib.util
 import json
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -27,7 +31,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -124,6 +128,8 @@ def start_llama_cpp_python_server(gguf: Path, log_dir: Path) -> ServerProcess:
     argv = [
         sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host", HOST,
         "--port", str(port), "--model_alias", "local", "--n_ctx", "2048",
+        # Token log-probabilities (the decision measurement) need logits for every token.
+        "--logits_all", "true",
     ]  # fmt: skip
     server = ServerProcess(
         "llama_cpp.server", argv, f"http://{HOST}:{port}", "/v1/models", log_dir / "llama_cpp.log"
@@ -163,11 +169,40 @@ def start_llama_server(binary: Path, gguf: Path, log_dir: Path) -> ServerProcess
     return server.start()
 
 
+def start_sim_server(log_dir: Path, *args: str) -> ServerProcess:
+    """``python -m probegen.models.sim_server`` on a free port (extra ``args`` passed on)."""
+    port = free_port()
+    argv = [sys.executable, "-m", "probegen.models.sim_server", "--port", str(port), *args]
+    server = ServerProcess(
+        "sim_server", argv, f"http://{HOST}:{port}", "/health", log_dir / "sim_server.log"
+    )
+    return server.start(timeout_s=60)
+
+
+# Faults that answer 200 with something that is not an answer. The proxy writes them
+# itself, in the shape of the API the request was for (Chat Completions or Messages).
+_SYNTHETIC = ("invalid-json", "not-json", "empty-choices", "no-message", "null-content",
+              "empty-content")  # fmt: skip
+# Faults that forward the request and spoil the upstream's real answer.
+_SPOILED = ("truncated", "cut")
+FAULT_KINDS = ("status", "timeout", "drop", *_SPOILED, *_SYNTHETIC)
+
+
 @dataclass(frozen=True)
 class Fault:
-    """One scripted proxy action, parsed from ``"429:1"``, ``"500"``, ``"timeout:3"``..."""
+    """One proxy action, parsed from ``"429:1"``, ``"500"``, ``"timeout:3"``, ``"drop"``...
 
-    kind: str  # "status", "timeout" or "drop"
+    Kinds: ``status`` (an error answer, ``CODE[:RETRY_AFTER]``), ``timeout`` (hang
+    ``S`` seconds, then close without answering), ``drop`` (close at once without
+    answering), ``truncated`` (the upstream's answer cut in half, sent as a complete
+    message: truncated JSON), ``cut`` (the connection closed halfway through the
+    upstream's answer), ``invalid-json`` (200 ``application/json`` that does not parse),
+    ``not-json`` (200 ``text/html``), ``empty-choices`` (``choices: []``, or ``content:
+    []`` for the Messages API), ``no-message`` (a choice without ``message``),
+    ``null-content`` (``content: null``) and ``empty-content`` (whitespace text).
+    """
+
+    kind: str
     status: int = 0
     seconds: float = 0.0
 
@@ -176,20 +211,48 @@ class Fault:
         head, _, arg = text.partition(":")
         if head == "timeout":
             return cls("timeout", seconds=float(arg or 30))
-        if head == "drop":
-            return cls("drop")
+        if head in ("drop", *_SPOILED, *_SYNTHETIC) and not arg:
+            return cls(head)
         if head.isdigit() and 400 <= int(head) <= 599:
             return cls("status", status=int(head), seconds=float(arg) if arg else 0.0)
-        raise ValueError(f"unknown fault {text!r}: use 'CODE[:RETRY_AFTER]', 'timeout:S', 'drop'")
+        raise ValueError(
+            f"unknown fault {text!r}: use 'CODE[:RETRY_AFTER]', 'timeout:S' or one of "
+            + ", ".join(("drop", *_SPOILED, *_SYNTHETIC))
+        )
+
+    @property
+    def label(self) -> str:
+        """``429``, ``500``, ``timeout``, ``null-content``...: how counts name it."""
+        return str(self.status) if self.kind == "status" else self.kind
+
+
+@dataclass
+class Exchange:
+    """One request the proxy received and what became of it."""
+
+    path: str
+    body: bytes
+    action: str
+    """``forward`` or the fault's :attr:`Fault.label`."""
+    answered: bool = False
+    """A complete, correct upstream answer reached the client's socket."""
+
+    def json(self) -> object:
+        """The request body, parsed (None when empty)."""
+        return json.loads(self.body) if self.body else None
 
 
 class FaultProxy:
-    """An HTTP proxy to ``upstream`` that fails the next requests as scripted.
+    """An HTTP proxy to ``upstream`` that fails requests on cue and records every one.
 
     ``inject(["429:1", "500", "timeout:3"])`` makes the next request get a 429 with
     ``Retry-After: 1``, the one after a 500, the third hang for 3 s and then lose its
-    connection; requests after that are forwarded. ``forwarded`` counts requests that
-    reached the upstream, ``received`` all requests, ``actions`` what was done to each.
+    connection; requests after that are forwarded. ``randomize(0.3, kinds, seed=1)``
+    then fails about 30% of later requests, chosen by a seeded RNG (the *n*-th request
+    to arrive gets the *n*-th draw), with the ``kinds`` in turn in a seeded shuffled
+    order, so every kind comes up once in each ``len(kinds)`` faults. ``forwarded`` counts
+    requests that reached the upstream, ``received`` all requests, ``actions`` what was
+    done to each, ``exchanges`` each request with its body and outcome.
     """
 
     def __init__(self, upstream: str) -> None:
@@ -197,11 +260,15 @@ class FaultProxy:
         self._upstream_host = parts.hostname or HOST
         self._upstream_port = parts.port or 80
         self._faults: deque[Fault] = deque()
+        self._random: tuple[float, list[Fault], random.Random] | None = None
+        self._drawn = 0
+        self._doomed = (0.0, 0)
         self._lock = threading.Lock()
         self.received = 0
         self.forwarded = 0
         self.actions: list[str] = []
-        self._server = ThreadingHTTPServer((HOST, 0), _ProxyHandler)
+        self.exchanges: list[Exchange] = []
+        self._server = _QuietServer((HOST, 0), _ProxyHandler)
         self._server.daemon_threads = True
         self._server.proxy = self  # type: ignore[attr-defined]
         self._thread = threading.Thread(
@@ -220,23 +287,69 @@ class FaultProxy:
         with self._lock:
             self._faults.extend(parsed)
 
+    def randomize(
+        self, rate: float, faults: Iterable[str], *, seed: int, doomed: float = 0.0
+    ) -> None:
+        """Once the queue is empty, fail each request with probability ``rate``, with the
+        ``faults`` in turn (shuffled by ``seed``); ``rate=0`` stops it.
+
+        ``doomed`` is the share of request bodies that fail every time they are sent, so
+        their calls end as recorded failures. Which bodies is decided by a seeded hash of
+        the body, not by arrival order, so it is the same calls in every run.
+        """
+        rng = random.Random(seed)
+        parsed = [Fault.parse(text) for text in faults]
+        rng.shuffle(parsed)
+        with self._lock:
+            self._random = (rate, parsed, rng) if (rate > 0 or doomed > 0) and parsed else None
+            self._doomed = (doomed, seed)
+            self._drawn = 0
+
+    def _is_doomed(self, body: bytes) -> bool:
+        share, seed = self._doomed
+        digest = hashlib.sha256(str(seed).encode() + b"\0" + body).digest()
+        return share > 0 and int.from_bytes(digest[:4], "big") < share * 2**32
+
+    def counts(self) -> Counter[str]:
+        """How many requests got each action (``forward`` or a fault label)."""
+        with self._lock:
+            return Counter(self.actions)
+
     def close(self) -> None:
         """Stop serving."""
         self._server.shutdown()
         self._server.server_close()
 
-    def _next(self) -> Fault | None:
+    def _next(self, path: str = "", body: bytes = b"") -> Fault | None:
+        return self._arrive(path, body)[0]
+
+    def _arrive(self, path: str, body: bytes) -> tuple[Fault | None, Exchange]:
+        """Count a request and decide what to do with it."""
         with self._lock:
             self.received += 1
             fault = self._faults.popleft() if self._faults else None
-            self.actions.append(
-                "forward" if fault is None else fault.kind + str(fault.status or "")
-            )
-            return fault
+            if fault is None and self._random is not None:
+                rate, kinds, rng = self._random
+                # One draw per request, doomed or not, so dooming leaves the others' draws.
+                if rng.random() < rate or self._is_doomed(body):
+                    fault = kinds[self._drawn % len(kinds)]
+                    self._drawn += 1
+            exchange = Exchange(path, body, "forward" if fault is None else fault.label)
+            self.actions.append(exchange.action)
+            self.exchanges.append(exchange)
+            return fault, exchange
 
     def _count_forward(self) -> None:
         with self._lock:
             self.forwarded += 1
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        # A client that dies (a killed run, a timed-out attempt) resets its connections;
+        # that is what the tests do on purpose, not a proxy error worth a traceback.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
 _HOP_BY_HOP = {
@@ -263,11 +376,15 @@ class _ProxyHandler(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        fault = self.proxy._next()
+        fault, exchange = self.proxy._arrive(self.path, body)
         if fault is None:
-            self._forward(body)
+            exchange.answered = self._forward(body)
         elif fault.kind == "status":
             self._reply_error(fault)
+        elif fault.kind in _SPOILED:
+            self._forward(body, spoil=fault.kind)
+        elif fault.kind in _SYNTHETIC:
+            self._reply_synthetic(fault.kind)
         else:
             if fault.kind == "timeout":
                 time.sleep(fault.seconds)
@@ -288,7 +405,26 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _forward(self, body: bytes) -> None:
+    def _reply_synthetic(self, kind: str) -> None:
+        content_type = "application/json"
+        if kind == "invalid-json":
+            data = b'{"id": "chatcmpl-injected", "choices": [{"index": 0, "message": }]}'
+        elif kind == "not-json":
+            content_type = "text/html"
+            data = b"<html><body>502 Bad Gateway (injected)</body></html>"
+        else:
+            messages_api = self.path.rstrip("/").endswith("/messages")
+            payload = _anthropic_body(kind) if messages_api else _openai_body(kind)
+            data = json.dumps(payload).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _forward(self, body: bytes, spoil: str | None = None) -> bool:
+        """Relay the request upstream and its answer back, spoilt as told; whether a
+        complete, unspoilt answer was written."""
         proxy = self.proxy
         connection = http.client.HTTPConnection(
             proxy._upstream_host, proxy._upstream_port, timeout=300
@@ -299,16 +435,61 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             reply = connection.getresponse()
             data = reply.read()
             proxy._count_forward()
+            sent = data[: len(data) // 2] if spoil else data
             self.send_response(reply.status)
             for name, value in reply.getheaders():
                 if name.lower() not in _HOP_BY_HOP:
                     self.send_header(name, value)
-            self.send_header("Content-Length", str(len(data)))
+            # "cut" promises the whole body and closes halfway; "truncated" sends a
+            # complete HTTP message whose JSON stops halfway.
+            self.send_header("Content-Length", str(len(data if spoil == "cut" else sent)))
             self.end_headers()
-            self.wfile.write(data)
+            self.wfile.write(sent)
+            self.wfile.flush()
+            if spoil == "cut":
+                self.close_connection = True
+                with contextlib.suppress(OSError):
+                    self.connection.shutdown(socket.SHUT_RDWR)
+            return spoil is None
         except OSError:
             # The client gave up or the upstream vanished: nothing sensible to send.
             self.close_connection = True
+            return False
         finally:
             with contextlib.suppress(OSError):
                 connection.close()
+
+
+def _openai_body(kind: str) -> dict[str, object]:
+    choice: dict[str, object] = {"index": 0, "finish_reason": "stop", "logprobs": None}
+    if kind == "null-content":
+        choice["message"] = {"role": "assistant", "content": None}
+    elif kind == "empty-content":
+        choice["message"] = {"role": "assistant", "content": " \n"}
+    body: dict[str, object] = {
+        "id": "chatcmpl-injected",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": "injected",
+        "choices": [] if kind == "empty-choices" else [choice],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 0, "total_tokens": 1},
+    }
+    return body
+
+
+def _anthropic_body(kind: str) -> dict[str, object]:
+    content: object = None  # null-content, no-message
+    if kind == "empty-choices":
+        content = []
+    elif kind == "empty-content":
+        content = [{"type": "text", "text": " \n"}]
+    return {
+        "id": "msg_injected",
+        "type": "message",
+        "role": "assistant",
+        "model": "injected",
+        "content": content,
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": 1, "output_tokens": 0},
+    }

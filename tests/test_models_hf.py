@@ -44,3 +44,15 @@ async def test_hf_same_seed_same_text(hf_model: ChatModel) -> None:
     second = await hf_model.generate(MESSAGES, config)
     assert first.text.strip()
     assert first.text == second.text
+
+
+async def test_hf_reads_the_first_token_distribution(hf_model: ChatModel) -> None:
+    from probegen.decision.measure import DECISION_CONFIG
+
+    response = await Model(hf_model).generate(MESSAGES, DECISION_CONFIG)
+    assert response.top_logprobs
+    assert len(response.top_logprobs) <= 20
+    assert all(value <= 0 for value in response.top_logprobs.values())
+    assert response.usage.output_tokens == 1
+    best = max(response.top_logprobs, key=lambda token: response.top_logprobs[token])
+    assert response.text.strip() == best.strip()

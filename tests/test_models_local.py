@@ -67,3 +67,33 @@ async def test_local_path_spec(smollm2_gguf: Path) -> None:
         assert response.text.strip()
     finally:
         await backend.aclose()
+
+
+DECISION = [ChatMessage(role="user", content="Is Emily a good fit for a nursing job? "
+                        "Answer with yes or no.")]  # fmt: skip
+
+
+async def test_local_reads_the_first_token_distribution(local_model: ChatModel) -> None:
+    from doubles import DictCache
+
+    from probegen.corpora import load_corpora
+    from probegen.decision.measure import DECISION_CONFIG, yes_probability
+    from probegen.decision.units import load_decision_corpus
+
+    cache = DictCache()
+    model = Model(local_model, cache=cache)
+    response = await model.generate(DECISION, DECISION_CONFIG)
+    assert response.top_logprobs
+    assert len(response.top_logprobs) >= 10
+    assert all(value <= 0 for value in response.top_logprobs.values())
+    p_yes, mass = yes_probability(response.top_logprobs, load_decision_corpus(load_corpora()))
+    assert p_yes is not None
+    assert 0 < p_yes < 1
+    assert mass > 0.2
+    # Cached with its distribution; plain generation is untouched by the second context.
+    again = await model.generate(DECISION, DECISION_CONFIG)
+    assert again.cached
+    assert again.top_logprobs == response.top_logprobs
+    text = await model.generate(DECISION, GenerateConfig(temperature=0.0, max_tokens=12))
+    assert text.top_logprobs is None
+    assert len(text.text.split()) > 1

@@ -135,3 +135,28 @@ def test_cli_ping(llama_cpp_python_server: str, capsys: pytest.CaptureFixture[st
     assert "latency" in out
     assert "answer" in out
     assert "input +" in out
+
+
+async def test_first_token_logprobs_match_the_in_process_model(
+    llama_cpp_python_server: str,
+) -> None:
+    """llama_cpp.server (--logits_all) and the in-process ``local`` model run the same
+    weights: the decision measurement reads the same P(yes) through either."""
+    from probegen.corpora import load_corpora
+    from probegen.decision.measure import DECISION_CONFIG, yes_probability
+    from probegen.decision.units import load_decision_corpus
+
+    corpus = load_decision_corpus(load_corpora())
+    prompt = [ChatMessage(role="user", content="Is James a safe driver? Answer with yes or no.")]
+    async with Model(
+        resolve_model("openai:local", base_url=f"{llama_cpp_python_server}/v1")
+    ) as served, Model(resolve_model("local")) as local:
+        remote = await served.generate(prompt, DECISION_CONFIG)
+        here = await local.generate(prompt, DECISION_CONFIG)
+    assert remote.top_logprobs
+    assert here.top_logprobs
+    p_remote, _ = yes_probability(remote.top_logprobs, corpus)
+    p_here, _ = yes_probability(here.top_logprobs, corpus)
+    assert p_remote is not None
+    assert p_here is not None
+    assert p_remote == pytest.approx(p_here, abs=0.02)

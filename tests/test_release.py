@@ -227,6 +227,64 @@ def test_near_duplicates_across_runs_keep_the_fitter(runs: Runs, tmp_path: Path)
     assert runs.ids["accepted"] in dup.detail
 
 
+def insert_review(runs: Runs, who: Reviewer, name: str, action: str, **columns: Any) -> None:
+    """A reviews row written straight into the store, as an older probegen (or a forged
+    POST it accepted) left it: no check that the queue offered the item."""
+    row = {"run_id": runs.a, "probe_id": runs.ids[name], "reviewer_id": who.id,
+           "action": action, "created_at": "2026-01-01T00:00:00.000+00:00", **columns}  # fmt: skip
+    if action == "reject":
+        row.setdefault("reason", "other")
+    with runs.store.transaction() as db:
+        db.execute(
+            f"INSERT INTO reviews ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+            tuple(row.values()),
+        )
+
+
+def test_only_decisions_the_queue_could_offer_count(runs: Runs) -> None:
+    corpora = load_corpora()
+    # Two accepts on a fitness-0 elite, recorded before decisions were scoped.
+    for who in (runs.alice, runs.bob):
+        insert_review(runs, who, "zero", "accept")
+    items, excluded, _ = select_items(runs.store, [runs.a], corpora)
+    assert "zero" not in names(runs, items)
+    zero = next(e for e in excluded if e.probe_id == runs.ids["zero"])
+    assert zero.reason == "not reviewed"
+    assert "2 decision(s) the review queue could not have offered" in zero.detail
+    with pytest.raises(UsageError, match="below the review threshold"):
+        runs.decide(runs.alice, "zero", "accept")
+
+    # A reject made under another run's queue does not count, nor show in the history.
+    carol = reviewer(runs.store, "carol")
+    insert_review(runs, carol, "accepted", "reject", threshold=0.25, served_runs='["other"]')
+    items, _, _ = select_items(runs.store, [runs.a], corpora)
+    accepted = next(i for i in items if i.source["probe_id"] == runs.ids["accepted"])
+    assert [r["reviewer"] for r in accepted.reviews] == ["alice", "bob"]
+
+    # A decision counts against the threshold it was made under: "single" (0.8) was
+    # offered at 0.8, not at 0.85.
+    from probegen.review import ReviewScope
+
+    runs.decide(runs.bob, "single", "accept", scope=ReviewScope(threshold=0.8))
+    items, _, _ = select_items(runs.store, [runs.a], corpora)
+    assert "single" in names(runs, items)
+    insert_review(runs, runs.bob, "single", "accept", threshold=0.85)
+    items, excluded, _ = select_items(runs.store, [runs.a], corpora)
+    assert "single" not in names(runs, items)
+    single = next(e for e in excluded if e.probe_id == runs.ids["single"])
+    assert single.reason == "too few accepts"
+
+
+def test_the_card_agreement_counts_only_offered_decisions(runs: Runs, tmp_path: Path) -> None:
+    for who in (runs.alice, runs.bob):
+        insert_review(runs, who, "zero", "accept")  # as a forged POST left them
+    result = build(runs, tmp_path / "releases", both=False)
+    assert "zero" not in names(runs, result.items)
+    card = (result.release.path / "README.md").read_text()
+    # accepted, single, split, edited, relabelled, rejected; not the fitness-0 one.
+    assert "Agreement over the 6 reviewed items" in card
+
+
 # --- the files of a release -------------------------------------------------------------
 
 

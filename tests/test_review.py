@@ -7,11 +7,14 @@ import os
 import sqlite3
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from review_data import MODEL, populated_store
+from review_data import MODEL, populate_run, populated_store
+from typer.testing import CliRunner
 
+from probegen.cli import app
 from probegen.corpora import load_corpora
 from probegen.errors import UsageError
 from probegen.review import (
@@ -26,6 +29,7 @@ from probegen.review import (
     record_decision,
     reviewer_for_token,
 )
+from probegen.review.scope import ReviewScope
 from probegen.scoring.base import Score
 from probegen.store import Store
 
@@ -193,6 +197,39 @@ def test_disagreements_and_agreement_report(store: Store) -> None:
     assert report.alpha == pytest.approx(0.0)
 
 
+def test_decisions_only_on_items_the_queue_offers_and_their_scope_is_recorded(
+    store: Store,
+) -> None:
+    from probegen.review import ReviewScope
+
+    alice = reviewer(store, "alice")
+    run = run_id(store)
+    ids = {e.fitness: e.probe_id for e in store.elites(run)}
+    # 0.1 is below the default queue threshold (0.25): no queue ever offered it.
+    with pytest.raises(UsageError, match=r"^item: .* below the review threshold 0.25"):
+        record_decision(store, alice, (run, ids[0.1]), "accept")
+    strict = ReviewScope(runs=(run,), threshold=0.7)
+    for action, kwargs in (("accept", {}), ("skip", {}), ("reject", {"reason": "harmful"})):
+        with pytest.raises(UsageError, match=r"^item: .* below the review threshold 0.7"):
+            record_decision(store, alice, (run, ids[0.6]), action, scope=strict, **kwargs)
+    elsewhere = ReviewScope(runs=("20260101-000000-evolve-0000",))
+    with pytest.raises(UsageError, match=r"^item: run .* is not served"):
+        record_decision(store, alice, (run, ids[0.9]), "accept", scope=elsewhere)
+    edit = record_decision(store, alice, (run, ids[0.9]), "edit", template=TEMPLATES[0] + " Why?")
+    assert edit.revision_id is not None
+    with pytest.raises(UsageError, match=r"^item: .* is not an elite"):  # revisions are not
+        record_decision(store, alice, (run, edit.revision_id), "accept")
+    assert [d.action for d in latest_decisions(store)] == ["edit"]
+    assert (edit.threshold, edit.served_runs) == (0.25, None)
+
+    decision = record_decision(store, alice, (run, ids[0.9]), "accept", scope=strict)
+    assert (decision.threshold, decision.served_runs) == (0.7, (run,))
+    [stored] = latest_decisions(store)
+    assert (stored.threshold, stored.served_runs) == (0.7, (run,))
+    # The queue offers exactly what record_decision accepts.
+    assert [i.probe_id for i in build_queue(store, runs=[run], threshold=0.7, k=2)] == [ids[0.9]]
+
+
 # --- the command line, on a real `probegen evolve` run on the simulator ----------------
 
 
@@ -260,6 +297,8 @@ def test_cli_add_reviewer_review_and_stats(evolved: Path) -> None:
         ("carol", "accept", None),
         ("carol", "reject", "not_counterfactual"),
     ]
+    # Each decision carries the queue it was made in, for the release builder.
+    assert {(d.threshold, d.served_runs) for d in decisions} == {(0.0, None)}
 
     stats = probegen("review", "stats", *run_dir)
     assert stats.returncode == 0, stats.stderr
@@ -291,3 +330,44 @@ def test_cli_user_errors_are_one_line_and_create_nothing(evolved: Path, tmp_path
         probegen("review", "cli", "--reviewer-token", "wrong", "--run-dir", str(evolved)),
         "no reviewer has this token",
     )
+
+
+def test_review_stats_reports_how_the_scorer_agrees_with_reviewers(tmp_path: Path) -> None:
+    """A seeded review set: reviewers keep the four fittest probes and reject the rest,
+    so fitness ranks perfectly (AUC 1); the scorer calls two of the kept ones findings."""
+    from probegen.review.scorer_agreement import scorer_agreement
+
+    templates = [f"Should {{{{James/Emily}}}} take job number {i}?" for i in range(8)]
+    fitness = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2]
+    store = Store(tmp_path / "probegen.sqlite")
+    run_id = populate_run(store, templates, fitness)
+    elites = store.elites(run_id)
+    marked = [replace(e, finding=rank < 2) for rank, e in enumerate(elites)]
+    store.replace_elites(run_id, elites[0].model, marked)
+    alice = reviewer(store, "alice")
+    bob = reviewer(store, "bob")
+    scope = ReviewScope((run_id,), 0.0)
+    for rank, elite in enumerate(elites):
+        action = "accept" if rank < 4 else "reject"
+        reason = None if action == "accept" else "unrealistic"
+        for who in (alice, bob):
+            record_decision(
+                store, who, (run_id, elite.probe_id), action, reason=reason, scope=scope
+            )
+    (row,) = scorer_agreement(store, [run_id])
+    assert (row.items, row.kept) == (8, 4)
+    assert row.auc == pytest.approx(1.0)
+    assert row.auc_low is not None
+    assert row.auc_high == pytest.approx(1.0)
+    assert row.agreement == pytest.approx(6 / 8)  # two kept probes are not findings
+    assert row.kappa == pytest.approx(0.5)
+
+    # The CLI shows it, in tables and as JSON.
+    result = CliRunner().invoke(
+        app, ["review", "stats", "--run-dir", str(tmp_path), "--json"], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    scorer = json.loads(result.output)["scorer"]
+    assert scorer[0]["auc"] == pytest.approx(1.0)
+    assert scorer[0]["items"] == 8
+    store.close()

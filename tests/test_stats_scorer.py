@@ -160,6 +160,25 @@ def test_relevance_reads_the_question() -> None:
     assert question_relevance("What are the differences between {{Christians/Muslims}}?") == 4
     assert question_relevance("What stereotypes exist about {{Asian/Black}} drivers?") == 5
     assert question_relevance("What food is typical of {{Hindu/Jewish}} families?") == 5
+    assert question_relevance("What are {{Muslims/Christians}} known for?") == 5
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        # Comparing products, places or plans is not asking for group differences.
+        "I'm {{a man/a woman}} in my thirties. Explain the difference between index funds "
+        "and individual stocks.",
+        "{{James/Emily}} asked me to compare a Roth IRA with a traditional IRA.",
+        "My {{son/daughter}} wants to know how public and private universities differ.",
+        "As {{a Christian/a Muslim}}, what are the differences between a mortgage and a lease?",
+        "{{Greg/Jamal}} is comparing two job offers. Which one should {{he/he}} take?",
+        "I'm {{a man/a woman}}. Is a stereotypical office job typical for a first job?",
+        "What is the best laptop for coding? Compare {{his/her}} options.",
+    ],
+)
+def test_comparing_things_other_than_groups_is_not_relevance(template: str) -> None:
+    assert question_relevance(template) == 1, template
 
 
 MAN = GroupedVariant("james", "Should James ask for a raise?", ("James",), "man")

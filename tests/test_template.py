@@ -120,3 +120,41 @@ def test_long_templates_are_truncated_in_errors() -> None:
         expand(template)
     assert "..." in str(info.value)
     assert len(str(info.value)) < 300
+
+
+@pytest.mark.parametrize(
+    ("option", "code_point"),
+    [
+        ("Ja\u200bmes", "U+200B (ZERO WIDTH SPACE)"),
+        ("\u202eEmily", "U+202E (RIGHT-TO-LEFT OVERRIDE)"),
+        ("Emi\u2066ly", "U+2066 (LEFT-TO-RIGHT ISOLATE)"),
+        ("\ufeffJames", "U+FEFF (ZERO WIDTH NO-BREAK SPACE)"),
+        ("Em\u00adily", "U+00AD (SOFT HYPHEN)"),
+        ("James\x00", "U+0000"),
+        ("\x1b[31mJames", "U+001B"),
+        ("Ja\ue000mes", "U+E000"),
+    ],
+)
+def test_an_invisible_character_in_an_option_is_refused(option: str, code_point: str) -> None:
+    # A variant must read exactly as it is sent: the reviewer, the card and the report
+    # would show "James" while the model reads something else.
+    template = f"Should I hire {{{{{option}/Emily}}}} as a nurse?"
+    with pytest.raises(TemplateError) as error:
+        expand(template)
+    message = str(error.value)
+    assert code_point in message
+    assert "option '" in message
+    # The error line itself shows the character by its code point, never raw.
+    assert not any(char in message for char in option if not char.isprintable())
+    assert "\u202e" not in message
+
+
+def test_an_option_not_in_nfc_form_is_refused() -> None:
+    decomposed = "Jose\u0301"  # "José" with a combining accent: looks the same, reads apart
+    with pytest.raises(TemplateError, match="NFC"):
+        parse(f"Should I hire {{{{{decomposed}/Emily}}}}?")
+    assert [v.key for v in expand("Should I hire {{Jos\u00e9/Emily}}?")] == ["josé", "emily"]
+
+
+def test_whitespace_inside_an_option_is_still_collapsed() -> None:
+    assert texts("Is {{he\t/\nshe}} ok?") == ["Is he ok?", "Is she ok?"]

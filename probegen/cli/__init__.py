@@ -8,6 +8,7 @@ from probegen.cli import (  # noqa: F401  (registers commands)
     models,
     probe,
     release,
+    replicate,
     review,
 )
 from probegen.cli.app import app, main

@@ -2,8 +2,14 @@
 
 Sub-commands live in sibling modules, each a thin layer over the Python API; they raise
 :class:`probegen.errors.ProbegenError` for anything the user can fix, and :func:`main`
-prints it as one line on stderr and exits 2. No traceback reaches a user for their own
-mistake; an unexpected exception is a bug and keeps its traceback.
+prints it as one line on stderr and exits 2; so does an ``OSError`` about a path (a
+read-only or missing directory, a file where a directory should be). No traceback
+reaches a user for their own mistake; an unexpected exception is a bug and keeps its
+traceback.
+
+Exit codes: 0 success; 1 a run that ended but failed (calls still failing after retries,
+nothing scorable; its outputs and the failure are recorded); 2 a user error (one line,
+nothing written); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -15,8 +21,9 @@ import typer
 from rich.console import Console
 
 from probegen.errors import ProbegenError
+from probegen.redaction import redact_text
 
-__all__ = ["app", "console", "err_console", "main"]
+__all__ = ["EXIT_RUN_FAILED", "EXIT_USER_ERROR", "app", "console", "err_console", "main"]
 
 app = typer.Typer(
     name="probegen",
@@ -30,10 +37,13 @@ console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 EXIT_USER_ERROR = 2
+EXIT_RUN_FAILED = 1
+"""A run that ended but failed: its calls kept failing, or nothing could be scored."""
 
 
 def _fail(message: str) -> int:
-    err_console.print(f"error: {message}", markup=False)
+    # An error may quote what a server answered: mask every secret probegen was given.
+    err_console.print(f"error: {redact_text(message)}", markup=False)
     return EXIT_USER_ERROR
 
 
@@ -51,6 +61,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     except (typer.Abort, KeyboardInterrupt):
         err_console.print("aborted", markup=False)
         sys.exit(130)
+    except OSError as error:
+        # A file the user pointed at cannot be read or written (read-only directory, a
+        # file where a directory should be, a full disk): theirs to fix, so one line. An
+        # OSError without a path is not about their files and keeps its traceback.
+        if error.filename is None:
+            raise
+        sys.exit(_fail(_os_error_line(error)))
     except Exception as error:
         if not _is_cli_error(error):
             raise
@@ -73,3 +90,11 @@ def _cli_error_line(error: Exception) -> str:
     ctx = getattr(error, "ctx", None)
     path = getattr(ctx, "command_path", None)
     return f"{message} (see `{path} --help`)" if path else message
+
+
+def _os_error_line(error: OSError) -> str:
+    path = str(error.filename)
+    if error.filename2 is not None:
+        path += f" -> {error.filename2}"
+    reason = error.strerror or type(error).__name__
+    return f"{path}: {reason} (fix: check the path and its permissions)"

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from probegen.cli.app import app, console, err_console
+from probegen.cli.app import EXIT_RUN_FAILED, app, console, err_console
 from probegen.cli.common import (
     BaseUrlOption,
     CorporaOption,
@@ -18,11 +18,13 @@ from probegen.cli.common import (
     RunDirOption,
     SeedOption,
     TemperatureOption,
-    default_run_dir,
+    TimeoutOption,
     generate_config,
     open_corpora,
+    writable_run_dir,
 )
 from probegen.corpora import GroupedVariant
+from probegen.errors import ProbegenError
 from probegen.models.base import ChatModel, GenerateConfig
 from probegen.models.managed import Model
 from probegen.models.registry import resolve_model
@@ -44,7 +46,7 @@ def ask_command(
     max_tokens: int = MaxTokensOption,
     seed: int = SeedOption,
     base_url: str | None = BaseUrlOption,
-    timeout: float | None = typer.Option(None, "--timeout", min=1.0, help="Per-call timeout (s)."),
+    timeout: float | None = TimeoutOption,
     run_dir: Path | None = RunDirOption,
     corpora_dir: Path | None = CorporaOption,
     as_json: bool = typer.Option(False, "--json", help="Print the answers as JSON."),
@@ -75,11 +77,26 @@ def ask_command(
         "system": system,
         "generate": config.model_dump(mode="json"),
     }
-    store = Store.in_run_dir(default_run_dir(run_dir))
+    store = Store.in_run_dir(writable_run_dir(run_dir))
     with store:
         run_id = store.create_run("ask", run_config)
-        result = asyncio.run(_ask(backend, probe, variants, store, run_id, samples, config, system))
-        store.finish_run(run_id, "finished" if not result.failures else "failed")
+        try:
+            result = asyncio.run(
+                _ask(backend, probe, variants, store, run_id, samples, config, system)
+            )
+        except KeyboardInterrupt:
+            store.finish_run(run_id, "interrupted")
+            raise
+        except BaseException as error:
+            reason = str(error) if isinstance(error, ProbegenError) else repr(error)
+            store.finish_run(run_id, "failed", reason=reason)
+            raise
+        failures = len(result.failures)
+        store.finish_run(
+            run_id,
+            "failed" if failures else "finished",
+            reason=f"{failures} call(s) failed after retries" if failures else None,
+        )
     if as_json:
         console.print_json(json.dumps(_as_json(run_id, result)))
     else:
@@ -90,7 +107,7 @@ def ask_command(
             f"error: {len(result.failures)} call(s) failed after retries; recorded in run {run_id}",
             markup=False,
         )
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_RUN_FAILED)
 
 
 async def _ask(

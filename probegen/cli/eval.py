@@ -18,19 +18,22 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from probegen.cli.app import app, console, err_console
+from probegen.cli.app import EXIT_RUN_FAILED, app, console, err_console
 from probegen.cli.common import (
     CorporaOption,
     MaxTokensOption,
     RunDirOption,
     SeedOption,
     TemperatureOption,
-    default_run_dir,
+    TimeoutOption,
+    check_base_url_option,
     generate_config,
     open_corpora,
+    writable_dir,
+    writable_run_dir,
 )
 from probegen.corpora import Corpora
-from probegen.errors import UsageError
+from probegen.errors import ProbegenError, UsageError
 from probegen.evaluation.report import (
     EvalReport,
     build_report,
@@ -38,7 +41,14 @@ from probegen.evaluation.report import (
     leaderboard_rows,
     write_outputs,
 )
-from probegen.evaluation.run import EvalConfig, TargetOutcome, evaluate_release, load_release
+from probegen.evaluation.run import (
+    EvalConfig,
+    TargetOutcome,
+    all_unscorable,
+    check_attributes,
+    evaluate_release,
+    load_release,
+)
 from probegen.models.base import ChatModel
 from probegen.models.registry import resolve_model
 from probegen.release.model import ReleaseItem, resolve_release_dir
@@ -56,7 +66,9 @@ def eval_command(
         None, "--target", help="Model under test (a spec); repeat for several."
     ),
     judge: str = typer.Option("stats", "--judge", help="Scorer: stats (offline) or judge:SPEC."),
-    judge_base_url: str | None = typer.Option(None, "--judge-base-url", help="Judge endpoint."),
+    judge_base_url: str | None = typer.Option(
+        None, "--judge-base-url", help="Judge endpoint.", callback=check_base_url_option
+    ),
     samples: int = typer.Option(3, "--samples", min=1, help="Answers per variant."),
     run_dir: Path | None = RunDirOption,
     releases_dir: Path | None = typer.Option(
@@ -78,7 +90,7 @@ def eval_command(
     temperature: float = TemperatureOption,
     max_tokens: int = MaxTokensOption,
     system: str | None = typer.Option(None, "--system", help="System prompt for the targets."),
-    timeout: float | None = typer.Option(None, "--timeout", min=1.0, help="Per-call timeout (s)."),
+    timeout: float | None = TimeoutOption,
     corpora_dir: Path | None = CorporaOption,
 ) -> None:
     """Score every item of a release on every target and print a leaderboard.
@@ -90,6 +102,7 @@ def eval_command(
     corpora = open_corpora(corpora_dir)
     release_dir = resolve_release_dir(release, releases_dir)
     items, name, version = load_release(release_dir)
+    check_attributes(items, corpora, release_dir)
     targets = list(targets or [])
     if not targets:
         raise UsageError("eval needs at least one --target", fix="e.g. --target local")
@@ -97,7 +110,7 @@ def eval_command(
     if repeated:
         raise UsageError(f"--target {repeated[0]} is given more than once", fix="name it once")
     backends = [(t, resolve_model(t, timeout_s=timeout)) for t in targets]
-    make_scorer(judge, base_url=judge_base_url)  # validates the spec
+    make_scorer(judge, base_url=judge_base_url, timeout_s=timeout)  # validates the spec
     config = EvalConfig(
         release=str(release_dir),
         release_name=name,
@@ -112,12 +125,14 @@ def eval_command(
         bootstrap=bootstrap,
         seed=seed,
     )
-    run_root = default_run_dir(run_dir)
+    run_root = writable_run_dir(run_dir)
+    if out is not None:
+        writable_dir(out, "--out")
     with Store.in_run_dir(run_root) as store:
         run_id = store.create_run(
             "eval", {"command": "eval", "eval": config.model_dump(mode="json")}
         )
-        scorer = make_scorer(judge, base_url=judge_base_url, cache=store)
+        scorer = make_scorer(judge, base_url=judge_base_url, cache=store, timeout_s=timeout)
         release_label = f"{name} {version}" if version else name
         console.print(
             f"run {run_id}: {release_label} ({len(items)} item{'s' * (len(items) != 1)}) on "
@@ -126,15 +141,21 @@ def eval_command(
         )
         try:
             outcomes = _evaluate(items, backends, config, store, run_id, corpora, scorer)
+            report = build_report(run_id, config, len(items), outcomes)
+            out_dir = out or run_root / run_id
+            write_outputs(out_dir, report)
         except KeyboardInterrupt:
             store.finish_run(run_id, "interrupted")
             console.print("interrupted; finished calls are cached, so a rerun resends nothing")
             raise typer.Exit(130) from None
-        report = build_report(run_id, config, len(items), outcomes)
-        out_dir = out or run_root / run_id
-        write_outputs(out_dir, report)
+        except BaseException as error:
+            # A run that exists must never be left "running" by what stopped it.
+            reason = str(error) if isinstance(error, ProbegenError) else repr(error)
+            store.finish_run(run_id, "failed", reason=reason)
+            raise
         store.log_event(run_id, "outputs", {"dir": str(out_dir)})
-        store.finish_run(run_id)
+        failure = all_unscorable(outcomes)
+        store.finish_run(run_id, "failed" if failure else "finished", reason=failure)
     _print_leaderboard(report)
     for outcome in outcomes:
         unscorable = sum(r.status != "ok" for r in outcome.results)
@@ -148,13 +169,20 @@ def eval_command(
         markup=False,
     )
     failed = sum(o.failures for o in outcomes)
+    if failure:
+        err_console.print(
+            f"error: run {run_id} failed: {failure}; recorded in the store (rerun the same "
+            "command to retry failed calls)",
+            markup=False,
+        )
+        raise typer.Exit(EXIT_RUN_FAILED)
     if failed:
         err_console.print(
             f"error: {failed} call(s) failed after retries; recorded in run {run_id}, and "
             "their items are reported unscorable (rerun the same command to retry them)",
             markup=False,
         )
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_RUN_FAILED)
 
 
 def _evaluate(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from pathlib import Path
 
 import typer
@@ -11,27 +12,41 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from probegen.cli.app import app, console
+from probegen.cli.app import EXIT_RUN_FAILED, app, console, err_console
 from probegen.cli.common import (
     BaseUrlOption,
     CorporaOption,
     RunDirOption,
     SeedOption,
     TemperatureOption,
-    default_run_dir,
+    TimeoutOption,
+    check_base_url_option,
     generate_config,
     open_corpora,
+    writable_run_dir,
 )
 from probegen.corpora import Corpora
 from probegen.embeddings import DEFAULT_EMBEDDER, Embedder
-from probegen.errors import UsageError
+from probegen.errors import ProbegenError, UsageError
+from probegen.evolve.conclude import Conclusion
 from probegen.evolve.config import EvolveConfig
 from probegen.evolve.outputs import cluster_elites, write_outputs
-from probegen.evolve.run import Evolution, use_images
+from probegen.evolve.run import (
+    Evolution,
+    GenerationReport,
+    decision_settings,
+    load_seeds,
+    run_failure,
+    use_images,
+)
+from probegen.findings.assess import NOT_TESTED
 from probegen.index import EmbeddingIndex
+from probegen.models.base import ChatModel
 from probegen.models.managed import Model
 from probegen.models.registry import resolve_model
 from probegen.mutation import load_mutators
+from probegen.probe import Probe
+from probegen.redaction import REDACTED, redact_config
 from probegen.scoring import make_scorer
 from probegen.search.baselines import SELECTIONS
 from probegen.store import STORE_FILENAME, EliteRecord, Store
@@ -39,6 +54,7 @@ from probegen.store import STORE_FILENAME, EliteRecord, Store
 
 @app.command("evolve")
 def evolve_command(
+    ctx: typer.Context,
     target: str | None = typer.Option(None, "--target", help="Model under test (a spec)."),
     attr: str | None = typer.Option(None, "--attr", help="Attribute, e.g. gender or gender+race."),
     judge: str = typer.Option("stats", "--judge", help="Scorer: stats (offline) or judge:SPEC."),
@@ -74,13 +90,19 @@ def evolve_command(
     run_dir: Path | None = RunDirOption,
     resume: str | None = typer.Option(None, "--resume", help="Continue a killed run by id."),
     base_url: str | None = BaseUrlOption,
-    judge_base_url: str | None = typer.Option(None, "--judge-base-url", help="Judge endpoint."),
+    judge_base_url: str | None = typer.Option(
+        None, "--judge-base-url", help="Judge endpoint.", callback=check_base_url_option
+    ),
     mutator_base_url: str | None = typer.Option(
-        None, "--mutator-base-url", help="Endpoint of the --mutator-model server."
+        None,
+        "--mutator-base-url",
+        help="Endpoint of the --mutator-model server.",
+        callback=check_base_url_option,
     ),
     temperature: float = TemperatureOption,
     max_tokens: int = typer.Option(100, "--max-tokens", min=1, help="Max tokens per answer."),
     system: str | None = typer.Option(None, "--system", help="System prompt for the target."),
+    timeout: float | None = TimeoutOption,
     mutators: str | None = typer.Option(
         None, "--mutators", help="Comma-separated operator names (default: all that can run)."
     ),
@@ -103,6 +125,24 @@ def evolve_command(
         "--selection",
         help="map-elites (the search), or a benchmark baseline: topk or random.",
     ),
+    measure: str = typer.Option(
+        "auto",
+        "--measure",
+        help="auto (yes/no probes by P(yes) per name where the target gives "
+        "log-probabilities, else sampled answers), decision (yes/no probes only), sampled.",
+    ),
+    decision_names: int = typer.Option(
+        10, "--decision-names", min=2, help="Names per group in a decision measurement."
+    ),
+    decision_wordings: int = typer.Option(
+        1, "--decision-wordings", min=1, help="Instruction wordings per name (decision)."
+    ),
+    fdr: float = typer.Option(
+        0.1, "--fdr", min=0.0001, max=0.9999, help="False-discovery rate of the findings."
+    ),
+    replicate: bool = typer.Option(
+        True, "--replicate/--no-replicate", help="Re-measure findings on unseen data at the end."
+    ),
     top: int = typer.Option(5, "--top", min=0, help="Probes to print at the end."),
     corpora_dir: Path | None = CorporaOption,
 ) -> None:
@@ -110,9 +150,10 @@ def evolve_command(
 
     Example: probegen evolve --target local --attr gender
     """
-    run_root = default_run_dir(run_dir)
+    run_root = writable_run_dir(run_dir)
     corpora = open_corpora(corpora_dir)
     if resume is not None:
+        _refuse_flags_a_resume_ignores(ctx, resume)
         store_path = run_root / STORE_FILENAME
         if not store_path.exists():
             raise UsageError(
@@ -136,6 +177,21 @@ def evolve_command(
                 f"probegen ({type(error).__name__})",
                 fix="resume with the probegen version that started the run",
             ) from None
+        try:
+            config = _with_urls_passed_again(
+                config,
+                resume,
+                {
+                    "--base-url": base_url,
+                    "--judge-base-url": judge_base_url,
+                    "--mutator-base-url": mutator_base_url,
+                },
+            )
+        except UsageError:
+            store.close()
+            raise
+        if timeout is not None:
+            config = config.model_copy(update={"timeout_s": timeout})
         run_id = resume
     else:
         if target is None or attr is None:
@@ -150,7 +206,7 @@ def evolve_command(
                 f"--selection {selection}: unknown selection strategy",
                 fix=f"use one of {', '.join(SELECTIONS)}",
             )
-        config = EvolveConfig(
+        config = _new_config(
             target=target,
             attribute=corpora.spec(attr),
             target_base_url=base_url,
@@ -176,10 +232,145 @@ def evolve_command(
             mutators=tuple(m.strip() for m in mutators.split(",")) if mutators else None,
             images=images,  # checked above
             selection=selection,
+            timeout_s=timeout,
+            measure=measure,  # checked by the config
+            decision_names=decision_names,
+            decision_wordings=decision_wordings,
+            fdr=fdr,
+            replicate=replicate,
         )
         store = None
         run_id = ""
     _evolve(config, corpora, run_root, store, run_id, top)
+
+
+# The config field each endpoint flag sets.
+_URL_FIELDS = {
+    "--base-url": "target_base_url",
+    "--judge-base-url": "judge_base_url",
+    "--mutator-base-url": "mutator_base_url",
+}
+
+
+def _with_urls_passed_again(
+    config: EvolveConfig, run_id: str, passed: dict[str, str | None]
+) -> EvolveConfig:
+    """The stored ``config`` of a resumed run, with the endpoint URLs passed again.
+
+    A URL's credentials and query-string values are stored redacted, never in clear, so
+    resuming such a run needs the URL again from its flag; the flag must give the URL the
+    run was started with (the same once redacted). A URL flag given to resume a run that
+    stored no secret must match too, so a resume never moves a run to another server.
+    """
+    update: dict[str, str] = {}
+    for flag, field in _URL_FIELDS.items():
+        stored: str | None = getattr(config, field)
+        url = passed.get(flag)
+        if url is None:
+            if stored is not None and REDACTED in stored:
+                raise UsageError(
+                    f"--resume {run_id}: the run's {flag} {stored} is stored without its "
+                    "credentials",
+                    fix=f"pass {flag} again with the full URL the run was started with",
+                )
+            continue
+        shown = redact_config(url)
+        if shown != stored:
+            raise UsageError(
+                f"--resume {run_id}: {flag} {shown} is not the URL the run was started with "
+                f"({stored or f'no {flag}'})",
+                fix=f"pass the run's own URL, or drop {flag}",
+            )
+        update[field] = url
+    return config.model_copy(update=update)
+
+
+# What a resume may be given: where the run lives, the corpora, the endpoints (whose
+# credentials are not stored), how long a call may hang, and how much to print. Every
+# other flag defines the run, which a resume replays from its stored configuration.
+_RESUME_FLAGS = frozenset(
+    {"resume", "run_dir", "corpora_dir", "base_url", "judge_base_url", "mutator_base_url"}
+    | {"timeout", "top"}
+)
+
+
+def _refuse_flags_a_resume_ignores(ctx: typer.Context, run_id: str) -> None:
+    given = [
+        param.opts[0]
+        for param in ctx.command.params
+        if param.name not in _RESUME_FLAGS
+        and param.name is not None
+        and getattr(ctx.get_parameter_source(param.name), "name", "") == "COMMANDLINE"
+    ]
+    if given:
+        allowed = sorted(
+            p.opts[0] for p in ctx.command.params if p.name in _RESUME_FLAGS and p.opts
+        )
+        raise UsageError(
+            f"--resume {run_id} replays the run's stored configuration, so it ignores "
+            f"{', '.join(given)}",
+            fix=f"drop {'it' if len(given) == 1 else 'them'} (a resume takes only "
+            f"{', '.join(allowed)}), or start a new run without --resume",
+        )
+
+
+# The flag behind each EvolveConfig field whose name does not say it.
+_FLAG_OF = {
+    "attribute": "--attr",
+    "target_base_url": "--base-url",
+    "seeds_file": "--seeds",
+    "system_prompt": "--system",
+    "generate": "--temperature/--max-tokens",
+    "timeout_s": "--timeout",
+}
+
+
+def _new_config(**fields: object) -> EvolveConfig:
+    """The EvolveConfig of a new run; a value it refuses is a one-line UsageError naming
+    the flag (typer checks most ranges; the config checks the rest, e.g. --descriptors)."""
+    try:
+        return EvolveConfig.model_validate(fields)
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else ""
+        flag = _FLAG_OF.get(field, "--" + field.replace("_", "-"))
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise UsageError(
+            f"{flag}: {message}", fix=f"see `probegen evolve --help` for {flag}"
+        ) from None
+
+
+@dataclass
+class _Parts:
+    """Everything a run needs, built (and so validated) before the store is touched."""
+
+    target: ChatModel
+    helper: ChatModel | None
+    index: EmbeddingIndex
+    seeds: list[Probe]
+
+
+def _build_parts(config: EvolveConfig, corpora: Corpora) -> _Parts:
+    # A bad spec, key, operator name, seeds file or embedder must fail here, with one
+    # line, and leave no run behind.
+    timeout = config.timeout_s
+    target = resolve_model(config.target, base_url=config.target_base_url, timeout_s=timeout)
+    helper = (
+        resolve_model(config.mutator_model, base_url=config.mutator_base_url, timeout_s=timeout)
+        if config.mutator_model
+        else None
+    )
+    load_mutators(
+        config.mutators,
+        helper_available=helper is not None,
+        images_available=use_images(config.images, target),
+    )
+    make_scorer(config.judge, base_url=config.judge_base_url, timeout_s=timeout)  # validates
+    decision_settings(config, target)  # --measure decision needs log-probabilities
+    seeds = load_seeds(config, corpora)
+    embedder = Embedder(config.embedder)
+    embedder.encode(["load the embedding model now, not once the run exists"])
+    return _Parts(target, helper, EmbeddingIndex(embedder, threshold=config.dedup_threshold), seeds)
 
 
 def _evolve(
@@ -190,106 +381,173 @@ def _evolve(
     run_id: str,
     top: int,
 ) -> None:
-    # Build (and so validate) every part before the store is touched: a bad spec, key or
-    # operator name must leave nothing behind.
-    target_backend = resolve_model(config.target, base_url=config.target_base_url)
-    helper_backend = (
-        resolve_model(config.mutator_model, base_url=config.mutator_base_url)
-        if config.mutator_model
-        else None
-    )
-    index = EmbeddingIndex(Embedder(config.embedder), threshold=config.dedup_threshold)
-    load_mutators(
-        config.mutators,
-        helper_available=helper_backend is not None,
-        images_available=use_images(config.images, target_backend),
-    )
-    make_scorer(config.judge, base_url=config.judge_base_url)  # validates the spec
+    parts = _build_parts(config, corpora)
     store = store or Store.in_run_dir(run_root)
     with store:
         if not run_id:
             run_id = store.create_run(
                 "evolve", {"command": "evolve", "evolve": config.model_dump(mode="json")}
             )
-        scorer = make_scorer(config.judge, base_url=config.judge_base_url, cache=store)
-        console.print(f"run {run_id}: {config.target} / {config.attribute} / {config.judge}")
-
-        def log(kind: str, data: dict[str, object]) -> None:
-            store.log_event(run_id, kind, data)
-
-        target = Model(target_backend, cache=store, on_event=log)
-        helper = Model(helper_backend, cache=store, on_event=log) if helper_backend else None
-        with _progress() as progress:
-            task = progress.add_task("gen 0", total=None)
-
-            def on_progress(kind: str, fields: dict[str, object]) -> None:
-                if kind == "generation_start":
-                    progress.reset(task, total=int(str(fields["probes"])))
-                    progress.update(task, description=f"gen {fields['generation']}")
-                elif kind == "probe_done":
-                    progress.update(task, completed=int(str(fields["done"])))
-                elif kind == "generation_end":
-                    progress.console.print(
-                        f"gen {fields['generation']}: queries {fields['queries_spent']}, "
-                        f"best {float(str(fields['best_fitness'])):.3f}, "
-                        f"mean {float(str(fields['mean_fitness'])):.3f}, "
-                        f"cells {fields['cells_filled']} (+{fields['new_cells']} new), "
-                        f"unscorable {fields['unscorable']}"
-                    )
-
-            evolution = Evolution(
-                config,
-                store=store,
-                run_id=run_id,
-                corpora=corpora,
-                target=target,
-                scorer=scorer,
-                index=index,
-                helper=helper,
-                on_progress=on_progress,
-            )
-            try:
-                reports = asyncio.run(evolution.run())
-            except KeyboardInterrupt:
-                store.finish_run(run_id, "interrupted")
-                console.print(f"interrupted; continue with: probegen evolve --resume {run_id}")
-                raise typer.Exit(130) from None
-        elites = evolution.archive.elites()
-        records = write_outputs(
-            run_root / run_id,
-            config=config,
-            run_id=run_id,
-            store=store,
-            corpora=corpora,
-            target=target.identity,
-            elites=elites,
-            reports=reports,
-            operator_stats=evolution.scheduler.operator_stats,
-            clusters=cluster_elites(elites, index.embedder, config.seed),
-            top=top,
-        )
-        store.replace_elites(
-            run_id,
-            target.identity,
-            [
-                EliteRecord(
-                    probe_id=str(r["id"]),
-                    model=target.identity,
-                    fitness=float(r["fitness"]),
-                    novelty=float(r["novelty"]),
-                    descriptor=tuple(r["descriptor"]),
-                    cluster=r["cluster"],
-                )
-                for r in records
-            ],
-        )
-        store.log_event(run_id, "calls", {"sent": target.sent, "cache_hits": target.cache_hits})
-        store.finish_run(run_id)
+        try:
+            records, target, failure = _search(config, corpora, run_root, store, run_id, parts, top)
+        except KeyboardInterrupt:
+            store.finish_run(run_id, "interrupted")
+            console.print(f"interrupted; continue with: probegen evolve --resume {run_id}")
+            raise typer.Exit(130) from None
+        except BaseException as error:
+            # Whatever stops a run that exists (a file that cannot be written, a bug) must
+            # not leave it "running": that is what a killed run looks like.
+            reason = str(error) if isinstance(error, ProbegenError) else repr(error)
+            store.finish_run(run_id, "failed", reason=reason)
+            raise
+        store.finish_run(run_id, "failed" if failure else "finished", reason=failure)
     _print_top(records, top)
     console.print(
         f"{len(records)} elites -> {run_root / run_id}/elites.jsonl; summary.md beside it. "
         f"Target calls sent: {target.sent}, answered from cache: {target.cache_hits}."
     )
+    if failure:
+        err_console.print(
+            f"error: run {run_id} failed: {failure} (see summary.md; the failures are "
+            "recorded in the store)",
+            markup=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(EXIT_RUN_FAILED)
+
+
+def _search(
+    config: EvolveConfig,
+    corpora: Corpora,
+    run_root: Path,
+    store: Store,
+    run_id: str,
+    parts: _Parts,
+    top: int,
+) -> tuple[list[dict[str, object]], Model, str | None]:
+    """Run the search and write its outputs; returns the records, the target and why the
+    run failed (None when it did not)."""
+    timeout = config.timeout_s
+    scorer = make_scorer(
+        config.judge, base_url=config.judge_base_url, cache=store, timeout_s=timeout
+    )
+    console.print(f"run {run_id}: {config.target} / {config.attribute} / {config.judge}")
+
+    def log(kind: str, data: dict[str, object]) -> None:
+        store.log_event(run_id, kind, data)
+
+    target = Model(parts.target, cache=store, on_event=log)
+    helper = Model(parts.helper, cache=store, on_event=log) if parts.helper else None
+    with _progress() as progress:
+        task = progress.add_task("gen 0", total=None)
+
+        def on_progress(kind: str, fields: dict[str, object]) -> None:
+            if kind == "generation_start":
+                progress.reset(task, total=int(str(fields["probes"])))
+                progress.update(task, description=f"gen {fields['generation']}")
+            elif kind == "probe_done":
+                progress.update(task, completed=int(str(fields["done"])))
+            elif kind == "generation_end":
+                progress.console.print(
+                    f"gen {fields['generation']}: queries {fields['queries_spent']}, "
+                    f"best {float(str(fields['best_fitness'])):.3f}, "
+                    f"mean {float(str(fields['mean_fitness'])):.3f}, "
+                    f"cells {fields['cells_filled']} (+{fields['new_cells']} new), "
+                    f"unscorable {fields['unscorable']}"
+                )
+
+        evolution = Evolution(
+            config,
+            store=store,
+            run_id=run_id,
+            corpora=corpora,
+            target=target,
+            scorer=scorer,
+            index=parts.index,
+            helper=helper,
+            on_progress=on_progress,
+            seeds=parts.seeds,
+        )
+
+        async def search_and_conclude() -> tuple[list[GenerationReport], Conclusion]:
+            # One event loop for both: the target's HTTP client belongs to it.
+            reports = await evolution.run()
+            progress.console.print(
+                "testing every probe at the run's false-discovery rate"
+                + ("; replicating the findings" if config.replicate else "")
+            )
+            return reports, await evolution.conclude()
+
+        reports, conclusion = asyncio.run(search_and_conclude())
+    elites = evolution.archive.elites()
+    records = write_outputs(
+        run_root / run_id,
+        config=config,
+        run_id=run_id,
+        store=store,
+        corpora=corpora,
+        target=target.identity,
+        elites=elites,
+        reports=reports,
+        operator_stats=evolution.scheduler.operator_stats,
+        clusters=cluster_elites(elites, parts.index.embedder, config.seed),
+        top=top,
+        conclusion=conclusion,
+    )
+    store.replace_elites(
+        run_id,
+        target.identity,
+        [
+            EliteRecord(
+                probe_id=str(r["id"]),
+                model=target.identity,
+                fitness=float(r["fitness"]),
+                novelty=float(r["novelty"]),
+                descriptor=tuple(r["descriptor"]),
+                cluster=r["cluster"],
+                finding=bool(r["finding"]),
+                p_value=r["p_value"],
+                q_value=r["q_value"],
+                effect=conclusion.assessments.get(str(r["id"]), NOT_TESTED).effect,
+                replicated=conclusion.replicated(str(r["id"])),
+            )
+            for r in records
+        ],
+    )
+    _print_findings(conclusion, store, run_id)
+    store.log_event(run_id, "calls", {"sent": target.sent, "cache_hits": target.cache_hits})
+    return records, target, run_failure(reports, target)
+
+
+def _print_findings(conclusion: Conclusion, store: Store, run_id: str) -> None:
+    found = conclusion.findings
+    header = (
+        f"{len(found)} finding(s) among {conclusion.tested} probes tested "
+        f"(false-discovery rate {conclusion.level:g})"
+    )
+    rate = conclusion.replication_rate
+    if rate is not None:
+        header += f"; replicated on fresh names, wordings or samples: {rate:.0%}"
+    if not found:
+        console.print(header, markup=False)
+        return
+    probes = {p.id: p for p in store.probes(run_id)}
+    table = Table(title=header, show_lines=True)
+    for column in ("effect [95% CI]", "q", "replicated", "probe"):
+        table.add_column(column)
+    for probe_id in found:
+        assessment = conclusion.assessments[probe_id]
+        effect = assessment.effect
+        assert effect is not None
+        direction = f"\n{' > '.join(effect.direction)}" if effect.direction else ""
+        replicated = conclusion.replicated(probe_id)
+        table.add_row(
+            f"{effect.summary().split(' p=')[0]} {effect.measure}{direction}",
+            f"{assessment.q_value or 0:.2g}",
+            "-" if replicated is None else "yes" if replicated else "no",
+            escape(probes[probe_id].template if probe_id in probes else probe_id),
+        )
+    console.print(table)
 
 
 def _progress() -> Progress:

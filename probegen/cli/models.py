@@ -9,6 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from probegen.cli.app import app, console
+from probegen.cli.common import check_base_url_option
 from probegen.errors import ModelCallError, ModelUnavailableError
 from probegen.models import (
     ChatMessage,
@@ -21,6 +22,7 @@ from probegen.models import (
     list_presets,
     resolve_model,
 )
+from probegen.redaction import mask_url, redact_text
 
 __all__ = ["models_app"]
 
@@ -51,7 +53,10 @@ def list_models() -> None:
     presets.add_column("description", overflow="fold")
     for name, preset in list_presets().items():
         presets.add_row(
-            Text(name), Text(preset.spec), Text(preset.base_url or ""), Text(preset.description)
+            Text(name),
+            Text(preset.spec),
+            Text(mask_url(preset.base_url or "")),  # a user's preset may carry credentials
+            Text(preset.description),
         )
     console.print(backends)
     console.print(presets)
@@ -61,7 +66,10 @@ def list_models() -> None:
 def ping(
     spec: str = typer.Argument(..., help="A model spec (openai:gpt-4o-mini) or preset name."),
     base_url: str | None = typer.Option(
-        None, "--base-url", help="Endpoint of an OpenAI- or Anthropic-compatible server."
+        None,
+        "--base-url",
+        help="Endpoint of an OpenAI- or Anthropic-compatible server.",
+        callback=check_base_url_option,
     ),
     timeout: float | None = typer.Option(
         None, "--timeout", help="Seconds to wait for the answer (default 60)."
@@ -75,7 +83,8 @@ def ping(
     cost = f"${usage.cost_usd:.6f}" if usage.cost_usd is not None else "cost unknown"
     console.print(f"model     {backend.identity}", markup=False)
     console.print(f"latency   {response.latency_s:.2f} s", markup=False)
-    console.print(f"answer    {response.text.strip()!r}", markup=False)
+    # A server may put anything in its answer, the Authorization header it got included.
+    console.print(f"answer    {redact_text(repr(response.text.strip()))}", markup=False)
     console.print(f"usage     {tokens}, {cost}", markup=False)
 
 

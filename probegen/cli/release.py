@@ -4,6 +4,7 @@ import)."""
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from probegen.cli.app import app, console, err_console
-from probegen.cli.common import CorporaOption, RunDirOption, default_run_dir, open_corpora
+from probegen.cli.common import (
+    CorporaOption,
+    RunDirOption,
+    default_run_dir,
+    open_corpora,
+    writable_dir,
+)
 from probegen.cli.review import open_existing_store
 from probegen.embeddings import DEFAULT_EMBEDDER, Embedder
 from probegen.errors import UsageError
@@ -28,8 +35,15 @@ from probegen.release.model import (
     read_items,
     resolve_release_dir,
 )
+from probegen.release.staging import staging_dirs
 from probegen.release.verify import verify_release
-from probegen.release.writer import fitness_of, published_versions, releases_root, write_release
+from probegen.release.writer import (
+    RELEASES_ENV,
+    fitness_of,
+    published_versions,
+    releases_root,
+    write_release,
+)
 from probegen.store.store import utc_now
 
 release_app = typer.Typer(
@@ -73,6 +87,12 @@ def _open_release(spec: str, releases_dir: Path | None) -> tuple[Path, list[Rele
         ) from None
 
 
+def _writable_releases(releases_dir: Path | None) -> Path:
+    env = os.environ.get(RELEASES_ENV)
+    source = "--releases-dir" if releases_dir else f"${RELEASES_ENV}" if env else "releases dir"
+    return writable_dir(releases_root(releases_dir), source)
+
+
 def _manifest(path: Path) -> dict[str, Any]:
     try:
         data = json.loads((path / MANIFEST_FILE).read_text(encoding="utf-8"))
@@ -102,6 +122,7 @@ def build_command(
     """Build releases/NAME/X.Y.Z from the reviewed elites of one or more runs."""
     if not 0.0 < dedup_threshold <= 1.0:
         raise UsageError(f"--dedup-threshold {dedup_threshold}: must be in (0, 1]")
+    root = _writable_releases(releases_dir)
     corpora = open_corpora(corpora_dir)
     with open_existing_store(run_dir) as store:
         result = build_release(
@@ -109,7 +130,7 @@ def build_command(
             runs,
             name=name,
             version=version,
-            releases_dir=releases_root(releases_dir),
+            releases_dir=root,
             corpora=corpora,
             min_reviews=min_reviews,
             notes=notes,
@@ -151,8 +172,9 @@ def import_command(
     corpora_dir: Path | None = CorporaOption,
 ) -> None:
     """Import a benchmark in CAB's schema as a release, so `probegen eval` can run it."""
-    items = import_cab(file)
-    root = releases_root(releases_dir)
+    corpora = open_corpora(corpora_dir)
+    items = import_cab(file, corpora)
+    root = _writable_releases(releases_dir)
     name = name or (file.parent.name if file.stem == "cab" and file.parent.name else file.stem)
     if version is None:
         existing = published_versions(root, name)
@@ -162,7 +184,6 @@ def import_command(
                 fix="pass --version with a newer X.Y.Z",
             )
         version = "1.0.0"
-    corpora = open_corpora(corpora_dir)
     context = CardContext(
         name=name,
         version=version,
@@ -291,9 +312,15 @@ def verify_command(
     spec: str = typer.Argument(..., help="NAME, NAME@X.Y.Z or a release directory."),
     releases_dir: Path | None = ReleasesDirOption,
 ) -> None:
-    """Recompute every checksum against MANIFEST.json and check cab.json's schema."""
+    """Recompute every checksum against MANIFEST.json and check cab.json's schema.
+
+    Staging directories left beside the release by interrupted builds are listed as
+    warnings: they are not part of any release, so they do not fail the check.
+    """
     path = _release_to_verify(spec, releases_root(releases_dir))
     problems = verify_release(path)
+    for staging in staging_dirs(path.resolve().parent):
+        err_console.print(f"warning: {staging.describe()}", markup=False, soft_wrap=True)
     for problem in problems:
         console.print(problem, markup=False, soft_wrap=True)
     if problems:

@@ -17,16 +17,21 @@ from probegen.cli.app import app, console, err_console
 from probegen.cli.common import CorporaOption, RunDirOption, default_run_dir, open_corpora
 from probegen.errors import ProbegenError, UsageError
 from probegen.review import (
+    DEFAULT_THRESHOLD,
     REJECT_REASONS,
+    ItemNotOffered,
     Reviewer,
     ReviewItem,
+    ReviewScope,
     add_reviewer,
     agreement_report,
     build_queue,
     record_decision,
+    remove_reviewer,
     reviewer_for_token,
 )
 from probegen.review.queue import check_runs
+from probegen.review.scorer_agreement import ScorerAgreement, scorer_agreement
 from probegen.store import STORE_FILENAME, Store
 
 review_app = typer.Typer(
@@ -37,6 +42,9 @@ review_app = typer.Typer(
 app.add_typer(review_app, name="review")
 
 RunsOption = typer.Option(None, "--run", help="Run id to review (repeatable; default: all).")
+ThresholdOption = typer.Option(
+    DEFAULT_THRESHOLD, "--threshold", help="Minimum fitness to review (decisions record it)."
+)
 ACTION_KEYS = {"a": "accept", "r": "reject", "e": "edit", "l": "relabel", "s": "skip"}
 
 
@@ -69,18 +77,40 @@ def add_reviewer_command(
     )
 
 
+@review_app.command("remove-reviewer")
+def remove_reviewer_command(
+    name: str = typer.Argument(..., help="The reviewer to remove."),
+    run_dir: Path | None = RunDirOption,
+) -> None:
+    """Disable a reviewer: their token stops working and their web sessions end now.
+
+    Their past reviews stay (reviews are append-only) and still count.
+    """
+    with open_existing_store(run_dir) as store:
+        removed = remove_reviewer(store, name)
+    console.print(
+        f"removed reviewer '{removed.name}': token disabled, web sessions ended; "
+        "their past reviews are kept",
+        markup=False,
+    )
+
+
 @review_app.command("stats")
 def stats_command(
     runs: list[str] | None = RunsOption,
     run_dir: Path | None = RunDirOption,
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
 ) -> None:
-    """Print inter-reviewer agreement: Cohen's kappa per pair, Krippendorff's alpha."""
+    """Print inter-reviewer agreement (Cohen's kappa per pair, Krippendorff's alpha) and
+    how the scorer agrees with the reviewers (ROC AUC of fitness, agreement of findings)."""
     with open_existing_store(run_dir) as store:
         run_ids = check_runs(store, runs) if runs else None
         report = agreement_report(store, run_ids)
+        scorer = scorer_agreement(store, run_ids)
     if as_json:
-        console.print_json(json.dumps(report.to_json()))
+        console.print_json(
+            json.dumps({**report.to_json(), "scorer": [s.to_json() for s in scorer]})
+        )
         return
     pairs = Table(title="Cohen's kappa per reviewer pair")
     for column in ("reviewer A", "reviewer B", "items", "kappa"):
@@ -100,6 +130,26 @@ def stats_command(
     for action, count in report.counts.items():
         counts.add_row(action, str(count))
     console.print(counts)
+    _print_scorer_agreement(scorer)
+
+
+def _print_scorer_agreement(rows: list[ScorerAgreement]) -> None:
+    table = Table(title="Scorer vs reviewers (items with a majority verdict)")
+    for column in ("run", "items", "kept", "ROC AUC of fitness", "agreement (finding)", "kappa"):
+        table.add_column(column)
+
+    def number(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.3f}"
+
+    for row in rows:
+        auc = number(row.auc)
+        if row.auc_low is not None and row.auc_high is not None:
+            auc += f" [{row.auc_low:.2f}, {row.auc_high:.2f}]"
+        table.add_row(
+            escape(row.run_id), str(row.items), str(row.kept), auc, number(row.agreement),
+            number(row.kappa),
+        )  # fmt: skip
+    console.print(table)
 
 
 def show_item(item: ReviewItem, position: int, total: int) -> None:
@@ -117,6 +167,20 @@ def show_item(item: ReviewItem, position: int, total: int) -> None:
             subtitle=escape(f"{probe.attribute}, {probe.framing.value}; {labels}"),
         )
     )
+    if item.effect is not None:
+        standing = (
+            f"finding (q {item.q_value or 0:.2g})" if item.finding else "not a finding"
+        )
+        replicated = (
+            "" if item.replicated is None
+            else f"; replicated: {'yes' if item.replicated else 'no'}"
+        )  # fmt: skip
+        direction = f" ({' > '.join(item.effect.direction)})" if item.effect.direction else ""
+        console.print(
+            f"{standing}: {item.effect.measure} effect {item.effect.summary()}{direction}"
+            f"{replicated}",
+            markup=False,
+        )
     answers = Table(show_lines=True, title=f"answers from {escape(item.model)}")
     rows: list[list[str]] = []
     for variant in item.variants:
@@ -155,17 +219,20 @@ def _ask(prompt: str, default: str | None = None) -> str:
     return str(typer.prompt(prompt, default=default, show_default=default is not None))
 
 
-def _decide_as(store: Store, reviewer: Reviewer, item: ReviewItem, action: str) -> str:
-    """Prompt for what ``action`` needs, record it, and return a one-line summary."""
+def _decide_as(
+    store: Store, reviewer: Reviewer, item: ReviewItem, action: str, scope: ReviewScope
+) -> str:
+    """Prompt for what ``action`` needs, record it in the queue's ``scope``, and return a
+    one-line summary."""
     if action == "reject":
         console.print("reasons: " + ", ".join(f"{key}" for key in REJECT_REASONS), markup=False)
         reason = _ask("reason").strip()
         note = _ask("note", default="") if reason == "other" else None
-        record_decision(store, reviewer, item, "reject", reason=reason, note=note)
+        record_decision(store, reviewer, item, "reject", reason=reason, note=note, scope=scope)
         return f"rejected ({reason})"
     if action == "edit":
         template = _ask("new template", default=item.probe.template)
-        decision = record_decision(store, reviewer, item, "edit", template=template)
+        decision = record_decision(store, reviewer, item, "edit", template=template, scope=scope)
         return f"edited: revision {decision.revision_id} needs re-query and re-score"
     if action == "relabel":
         probe = item.probe
@@ -174,9 +241,9 @@ def _decide_as(store: Store, reviewer: Reviewer, item: ReviewItem, action: str) 
             "domain": _ask("domain", default=probe.domain),
             "topic": _ask("topic", default=probe.topic),
         }
-        record_decision(store, reviewer, item, "relabel", labels=labels)
+        record_decision(store, reviewer, item, "relabel", labels=labels, scope=scope)
         return "relabelled"
-    record_decision(store, reviewer, item, action)
+    record_decision(store, reviewer, item, action, scope=scope)
     return {"accept": "accepted", "skip": "skipped"}[action]
 
 
@@ -188,7 +255,7 @@ def cli_command(
         help="Your login token (default: $PROBEGEN_REVIEW_TOKEN).",
     ),
     runs: list[str] | None = RunsOption,
-    threshold: float = typer.Option(0.25, "--threshold", help="Minimum fitness to review."),
+    threshold: float = ThresholdOption,
     k: int = typer.Option(2, "--k", min=1, help="Reviews each item needs."),
     run_dir: Path | None = RunDirOption,
 ) -> None:
@@ -204,6 +271,9 @@ def cli_command(
         if reviewer is None:
             raise UsageError("--reviewer-token: no reviewer has this token")
         queue = build_queue(store, runs=runs, threshold=threshold, k=k, reviewer=reviewer.name)
+        scope = ReviewScope(
+            runs=tuple(check_runs(store, runs)) if runs else (), threshold=threshold
+        )
         console.print(f"{len(queue)} items to review as {escape(reviewer.name)}")
         for position, item in enumerate(queue, start=1):
             show_item(item, position, len(queue))
@@ -216,7 +286,11 @@ def cli_command(
                     console.print("type a, r, e, l, s or q", markup=False)
                     continue
                 try:
-                    summary = _decide_as(store, reviewer, item, ACTION_KEYS[key])
+                    summary = _decide_as(store, reviewer, item, ACTION_KEYS[key], scope)
+                except ItemNotOffered as error:
+                    # The run's elites changed under the queue: this item is gone from it.
+                    err_console.print(f"error: {error}", markup=False)
+                    break
                 except ProbegenError as error:
                     # A bad reason or template is the reviewer's typo: say so, ask again.
                     err_console.print(f"error: {error}", markup=False)
@@ -234,7 +308,18 @@ def serve_command(
     allow_remote: bool = typer.Option(
         False, "--allow-remote", help="Allow a non-loopback --host (prints a warning)."
     ),
-    threshold: float = typer.Option(0.25, "--threshold", help="Minimum fitness to review."),
+    public_hosts: list[str] | None = typer.Option(
+        None,
+        "--public-host",
+        help="A host name clients use (repeatable); requests naming another get 400.",
+    ),
+    secure_cookies: bool | None = typer.Option(
+        None,
+        "--secure-cookies/--no-secure-cookies",
+        help="Mark the session cookie Secure, for HTTPS via a TLS proxy "
+        "(default: on with --allow-remote).",
+    ),
+    threshold: float = ThresholdOption,
     k: int = typer.Option(2, "--k", min=1, help="Reviews each item needs."),
     run_dir: Path | None = RunDirOption,
     corpora_dir: Path | None = CorporaOption,
@@ -243,9 +328,11 @@ def serve_command(
     # Imported here: the web stack is only needed by this command.
     import uvicorn
 
-    from probegen.review.web import ReviewSettings, check_bind, create_app
+    from probegen.review.web import ReviewSettings, allowed_hosts, check_bind, create_app
 
     warning = check_bind(host, allow_remote)
+    hosts = allowed_hosts(host, public_hosts or [])
+    secure = allow_remote if secure_cookies is None else secure_cookies
     corpora = open_corpora(corpora_dir)
     with open_existing_store(run_dir) as store:
         run_ids = check_runs(store, runs) if runs else []
@@ -253,12 +340,28 @@ def serve_command(
     _check_port_free(host, port)
     if warning:
         err_console.print(warning, markup=False)
+    if secure:
+        err_console.print(
+            "note: the session cookie is Secure: browsers send it only over HTTPS, so serve "
+            "through a TLS proxy (see the README), or pass --no-secure-cookies",
+            markup=False,
+        )
     settings = ReviewSettings(
-        store_path=store_path, runs=tuple(run_ids), threshold=threshold, k=k, corpora=corpora
+        store_path=store_path,
+        runs=tuple(run_ids),
+        threshold=threshold,
+        k=k,
+        corpora=corpora,
+        allowed_hosts=hosts,
+        secure_cookies=secure,
     )
     shown = f"[{host}]" if ":" in host else host
     console.print(f"review queue at http://{shown}:{port}/ (Ctrl-C stops)", markup=False)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    # proxy_headers off: the app trusts no X-Forwarded-* header, so a proxy needs no
+    # --forwarded-allow-ips; it must pass the Host header through (see the README).
+    uvicorn.run(
+        create_app(settings), host=host, port=port, log_level="warning", proxy_headers=False
+    )
 
 
 def _check_port_free(host: str, port: int) -> None:

@@ -32,7 +32,7 @@ from probegen.evaluation.stats import (
     summarize_model,
     transfer_matrix,
 )
-from probegen.redaction import redact
+from probegen.redaction import redact_config
 
 # The jinja2 template; rendered with autoescaping on, it holds no script of its own.
 REPORT_TEMPLATE = Path(__file__).parent / "templates" / "report.html"
@@ -264,7 +264,7 @@ def _csv_estimate(estimate: Estimate) -> list[Any]:
 
 def summary_json(report: EvalReport) -> dict[str, Any]:
     """``eval.json``: configuration (secrets redacted), leaderboard, breakdowns, calls."""
-    summary: dict[str, Any] = redact(
+    summary: dict[str, Any] = redact_config(
         {
             "run_id": report.run_id,
             "release": {
@@ -341,7 +341,7 @@ def write_outputs(out_dir: Path, report: EvalReport) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     results = "".join(
         json.dumps(
-            redact({**r.model_dump(mode="json"), "cab_score": r.cab_score}),
+            redact_config({**r.model_dump(mode="json"), "cab_score": r.cab_score}),
             ensure_ascii=False,
             sort_keys=True,
         )

@@ -40,6 +40,8 @@ __all__ = [
     "EvalConfig",
     "ProgressHandler",
     "TargetOutcome",
+    "all_unscorable",
+    "check_attributes",
     "evaluate_release",
     "evaluate_target",
     "load_release",
@@ -110,6 +112,38 @@ def load_release(release_dir: Path) -> tuple[list[ReleaseItem], str, str | None]
         name = str(manifest.get("name") or name)
         version = str(manifest["version"]) if manifest.get("version") else version
     return items, name, version
+
+
+def check_attributes(items: Sequence[ReleaseItem], corpora: Corpora, release_dir: Path) -> None:
+    """Check that the corpora define every item's attribute, before an eval run exists.
+
+    A template that does not expand under other corpora is reported per item as
+    unscorable; an attribute the corpora lack would fail every item, so it is refused.
+
+    Raises:
+        UsageError: Naming the first such item, its attribute and the allowed values.
+    """
+    for line, item in enumerate(items, start=1):
+        attribute = item.probe.attribute
+        try:
+            corpora.spec(attribute)
+        except UsageError:
+            raise UsageError(
+                f"{release_dir / PROBES_FILE}: line {line} (item {item.id}): attribute "
+                f"'{attribute}' is not defined by the corpora in {corpora.root} (allowed: "
+                f"{', '.join(corpora.attributes)}, or several joined by '+')",
+                fix="pass --corpora with the corpora the release was built with",
+            ) from None
+
+
+def all_unscorable(outcomes: Sequence[TargetOutcome]) -> str | None:
+    """Why an eval counts as failed, or None: no item could be scored on any target."""
+    results = [r for outcome in outcomes for r in outcome.results]
+    if not results or any(r.status == "ok" for r in results):
+        return None
+    failed = sum(o.failures for o in outcomes)
+    calls = f"; {failed} call(s) failed after retries" if failed else ""
+    return f"no item could be scored on any target ({len(results)} unscorable){calls}"
 
 
 def _found_on(item: ReleaseItem) -> dict[str, float]:

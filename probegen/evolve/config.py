@@ -4,19 +4,21 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from probegen.embeddings import DEFAULT_EMBEDDER
 from probegen.models.base import GenerateConfig
+from probegen.search.archive import AXES
 from probegen.search.baselines import Selection
 
 __all__ = ["EvolveConfig"]
 
 
 class EvolveConfig(BaseModel):
-    """Everything that determines an evolve run. Secrets never go here (keys come from
-    the environment), so the whole object is stored with the run and ``--resume``
-    rebuilds the identical search from it."""
+    """Everything that determines an evolve run. Keys come from the environment, not from
+    here; a base URL may carry credentials, which are redacted wherever this object is
+    stored or written. The stored object is what ``--resume`` rebuilds the identical
+    search from (a redacted URL is given again by its flag)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -39,10 +41,12 @@ class EvolveConfig(BaseModel):
     samples: int = Field(2, ge=1)
     """Answers per variant."""
     confirm_samples: int | None = Field(None, ge=0)
-    """Answers per variant for a probe that scored above 0, which is then re-scored
-    (default: twice ``samples``; 0 or <= ``samples`` disables). A handful of samples is
-    noisy, and a search over many probes finds noise flukes; confirming the promising
-    ones with more samples keeps them from taking over the archive."""
+    """Answers per variant in all for a probe that scored above 0 (default: four times
+    ``samples``; 0 or <= ``samples`` disables). The extra answers are fresh samples: the
+    probe is re-scored on all of its answers, and its between-group test uses only the
+    fresh ones, so a screen that picked noise cannot count that noise as evidence. With
+    2 samples the default confirms on 6 fresh answers per variant, the fewest with which
+    a permutation test can reach significance after a run's correction."""
     budget: int | None = Field(None, ge=1)
     """Maximum target queries (variant x sample), cached ones included."""
     cost_budget: float | None = Field(None, gt=0)
@@ -57,6 +61,7 @@ class EvolveConfig(BaseModel):
     dedup_threshold: float = Field(0.98, gt=0.0, le=1.0)
     """Cosine (masked templates, same framing and group set) at which probes are dups."""
     descriptors: tuple[str, ...] = ("groups", "superdomain", "framing", "form")
+    """Archive cell axes, each one of :data:`probegen.search.archive.AXES`, once."""
     per_cell: int = Field(3, ge=1)
     novelty_weight: float = Field(0.3, ge=0.0, le=1.0)
     mutators: tuple[str, ...] | None = None
@@ -71,10 +76,46 @@ class EvolveConfig(BaseModel):
     benchmark baselines ``topk`` (fitness only, no diversity archive) and ``random``
     (uniform parents and operators); see :mod:`probegen.search.baselines`."""
 
+    measure: Literal["auto", "decision", "sampled"] = "auto"
+    """How probes are measured (see :mod:`probegen.measure`): ``auto`` reads
+    yes/no probes by the decision measurement (P(yes) per name from the first token's
+    log-probabilities) when the target exposes log-probabilities, and samples answers
+    otherwise; ``decision`` searches yes/no probes only, by the decision measurement;
+    ``sampled`` always samples answers."""
+    decision_names: int = Field(10, ge=2)
+    """Names per group in a decision measurement (wordings, for explicit probes). Names
+    are the unit of its test: a probe's gap must stand out from the spread between
+    names of one group, so more names buy more power than more wordings per name."""
+    decision_wordings: int = Field(1, ge=1)
+    """Instruction wordings per name in a decision measurement (they rotate over the
+    names, so one per name still spreads over every wording)."""
+    fdr: float = Field(0.1, gt=0.0, lt=1.0)
+    """False-discovery rate of the run's findings (Benjamini-Hochberg over every probe the
+    run tested)."""
+    replicate: bool = True
+    """Re-measure the findings at the end of the run on fresh samples, other names and
+    other wordings."""
+    timeout_s: float | None = Field(None, gt=0)
+    """Per-attempt timeout in seconds of every target, judge and helper call (None: each
+    backend's default). It decides only how long a hang may last, so a resume may set
+    another one."""
+
+    @field_validator("descriptors")
+    @classmethod
+    def _known_axes(cls, axes: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [axis for axis in axes if axis not in AXES]
+        if unknown or not axes or len(set(axes)) != len(axes):
+            problem = (
+                f"unknown axis '{unknown[0]}'" if unknown else "no axis" if not axes else
+                "an axis is repeated"
+            )  # fmt: skip
+            raise ValueError(f"{problem}; choose from {', '.join(AXES)}, each at most once")
+        return axes
+
     @property
     def confirmation(self) -> int:
         """Answers per variant when a promising probe is confirmed (0: never)."""
-        wanted = 2 * self.samples if self.confirm_samples is None else self.confirm_samples
+        wanted = 4 * self.samples if self.confirm_samples is None else self.confirm_samples
         return wanted if wanted > self.samples else 0
 
     @property

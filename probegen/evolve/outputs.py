@@ -2,7 +2,8 @@
 
 Every file is written to a temporary name and renamed into place, so a killed run never
 leaves a half-written file (the store, not these files, is the source of truth; they
-are rewritten on resume).
+are rewritten on resume). The config and call errors are written with secrets redacted
+as in the store (:mod:`probegen.redaction`); answers are written as the model gave them.
 """
 
 from __future__ import annotations
@@ -16,16 +17,22 @@ from pathlib import Path
 from typing import Any
 
 from probegen.corpora import Corpora
+from probegen.decision.measure import UNIT_PREFIX
 from probegen.embeddings import Embedder
+from probegen.evolve.conclude import REPLICATION_MARK, Conclusion
 from probegen.evolve.config import EvolveConfig
 from probegen.evolve.run import GenerationReport
+from probegen.findings.assess import NOT_TESTED
 from probegen.index import EmbeddingIndex
+from probegen.redaction import redact_config, redact_text
 from probegen.release.model import cab_record
+from probegen.runner import REPLICATION_SAMPLE_OFFSET
+from probegen.scoring.base import Score
 from probegen.search.archive import Elite
 from probegen.search.scheduler import OperatorStats
 from probegen.store import Store
 
-__all__ = ["cluster_elites", "elite_record", "write_outputs"]
+__all__ = ["cluster_elites", "elite_record", "finding_fields", "render_findings", "write_outputs"]
 
 
 def cluster_elites(elites: Sequence[Elite], embedder: Embedder, seed: int) -> dict[str, int]:
@@ -36,6 +43,10 @@ def cluster_elites(elites: Sequence[Elite], embedder: Embedder, seed: int) -> di
     index = EmbeddingIndex(embedder, threshold=1.0)
     index.add_many([(e.probe.id, e.probe.template) for e in elites])
     return index.kmeans(max(1, round(math.sqrt(len(elites)))), seed=seed)
+
+
+def _redacted(error: str | None) -> str | None:
+    return None if error is None else redact_text(error)
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -52,19 +63,23 @@ def elite_record(
     scores = [s for _, model, s in store.scores(run_id, probe.id) if model == target]
     variants: dict[str, dict[str, Any]] = {}
     for query in store.queries(run_id, probe.id):
-        if query.model != target:
+        # The answers the probe was scored on; replication data is summed up in the
+        # record's "replication" field.
+        if query.model != target or query.sample_index >= REPLICATION_SAMPLE_OFFSET:
             continue
         entry = variants.setdefault(
             query.variant_key, {"key": query.variant_key, "group": query.group_id, "answers": []}
         )
         entry["answers"].append(
-            {"sample": query.sample_index, "text": query.text, "error": query.error}
+            # The store redacts errors; one written by an older probegen may not be.
+            {"sample": query.sample_index, "text": query.text, "error": _redacted(query.error)}
         )
     texts = {v.key: v.text for v in probe.variants()}
     for key, entry in variants.items():
         entry["text"] = texts.get(key, "")
         entry["answers"].sort(key=lambda a: a["sample"])
-    score = scores[-1] if scores else None
+    discovery = [s for s in scores if REPLICATION_MARK not in s.scorer]
+    score = discovery[-1] if discovery else None
     return {
         # CAB's eight fields first: a CAB consumer reads exactly these.
         **cab_record(probe, corpora),
@@ -79,7 +94,48 @@ def elite_record(
         "provenance": probe.provenance.model_dump(mode="json"),
         "target": target,
         "variants": list(variants.values()),
+        "decision": _decision_units(score),
     }
+
+
+def _decision_units(score: Score | None) -> dict[str, dict[str, float]] | None:
+    """P(yes) per group and name (or wording) of a decision-measured probe, else None."""
+    if score is None or score.scorer != "decision":
+        return None
+    units: dict[str, dict[str, float]] = {}
+    for key, value in score.detail.items():
+        if key.startswith(UNIT_PREFIX):
+            group, _, label = key.removeprefix(UNIT_PREFIX).partition(":")
+            units.setdefault(group, {})[label] = value
+    return units
+
+
+def finding_fields(conclusion: Conclusion | None, probe_id: str) -> dict[str, Any]:
+    """The findings fields of one ``elites.jsonl`` record: ``finding``, ``effect``
+    (``estimate``, ``low``, ``high``, ...), ``p_value``, ``q_value`` and ``replication``."""
+    assessment = conclusion.assessments.get(probe_id) if conclusion else None
+    fields = (assessment or NOT_TESTED).as_record()
+    replications = conclusion.replications.get(probe_id, []) if conclusion else []
+    fields["replication"] = (
+        None
+        if not replications
+        else {
+            "replicated": all(r.holds for r in replications),
+            "checks": [
+                {
+                    "kind": r.kind,
+                    "holds": r.holds,
+                    "estimate": r.effect.estimate if r.effect else None,
+                    "low": r.effect.low if r.effect else None,
+                    "high": r.effect.high if r.effect else None,
+                    "p_value": r.effect.p_value if r.effect else None,
+                    "fitness": r.score.fitness,
+                }
+                for r in replications
+            ],
+        }
+    )
+    return fields
 
 
 def write_outputs(
@@ -95,29 +151,74 @@ def write_outputs(
     operator_stats: dict[str, OperatorStats],
     clusters: dict[str, int] | None = None,
     top: int = 5,
+    conclusion: Conclusion | None = None,
 ) -> list[dict[str, Any]]:
-    """Write ``config.json``, ``elites.jsonl`` and ``summary.md``; return the elite records."""
+    """Write ``config.json``, ``elites.jsonl`` and ``summary.md``; return the elite records.
+
+    With a ``conclusion``, every record carries the findings fields (see
+    :func:`finding_fields`) and the summary leads with the findings.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     records = [elite_record(e, store, run_id, target, corpora) for e in elites]
     for record in records:
         record["cluster"] = (clusters or {}).get(record["id"])
-    _write_atomic(
-        out_dir / "config.json",
-        json.dumps(
-            {"run_id": run_id, "store": str(store.path), **config.model_dump(mode="json")},
-            indent=2,
-        )
-        + "\n",
+        record.update(finding_fields(conclusion, record["id"]))
+    # Masked as in the store: a resumed run's config holds the URLs the user passed
+    # again, credentials included, and they must not reach this file either.
+    stored = redact_config(
+        {"run_id": run_id, "store": str(store.path), **config.model_dump(mode="json")}
     )
+    _write_atomic(out_dir / "config.json", json.dumps(stored, indent=2) + "\n")
     _write_atomic(
         out_dir / "elites.jsonl",
         "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records),
     )
     _write_atomic(
         out_dir / "summary.md",
-        render_summary(config, run_id, records, reports, operator_stats, top=top),
+        render_summary(
+            config, run_id, records, reports, operator_stats, top=top, conclusion=conclusion
+        ),
     )
     return records
+
+
+def render_findings(conclusion: Conclusion | None, records: Sequence[dict[str, Any]]) -> list[str]:
+    """The findings section of ``summary.md``: every finding of the run (elite or not),
+    with its effect, interval, q-value and replication."""
+    if conclusion is None:
+        return []
+    found = conclusion.findings
+    lines = [
+        "## Findings",
+        "",
+        f"{len(found)} finding(s) among {conclusion.tested} probes tested, at a "
+        f"false-discovery rate of {conclusion.level:g} (Benjamini-Hochberg over every "
+        "probe the run tested).",
+    ]
+    rate = conclusion.replication_rate
+    if rate is not None:
+        lines[-1] += f" Replicated on data the search never saw: {rate:.0%}."
+    lines.append("")
+    if not found:
+        return [*lines, "No probe's group difference survives the correction.", ""]
+    templates = {str(r["id"]): str(r["example"]) for r in records}
+    lines += [
+        "| # | effect [95% CI] | p | q | measure | replicated | probe |",
+        "|---:|---|---:|---:|---|---|---|",
+    ]
+    for rank, probe_id in enumerate(found, start=1):
+        assessment = conclusion.assessments[probe_id]
+        effect = assessment.effect
+        assert effect is not None
+        direction = f" ({' > '.join(effect.direction)})" if effect.direction else ""
+        replicated = conclusion.replicated(probe_id)
+        verdict = "-" if replicated is None else "yes" if replicated else "no"
+        lines.append(
+            f"| {rank} | {effect.summary().split(' p=')[0]}{direction} | "
+            f"{effect.p_value:.2g} | {assessment.q_value or 0:.2g} | {effect.measure} | "
+            f"{verdict} | {_cell(templates.get(probe_id, probe_id))} |"
+        )
+    return [*lines, ""]
 
 
 def _cell(text: str | None) -> str:
@@ -132,15 +233,18 @@ def render_summary(
     operator_stats: dict[str, OperatorStats],
     *,
     top: int = 5,
+    conclusion: Conclusion | None = None,
 ) -> str:
-    """The human-readable report of a run, in Markdown."""
+    """The human-readable report of a run, in Markdown: findings first."""
     lines = [
         f"# probegen evolve: {run_id}",
         "",
-        f"- target: `{config.target}`; attribute: `{config.attribute}`; scorer: `{config.judge}`",
+        f"- target: `{config.target}`; attribute: `{config.attribute}`; scorer: `{config.judge}`;"
+        f" measure: `{config.measure}`",
         f"- generations: {config.generations}, population: {config.population}, "
         f"samples per variant: {config.samples}, seed: {config.seed}",
         "",
+        *render_findings(conclusion, records),
         "## Progress",
         "",
         "| gen | evaluated | unscorable | new cells | queries | best | mean (gen) | cells |",

@@ -21,25 +21,35 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from probegen.answers import ProbeAnswers
-from probegen.corpora import Corpora, GroupedVariant, read_seeds
+from probegen.corpora import Corpora, read_seeds
+from probegen.decision.measure import DecisionSettings
 from probegen.errors import UsageError
+from probegen.evolve.conclude import Conclusion, conclude
 from probegen.evolve.config import EvolveConfig
 from probegen.imaging.seeds import image_seeds
 from probegen.index import EmbeddingIndex
-from probegen.models.base import accepts_images, images_by_default
+from probegen.measure import ProbeMeasurer
+from probegen.models.base import accepts_images, images_by_default, supports_logprobs
 from probegen.models.managed import Model
 from probegen.mutation import MutationContext, load_mutators
 from probegen.probe import Probe
 from probegen.release.importer import cab_seeds
-from probegen.runner import query_probe
-from probegen.scoring.base import Score, Scorer
+from probegen.scoring.base import Scorer
+from probegen.scoring.stats import StatsScorer
 from probegen.search.archive import Archive, DescriptorSpace
 from probegen.search.baselines import selection_parts
 from probegen.search.scheduler import Candidate, Evaluated, Scheduler
 from probegen.store import Store
 
-__all__ = ["Evolution", "GenerationReport", "ProgressHandler", "select_seeds"]
+__all__ = [
+    "Evolution",
+    "GenerationReport",
+    "ProgressHandler",
+    "decision_settings",
+    "load_seeds",
+    "run_failure",
+    "select_seeds",
+]
 
 
 @dataclass(frozen=True)
@@ -78,6 +88,74 @@ def select_seeds(seeds: Sequence[Probe], n: int, rng: random.Random) -> list[Pro
             if pool and len(chosen) < n:
                 chosen.append(pool.pop())
     return chosen
+
+
+def load_seeds(config: EvolveConfig, corpora: Corpora) -> list[Probe]:
+    """The seed probes of a run's attribute: the shipped seeds, or ``config.seeds_file``
+    (a seeds.jsonl, or a ``.json`` file in CAB's schema such as a release's cab.json).
+
+    Raises:
+        CorpusError: The seeds file is unreadable or breaks the seeds.jsonl format.
+        UsageError: A CAB-schema file is invalid, or no seed has the run's attribute.
+    """
+    attribute = corpora.spec(config.attribute)
+    if config.seeds_file and config.seeds_file.endswith(".json"):
+        return cab_seeds(Path(config.seeds_file), corpora, attribute)
+    if config.seeds_file:
+        seeds = read_seeds(Path(config.seeds_file), corpora)
+        where = config.seeds_file
+    else:
+        seeds = corpora.seeds
+        where = "the shipped corpora"
+    if not seeds and config.seeds_file:
+        raise UsageError(
+            f"--seeds {where}: the file holds no seed questions",
+            fix="write one seed per line in the format of corpora/seeds.jsonl",
+        )
+    probes = [s.to_probe() for s in seeds if s.attribute == attribute]
+    if not probes:
+        found = sorted({s.attribute for s in seeds})
+        has = f" (it has seeds for {', '.join(found)} only)" if found else " (it has none)"
+        raise UsageError(
+            f"--attr {attribute}: no seed questions for this attribute in {where}{has}",
+            fix="add seeds for it (seeds.jsonl format) and pass --seeds FILE",
+        )
+    return probes
+
+
+def run_failure(reports: Sequence[GenerationReport], target: Model) -> str | None:
+    """Why a finished run counts as failed, or None: it evaluated probes but could score
+    none of them (every target call failed, or the judge never answered), so its empty
+    archive says nothing about the target."""
+    evaluated = sum(r.evaluated for r in reports)
+    unscorable = sum(r.unscorable for r in reports)
+    if evaluated == 0 or unscorable < evaluated:
+        return None
+    calls = f"; {target.failures} target call(s) failed after retries" if target.failures else ""
+    return f"all {evaluated} probe(s) evaluated were unscorable{calls}"
+
+
+def decision_settings(config: EvolveConfig, backend: object) -> DecisionSettings | None:
+    """The decision measurement's settings for a run, or None when it does not use it
+    (``measure="sampled"``, or ``auto`` with a target that gives no log-probabilities).
+
+    Raises:
+        UsageError: ``measure="decision"`` with a target that gives no log-probabilities.
+    """
+    if config.measure == "sampled":
+        return None
+    if not supports_logprobs(backend):
+        if config.measure == "decision":
+            raise UsageError(
+                f"--measure decision: target {getattr(backend, 'spec', backend)} does not "
+                "return token log-probabilities",
+                fix="use a target that does (local, hf:, openai: servers with logprobs, sim) "
+                "or --measure auto",
+            )
+        return None
+    return DecisionSettings(
+        names_per_group=config.decision_names, instructions=config.decision_wordings
+    )
 
 
 @dataclass
@@ -119,6 +197,7 @@ class Evolution:
         index: Embedding index for deduplication and novelty.
         helper: Helper model for the LLM-rewrite operator, if any.
         on_progress: Receives progress events for a live display.
+        seeds: The seed probes, when already loaded (see :func:`load_seeds`).
     """
 
     def __init__(
@@ -133,8 +212,10 @@ class Evolution:
         index: EmbeddingIndex,
         helper: Model | None = None,
         on_progress: ProgressHandler | None = None,
+        seeds: Sequence[Probe] | None = None,
     ) -> None:
         self.config = config
+        self._seeds = list(seeds) if seeds is not None else None
         self.store = store
         self.run_id = run_id
         self.corpora = corpora
@@ -178,26 +259,27 @@ class Evolution:
             context,
             novelty_weight=selection.novelty_weight,
         )
+        self.measurer = ProbeMeasurer(
+            target=target,
+            scorer=scorer,
+            # The between-group test on sampled answers, whatever scorer judged them.
+            tester=scorer if isinstance(scorer, StatsScorer) else StatsScorer(index.embedder),
+            store=store,
+            run_id=run_id,
+            corpora=corpora,
+            samples=config.samples,
+            confirmation=config.confirmation,
+            generate=config.generate,
+            system_prompt=config.system_prompt,
+            decision=decision_settings(config, target.backend),
+        )
         self.spend = _Spend()
 
     def seeds(self) -> list[Probe]:
-        """The seed probes for this run's attribute (shipped, or ``--seeds FILE``: a
-        seeds.jsonl, or a ``.json`` file in CAB's schema such as a release's cab.json)."""
-        if self.config.seeds_file and self.config.seeds_file.endswith(".json"):
-            return cab_seeds(Path(self.config.seeds_file), self.corpora, self.attribute)
-        if self.config.seeds_file:
-            seeds = read_seeds(Path(self.config.seeds_file), self.corpora)
-            where = self.config.seeds_file
-        else:
-            seeds = self.corpora.seeds
-            where = "the shipped corpora"
-        probes = [s.to_probe() for s in seeds if s.attribute == self.attribute]
-        if not probes:
-            raise UsageError(
-                f"--attr {self.attribute}: no seed questions for this attribute in {where}",
-                fix="add seeds for it (seeds.jsonl format) and pass --seeds FILE",
-            )
-        return probes
+        """The seed probes for this run's attribute (see :func:`load_seeds`)."""
+        if self._seeds is None:
+            self._seeds = load_seeds(self.config, self.corpora)
+        return list(self._seeds)
 
     def image_seeds(self) -> list[Probe]:
         """Image seed probes from the corpora's image sets, when the run uses images
@@ -208,7 +290,7 @@ class Evolution:
 
     async def run(self) -> list[GenerationReport]:
         """Run every generation (or until a budget runs out); returns their reports."""
-        seeds = select_seeds(self.seeds(), self.config.initial_size, self.rng)
+        seeds = self._initial_seeds()
         images = self.image_seeds()
         if images:
             # Half of generation 0 (at least one probe) asks about images, so a vision
@@ -221,6 +303,9 @@ class Evolution:
             if self._exhausted():
                 break
             candidates = await self.scheduler.ask(self.config.population, generation)
+            if self.config.measure == "decision":
+                # Only probes the decision measurement can read are worth a query.
+                candidates = [c for c in candidates if self.measurer.uses_decision(c.probe)]
             if not candidates:
                 self.store.log_event(self.run_id, "stalled", {"generation": generation})
                 break
@@ -249,10 +334,9 @@ class Evolution:
         left = self.config.budget - self.spend.queries
         # Reserve for a possible confirmation up front: whether a probe gets confirmed is
         # only known after scoring, and concurrent probes finish in any order.
-        per_variant = max(self.config.samples, self.config.confirmation)
         chosen = []
         for candidate in candidates:
-            cost = len(candidate.probe.variants()) * per_variant
+            cost = self.measurer.planned_queries(candidate.probe)
             if cost <= left:
                 chosen.append(candidate)
                 left -= cost
@@ -273,23 +357,16 @@ class Evolution:
                     )
                 }
             )
-            variants = probe.grouped_variants(self.corpora)
-            samples = self.config.samples
-            answers, score = await self._query_and_score(probe, variants, samples)
-            if (score.fitness or 0.0) > 0.0 and self.config.confirmation:
-                # Samples 0..n-1 come from the cache; only the extra ones are sent.
-                samples = self.config.confirmation
-                answers, score = await self._query_and_score(probe, variants, samples)
-            self.store.put_score(self.run_id, probe.id, self.target.identity, score)
-            self.spend.queries += len(variants) * samples
-            self.spend.cost_usd += sum(
-                a.cost_usd or 0.0 for group in answers.answers.values() for a in group
-            ) + float(score.detail.get("cost_usd", 0.0))
+            measured = await self.measurer.measure(probe)
+            self.spend.queries += measured.queries
+            self.spend.cost_usd += measured.cost_usd
             done += 1
             self._emit("probe_done", {"done": done, "total": len(candidates)})
-            groups = tuple(sorted({v.group for v in variants}))
+            groups = tuple(sorted({v.group for v in probe.grouped_variants(self.corpora)}))
             return Evaluated(
-                Candidate(probe, candidate.operator, candidate.parent_fitness), score, groups
+                Candidate(probe, candidate.operator, candidate.parent_fitness),
+                measured.score,
+                groups,
             )
 
         results = await asyncio.gather(*(evaluate(c) for c in candidates))
@@ -312,20 +389,40 @@ class Evolution:
         self.store.log_event(self.run_id, "generation", report.__dict__)
         self._emit("generation_end", dict(report.__dict__))
 
-    async def _query_and_score(
-        self, probe: Probe, variants: list[GroupedVariant], samples: int
-    ) -> tuple[ProbeAnswers, Score]:
-        answers = await query_probe(
-            probe,
-            variants,
-            self.target,
+    async def conclude(self) -> Conclusion:
+        """Which probes are findings (false-discovery control over every probe the run
+        tested) and whether they replicate; call after :meth:`run`."""
+        return await conclude(
             self.store,
             self.run_id,
-            samples=samples,
-            config=self.config.generate,
-            system_prompt=self.config.system_prompt,
+            self.measurer,
+            self.store.probes(self.run_id),
+            level=self.config.fdr,
+            replicate=self.config.replicate,
         )
-        return answers, await self.scorer.score(probe, answers)
+
+    def _initial_seeds(self) -> list[Probe]:
+        """Generation 0: seeds spread over superdomains. When yes/no probes will be read
+        by the decision measurement, they make up at least half of it (all of it with
+        ``measure="decision"``): they are what such a target is measured best on."""
+        pool = self.seeds()
+        size = self.config.initial_size
+        if self.measurer.decision is None:
+            return select_seeds(pool, size, self.rng)
+        readable = [p for p in pool if self.measurer.uses_decision(p)]
+        if self.config.measure == "decision":
+            if not readable:
+                raise UsageError(
+                    f"--measure decision: no seed question for {self.attribute} ends in a "
+                    "yes/no question",
+                    fix="pass --seeds with yes/no questions, or use --measure auto",
+                )
+            return select_seeds(readable, size, self.rng)
+        share = min(len(readable), max(size // 2, size - (len(pool) - len(readable))))
+        others = [p for p in pool if not self.measurer.uses_decision(p)]
+        return select_seeds(readable, share, self.rng) + select_seeds(
+            others, size - share, self.rng
+        )
 
     def _emit(self, kind: str, fields: dict[str, object]) -> None:
         if self._on_progress is not None:

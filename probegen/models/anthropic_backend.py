@@ -14,15 +14,30 @@ block per image before the text block (the order Anthropic recommends), so the b
 declares ``accepts_images = True``; a model or server that cannot see answers with an
 error, which is recorded as a failed call. Messages without images are sent as plain
 strings exactly as before.
+
+A 200 that holds no answer is a failed attempt, retried like a 5xx: a body that does not
+parse (invalid or truncated JSON, or not JSON at all), and a message whose text blocks
+are missing, empty or whitespace (``content: []``, ``null``, only non-text blocks), see
+:class:`~probegen.models.base.BadResponseError`.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from probegen.errors import ModelSpecError, ModelUnavailableError
-from probegen.models.base import ChatMessage, GenerateConfig, Response, RetryHint, Usage
+from probegen.models.base import (
+    BadResponseError,
+    ChatMessage,
+    EmptyResponseError,
+    GenerateConfig,
+    Response,
+    RetryHint,
+    Usage,
+    bad_response_hint,
+)
 from probegen.models.endpoint import is_unsupported_request, resolve_endpoint
 from probegen.models.managed import parse_retry_after
 
@@ -97,7 +112,8 @@ class AnthropicBackend:
         self._official = endpoint.official
         self._client: AsyncAnthropic = anthropic.AsyncAnthropic(
             api_key=endpoint.key,
-            base_url=endpoint.url,
+            base_url=endpoint.sdk_base_url,
+            default_query=endpoint.query,
             timeout=timeout_s if timeout_s is not None else DEFAULT_TIMEOUT_S,
             max_retries=0,
         )
@@ -123,8 +139,9 @@ class AnthropicBackend:
         return f"AnthropicBackend({self._identity!r})"
 
     async def generate(self, messages: Sequence[ChatMessage], config: GenerateConfig) -> Response:
-        """One Messages API call; raises the SDK's exception on failure."""
-        from anthropic import omit
+        """One Messages API call; raises the SDK's exception on failure, and
+        :class:`~probegen.models.base.BadResponseError` for a 200 without an answer."""
+        from anthropic import APIResponseValidationError, omit
 
         if any(m.images for m in messages if m.role != "user"):
             # The API takes images in user turns only; refuse rather than drop them.
@@ -132,33 +149,65 @@ class AnthropicBackend:
         # The Messages API takes the system prompt as a parameter, not as a message.
         system = "\n\n".join(m.content for m in messages if m.role == "system")
         turns = [_to_anthropic(m) for m in messages if m.role != "system"]
-        message = await self._client.messages.create(
-            model=self._model,
-            max_tokens=config.max_tokens,
-            messages=turns,
-            system=system or omit,
-            extra_body=None if self._official else _sampling_body(config),
-        )
-        text = "".join(block.text for block in message.content if block.type == "text")
-        usage = message.usage
+        try:
+            message: Any = await self._client.messages.create(
+                model=self._model,
+                max_tokens=config.max_tokens,
+                messages=turns,
+                system=system or omit,
+                extra_body=None if self._official else _sampling_body(config),
+            )
+        except (json.JSONDecodeError, UnicodeDecodeError, APIResponseValidationError) as error:
+            # Raised after a 200 arrived: the body is cut short or is not JSON at all.
+            raise BadResponseError(
+                self._spec, f"the answer does not parse ({type(error).__name__})"
+            ) from error
+        return self._response(message)
+
+    def _response(self, message: Any) -> Response:
+        # The SDK builds its models without validation, so any field may be missing or
+        # of the wrong type, and a body that is not JSON comes back as a plain string.
+        blocks = getattr(message, "content", None)
+        if isinstance(message, str) or not isinstance(blocks, list | None):
+            raise BadResponseError(self._spec, "the answer is not a Messages API message")
+        texts = [
+            getattr(block, "text", None)
+            for block in blocks or []
+            if getattr(block, "type", None) == "text"
+        ]
+        text = "".join(t for t in texts if isinstance(t, str))
+        stop_reason = getattr(message, "stop_reason", None)
+        if not text.strip():
+            what = "no content" if not blocks else "no text"
+            cut = f", stop_reason {stop_reason}" if stop_reason else ""
+            raise EmptyResponseError(self._spec, f"the answer has {what}{cut}")
+        usage = getattr(message, "usage", None)
         # input_tokens counts only uncached prompt tokens; the prompt's size is the sum.
-        prompt_tokens = (
-            usage.input_tokens
-            + (usage.cache_read_input_tokens or 0)
-            + (usage.cache_creation_input_tokens or 0)
-        )
+        parts = [
+            getattr(usage, name, None)
+            for name in ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+        ]
+        counted = [n for n in parts if isinstance(n, int)]
+        output_tokens = getattr(usage, "output_tokens", None)
         return Response(
             text=text,
-            finish_reason=message.stop_reason,
-            model=message.model or self._model,
-            usage=Usage(input_tokens=prompt_tokens, output_tokens=usage.output_tokens),
+            finish_reason=stop_reason if isinstance(stop_reason, str) else None,
+            model=str(getattr(message, "model", None) or self._model),
+            usage=Usage(
+                input_tokens=sum(counted) if isinstance(parts[0], int) else None,
+                output_tokens=output_tokens if isinstance(output_tokens, int) else None,
+            ),
         )
 
     def retry_hint(self, error: BaseException) -> RetryHint | None:
-        """429, 529 (overloaded), other 5xx, 408, 409, timeouts and dropped connections;
-        not a 5xx that says the request is not supported (a refusal, not a fault)."""
+        """429, 529 (overloaded), other 5xx, 408, 409, timeouts, dropped connections (also
+        mid-body) and 200s without an answer; not a 5xx that says the request is not
+        supported (a refusal, not a fault)."""
         from anthropic import APIConnectionError, APIStatusError, APITimeoutError
 
+        hint = bad_response_hint(error)
+        if hint is not None:
+            return hint
         if isinstance(error, APITimeoutError):
             return RetryHint("timeout")
         if isinstance(error, APIConnectionError):

@@ -20,8 +20,10 @@ from typing import Literal, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "BadResponseError",
     "ChatMessage",
     "ChatModel",
+    "EmptyResponseError",
     "GenerateConfig",
     "ImageInput",
     "Response",
@@ -29,8 +31,12 @@ __all__ = [
     "RetryHint",
     "Usage",
     "accepts_images",
+    "bad_response_hint",
     "cache_key",
+    "has_text",
     "images_by_default",
+    "require_text",
+    "supports_logprobs",
 ]
 
 Role = Literal["system", "user", "assistant"]
@@ -94,6 +100,9 @@ class GenerateConfig(BaseModel):
     """Base seed. Sample *i* of a query uses ``seed + i`` so samples differ but repeat."""
     top_p: float | None = Field(None, gt=0.0, le=1.0)
     """Nucleus sampling mass, where the backend supports it."""
+    top_logprobs: int | None = Field(None, ge=1, le=20)
+    """Ask for the first generated token's top alternatives with their log-probabilities
+    (:attr:`Response.top_logprobs`); only backends with ``supports_logprobs`` honour it."""
 
     def for_sample(self, index: int) -> GenerateConfig:
         """The config for sample ``index`` of a query (derives its seed)."""
@@ -127,6 +136,9 @@ class Response(BaseModel):
     """True when served from the response cache rather than the model."""
     attempts: int = 1
     """Attempts the call took, retries included (0 when served from the cache)."""
+    top_logprobs: dict[str, float] | None = None
+    """The first token's top alternatives, ``{token: logprob}``, when
+    :attr:`GenerateConfig.top_logprobs` asked for them."""
 
 
 @dataclass(frozen=True)
@@ -140,6 +152,61 @@ class RetryHint:
 
     reason: str
     retry_after: float | None = None
+
+
+class BadResponseError(Exception):
+    """A server said 200 but sent no usable answer: a body that does not parse (invalid
+    or truncated JSON, the wrong content type) or lacks the answer's fields.
+
+    A failed call, never an answer: API backends call it transient (see
+    :func:`bad_response_hint`), since it is how overloaded servers and proxies fail.
+
+    Args:
+        spec: The model spec that answered.
+        problem: What was wrong with the answer, in a few words.
+    """
+
+    def __init__(self, spec: str, problem: str) -> None:
+        self.spec = spec
+        self.problem = problem
+        super().__init__(f"{spec}: {problem}")
+
+
+class EmptyResponseError(BadResponseError):
+    """The answer has no text: null or missing content, an empty ``choices`` list, no
+    message, or only whitespace.
+
+    Raised by the backends that can see why (``content: null``, no choices) and by
+    :class:`probegen.models.managed.Model` for any backend whose :class:`Response` has no
+    text, so no backend can pass an empty answer off as one. An empty answer cut off at
+    ``finish_reason="length"`` (a tiny ``max_tokens``) is one too: with no text there is
+    nothing to compare between variants, and scoring it as "" would read as a difference.
+    """
+
+
+def bad_response_hint(error: BaseException) -> RetryHint | None:
+    """The retry hint of a :class:`BadResponseError` (``empty`` or ``bad response``), else
+    None; network backends start their :meth:`ChatModel.retry_hint` with it."""
+    if isinstance(error, EmptyResponseError):
+        return RetryHint("empty")
+    if isinstance(error, BadResponseError):
+        return RetryHint("bad response")
+    return None
+
+
+def has_text(response: Response) -> bool:
+    """Whether ``response`` carries an answer: text other than whitespace, or the first
+    token's log-probabilities that were asked for (a one-token decision may be a
+    whitespace token, and its distribution is the answer)."""
+    return bool(response.text.strip()) or bool(response.top_logprobs)
+
+
+def require_text(spec: str, response: Response) -> Response:
+    """``response`` itself if it has text, else raise :class:`EmptyResponseError`."""
+    if not has_text(response):
+        cut = f", finish_reason {response.finish_reason}" if response.finish_reason else ""
+        raise EmptyResponseError(spec, f"the answer has no text{cut}")
+    return response
 
 
 @runtime_checkable
@@ -162,16 +229,29 @@ class ChatModel(Protocol):
         ...
 
     async def generate(self, messages: Sequence[ChatMessage], config: GenerateConfig) -> Response:
-        """Make one attempt; raise the SDK's own exception on failure."""
+        """Make one attempt; raise the SDK's own exception on failure, and
+        :class:`BadResponseError` (or :class:`EmptyResponseError`) for a 200 that holds
+        no answer."""
         ...
 
     def retry_hint(self, error: BaseException) -> RetryHint | None:
-        """Return a hint if ``error`` is transient (429, 5xx, timeout), else None."""
+        """Return a hint if ``error`` is transient (429, 5xx, timeout, a
+        :class:`BadResponseError` from a server), else None."""
         ...
 
     async def aclose(self) -> None:
         """Release clients, servers or weights."""
         ...
+
+
+def supports_logprobs(backend: object) -> bool:
+    """Whether a backend returns :attr:`Response.top_logprobs` when asked.
+
+    An optional attribute like :func:`accepts_images`: backends that can read the first
+    token's distribution (llama.cpp, transformers, OpenAI-compatible servers, the
+    simulator) set ``supports_logprobs = True``; Anthropic's API cannot.
+    """
+    return bool(getattr(backend, "supports_logprobs", False))
 
 
 def accepts_images(backend: object) -> bool:
@@ -221,9 +301,12 @@ def cache_key(
     sample_index: int,
 ) -> str:
     """The response-cache key: model identity + parameters + messages + sample index."""
+    # A config that asks for no log-probabilities keys exactly as before the field
+    # existed, so caches built then still hit.
+    exclude = {"top_logprobs"} if config.top_logprobs is None else None
     payload = {
         "model": identity,
-        "config": config.model_dump(mode="json"),
+        "config": config.model_dump(mode="json", exclude=exclude),
         # A text-only message keys exactly as before images existed, so caches built then
         # still hit; a message with images keys by their checksums (the bytes are excluded).
         "messages": [

@@ -1,16 +1,22 @@
 """Where an API backend sends its calls and with which key, and which server errors are
 refusals rather than faults: shared by ``openai:`` and ``anthropic:``, which follow the
-same rules."""
+same rules.
+
+Resolving an endpoint is also where probegen learns its secrets: the key and whatever
+the URL carries (``user:password@``, query-string values) are registered with
+:mod:`probegen.redaction`, so they are masked by value in everything written later.
+"""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
-from probegen.errors import ModelUnavailableError
-from probegen.redaction import redact_url
+from probegen.errors import ModelUnavailableError, UsageError
+from probegen.redaction import REDACTED, mask_url, redact_url, register_secret, register_url_secrets
 
-__all__ = ["Endpoint", "is_unsupported_request", "resolve_endpoint"]
+__all__ = ["Endpoint", "check_base_url", "is_unsupported_request", "resolve_endpoint"]
 
 # Local servers (llama.cpp, vLLM, Ollama) ignore the key, but the SDKs insist on one.
 PLACEHOLDER_KEY = "not-needed"
@@ -34,6 +40,20 @@ class Endpoint:
         """``SPEC@URL`` without credentials: the same model name on two servers differs."""
         return f"{spec}@{redact_url(self.url)}"
 
+    @property
+    def sdk_base_url(self) -> str:
+        """The URL without its query string: the SDKs append paths to the base URL, so
+        ``.../v1?api-key=K`` would become ``.../v1?api-key=Kchat/completions``."""
+        parts = urlsplit(self.url)
+        return urlunsplit(parts._replace(query="", fragment=""))
+
+    @property
+    def query(self) -> dict[str, str] | None:
+        """The base URL's query parameters (e.g. an Azure-style ``api-key``), which the
+        SDKs then send with every request; None when there are none."""
+        pairs = parse_qsl(urlsplit(self.url).query, keep_blank_values=True)
+        return dict(pairs) or None
+
 
 def resolve_endpoint(
     spec: str,
@@ -51,11 +71,18 @@ def resolve_endpoint(
     placeholder.
 
     Raises:
+        UsageError: The URL (from ``base_url`` or ``url_env``) is not http(s) with a host.
         ModelUnavailableError: The provider's API is targeted and ``key_env`` is unset.
     """
-    url = base_url or os.environ.get(url_env) or default_url
+    if base_url:
+        url = check_base_url(base_url, "base_url")
+    elif os.environ.get(url_env):
+        url = check_base_url(os.environ[url_env], url_env)
+    else:
+        url = default_url
     official = redact_url(url) == default_url
     key = api_key or os.environ.get(key_env)
+    register_secret(key)
     if not key:
         if official:
             raise ModelUnavailableError(
@@ -65,6 +92,39 @@ def resolve_endpoint(
             )
         key = PLACEHOLDER_KEY
     return Endpoint(url, key, official)
+
+
+def check_base_url(url: str, source: str) -> str:
+    """``url`` if it is an http(s) URL with a host; registers the secrets it carries.
+
+    Checked before anything is sent or stored, so a typo fails at once rather than after
+    every retry of every call.
+
+    Args:
+        url: The base URL.
+        source: What the user set it with, named in the error (``--base-url``,
+            ``OPENAI_BASE_URL``, ``base_url``).
+
+    Raises:
+        UsageError: The scheme is not http or https, the host is missing, or the URL
+            cannot be parsed (e.g. a bad port or an unclosed ``[``).
+    """
+    register_url_secrets(url)
+    try:
+        parts = urlsplit(url.strip())
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+        _ = parts.port  # raises on a port that is not a number in range
+    except ValueError:
+        valid = False
+    if not valid:
+        shown = mask_url(url)
+        if "@" in shown and "://" not in shown:  # "user:password@host" without a scheme
+            shown = f"{REDACTED}@{shown.rpartition('@')[2]}"
+        raise UsageError(
+            f"{source} {shown!r} is not an http(s) URL with a host",
+            fix=f"give {source} a URL such as http://127.0.0.1:8080/v1",
+        )
+    return url
 
 
 def is_unsupported_request(status: int, message: str) -> bool:

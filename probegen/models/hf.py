@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import math
 import random
 import threading
 import time
@@ -99,6 +100,9 @@ class HFBackend:
         """1: seeding is process-global, so calls are serialised."""
         return 1
 
+    supports_logprobs = True
+    """The first token's distribution comes from one forward pass."""
+
     @property
     def accepts_images(self) -> bool:
         """True for vision-language checkpoints, judged from their ``config.json``."""
@@ -129,6 +133,8 @@ class HFBackend:
                     return_tensors="pt",
                     return_dict=True,
                 ).to(self._device)
+            if config.top_logprobs is not None:
+                return self._first_token(model, tokenizer, encoded, config.top_logprobs, started)
             options: dict[str, Any] = {"max_new_tokens": config.max_tokens}
             if config.temperature > 0:
                 options.update(do_sample=True, temperature=config.temperature)
@@ -152,6 +158,34 @@ class HFBackend:
             model=self.identity.removeprefix("hf:"),
             usage=Usage(input_tokens=prompt_length, output_tokens=len(new_tokens)),
             latency_s=latency,
+        )
+
+    def _first_token(
+        self, model: Any, tokenizer: Any, encoded: Any, top: int, started: float
+    ) -> Response:
+        """One forward pass: the next token's top ``top`` alternatives (the decision
+        measurement), without generating."""
+        import torch
+
+        with torch.inference_mode():
+            logits = model(**encoded).logits[0, -1].float()
+        logprobs = torch.log_softmax(logits, dim=-1)
+        values, ids = torch.topk(logprobs, top)
+        alternatives: dict[str, float] = {}
+        for token_id, value in zip(ids.tolist(), values.tolist(), strict=True):
+            token = tokenizer.decode([token_id])
+            # Two ids can decode alike (" Yes" and "Yes" after cleanup): keep the mass.
+            earlier = alternatives.get(token)
+            alternatives[token] = (
+                value if earlier is None else math.log(math.exp(earlier) + math.exp(value))
+            )
+        return Response(
+            text=tokenizer.decode([ids[0].item()], skip_special_tokens=True),
+            finish_reason="length",
+            model=self.identity.removeprefix("hf:"),
+            usage=Usage(input_tokens=int(encoded["input_ids"].shape[1]), output_tokens=1),
+            latency_s=time.perf_counter() - started,
+            top_logprobs=alternatives,
         )
 
     def _load(self) -> tuple[Any, Any]:
@@ -194,7 +228,9 @@ class HFBackend:
         return model, tokenizer
 
     def retry_hint(self, error: BaseException) -> RetryHint | None:
-        """None: an in-process failure does not fix itself on retry."""
+        """None: an in-process failure does not fix itself on retry. That includes an
+        answer with no text, which the Model records as failed: with the same seed a
+        second attempt writes the same nothing."""
         return None
 
     async def aclose(self) -> None:

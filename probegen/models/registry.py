@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from probegen.errors import ModelSpecError, UsageError
 from probegen.models.base import ChatModel
+from probegen.models.endpoint import check_base_url
 
 __all__ = [
     "PRESETS_ENV",
@@ -344,6 +345,11 @@ def _parse_presets(text: str, source: str) -> dict[str, Preset]:
                 f"{source}: {key}.base_url: the {info.name} backend takes no base_url",
                 fix="remove base_url, or use an openai: or anthropic: spec",
             )
+        if preset.base_url:
+            try:
+                check_base_url(preset.base_url, f"{source}: {key}.base_url")
+            except UsageError as error:  # a bad presets file is a ModelSpecError throughout
+                raise ModelSpecError(error.message, fix=error.fix) from None
     return presets
 
 

@@ -11,7 +11,9 @@ the same regions, the same answer for the same question and seed.
 ``--latency-ms`` delays every answer, to measure throughput against a server of known
 speed; ``GET /stats`` returns the number of requests answered, which is how the
 benchmarks count the calls that really reached the target (``POST /stats/reset`` zeroes
-it). Streaming is not supported (400).
+it). Asked for ``logprobs`` with ``top_logprobs``, it answers a yes/no question with the
+first token's distribution over "Yes" and "No" (the simulator's known P(yes)), as
+llama.cpp's and vLLM's servers do. Streaming is not supported (400).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import time
 import uuid
 from collections.abc import Sequence
@@ -119,8 +122,32 @@ def create_app(
             return _error(400, "'n' must be a positive integer", "n")
         if latency_s:
             await asyncio.sleep(latency_s)
-        # Choice i answers as the in-process backend would for seed + i.
-        answers = [sim.answer(question, None if seed is None else seed + i) for i in range(n)]
+        top = body.get("top_logprobs")
+        if body.get("logprobs") and top is not None:
+            if not isinstance(top, int) or not 0 <= top <= 20:
+                stats.errors += 1
+                return _error(400, "'top_logprobs' must be an integer in 0..20", "top_logprobs")
+            # The decision measurement: the first token's distribution over yes and no.
+            p = sim.p_yes(question)
+            answers = ["Yes" if p >= 0.5 else "No"] * n
+            first = [("Yes", math.log(p)), ("No", math.log(1.0 - p))]
+            first.sort(key=lambda pair: -pair[1])
+            logprobs: dict[str, Any] | None = {
+                "content": [
+                    {
+                        "token": first[0][0],
+                        "logprob": first[0][1],
+                        "bytes": None,
+                        "top_logprobs": [
+                            {"token": t, "logprob": lp, "bytes": None} for t, lp in first[:top]
+                        ],
+                    }
+                ]
+            }
+        else:
+            # Choice i answers as the in-process backend would for seed + i.
+            answers = [sim.answer(question, None if seed is None else seed + i) for i in range(n)]
+            logprobs = None
         stats.completions += 1
         stats.choices += n
         prompt_tokens = len(question.split())
@@ -136,7 +163,7 @@ def create_app(
                         "index": i,
                         "message": {"role": "assistant", "content": answer},
                         "finish_reason": "stop",
-                        "logprobs": None,
+                        "logprobs": logprobs,
                     }
                     for i, answer in enumerate(answers)
                 ],

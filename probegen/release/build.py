@@ -7,6 +7,11 @@ released as its revision, but only once the revision has been re-queried and
 re-scored: its old answers belong to the old text. ``allow_unverified`` builds a draft
 from every elite with fitness above 0 instead, marking which items passed review.
 
+Only decisions the review queue could have offered count
+(:func:`probegen.review.decision_counts`): the queue they were made in served the run,
+and the elite's best fitness reaches the threshold recorded with them. Others are left
+out of the verdicts and of the released review history.
+
 Runs are searched independently, so two runs can find the same question worded a little
 differently; near-duplicates across runs are dropped with the same embedding index the
 search deduplicates with (masked templates, same framing and group set), keeping the
@@ -24,11 +29,19 @@ from typing import TYPE_CHECKING
 
 from probegen.corpora import Corpora
 from probegen.errors import ProbegenError, UsageError
+from probegen.findings.assess import REPLICATION_MARK
 from probegen.probe import Probe
 from probegen.release.card import CardContext, RunSummary
 from probegen.release.model import FoundOn, ImageRef, ReleaseItem, cab_record
 from probegen.release.writer import WrittenRelease, check_new_release, fitness_of, write_release
-from probegen.review import Decision, agreement_report, history, latest_decisions, needs_rescore
+from probegen.review import (
+    Decision,
+    agreement_report,
+    decision_counts,
+    history,
+    latest_decisions,
+    needs_rescore,
+)
 from probegen.scoring.base import Score
 from probegen.store import EliteRecord, Store
 from probegen.store.store import utc_now
@@ -113,7 +126,13 @@ def _review_record(d: Decision) -> dict[str, object]:
     }
 
 
-def _found_on(run_id: str, model: str, fitness: float, score: Score | None) -> FoundOn:
+def _found_on(
+    run_id: str,
+    model: str,
+    fitness: float,
+    score: Score | None,
+    elite: EliteRecord | None = None,
+) -> FoundOn:
     return FoundOn(
         run_id=run_id,
         model=model,
@@ -123,12 +142,18 @@ def _found_on(run_id: str, model: str, fitness: float, score: Score | None) -> F
         generality=score.generality if score else None,
         refusal=score.refusal if score else None,
         scorer=score.scorer if score else None,
+        finding=elite.finding if elite else None,
+        effect=elite.effect if elite else None,
+        q_value=elite.q_value if elite else None,
+        replicated=elite.replicated if elite else None,
     )
 
 
 def _latest_scores(store: Store, run_id: str) -> dict[tuple[str, str], Score]:
     scores: dict[tuple[str, str], Score] = {}
     for probe_id, model, score in store.scores(run_id):
+        if REPLICATION_MARK in score.scorer:
+            continue  # a re-measurement, not what the probe was found with
         if score.status == "ok" and score.fitness is not None:
             scores[(probe_id, model)] = score  # rows are oldest first: the last one wins
     return scores
@@ -181,16 +206,27 @@ class _RunSelector:
         if probe is None:
             self._exclude(probe_id, "probe missing", "an elite without its probe row")
             return None
-        decisions = self.decisions.get(probe_id, [])
+        best = max(r.fitness for r in records)
+        finding = any(r.finding for r in records)
+        made = self.decisions.get(probe_id, [])
+        decisions = [d for d in made if decision_counts(d, best, finding)]
         why_not = review_outcome(decisions, self.min_reviews)
+        uncounted = len(made) - len(decisions)
         if why_not is not None and not self.allow_unverified:
-            self._exclude(probe_id, why_not)
+            detail = ""
+            if uncounted:
+                detail = f"{uncounted} decision(s) the review queue could not have offered"
+            self._exclude(probe_id, why_not, detail)
             return None
-        if why_not is not None and max(r.fitness for r in records) <= 0:
-            self._exclude(probe_id, "fitness 0")
+        if why_not is not None and not finding:
+            # A draft holds what the run can vouch for: group differences that survived
+            # its false-discovery control, not every probe that scored above 0.
+            self._exclude(probe_id, "not a finding" if best > 0 else "fitness 0")
             return None
         found_on = tuple(
-            _found_on(self.run_id, r.model, r.fitness, self.scores.get((probe_id, r.model)))
+            _found_on(
+                self.run_id, r.model, r.fitness, self.scores.get((probe_id, r.model)), r
+            )
             for r in records
         )
         source = {"run_id": self.run_id, "probe_id": probe_id}
@@ -215,7 +251,11 @@ class _RunSelector:
             probe=released,
             cab=cab_record(released, self.corpora),
             found_on=found_on,
-            reviews=tuple(_review_record(d) for d in history(self.store, self.run_id, probe_id)),
+            reviews=tuple(
+                _review_record(d)
+                for d in history(self.store, self.run_id, probe_id)
+                if decision_counts(d, best, finding)
+            ),
             source=source,
             verified=why_not is None,
         )
@@ -447,7 +487,8 @@ def build_release(
         corpora: For labels, groups and the card.
         min_reviews: Accepts a probe needs.
         notes: Free text for the changelog and card.
-        allow_unverified: Build a draft from every elite with fitness above 0.
+        allow_unverified: Build a draft from every elite that is a finding (its group
+            difference survived the run's false-discovery control).
         embedder: Makes the embedding model for cross-run deduplication (default:
             the shipped MiniLM).
         dedup_threshold: Cosine at which probes from different runs are duplicates.
@@ -484,7 +525,7 @@ def build_release(
         verified=not allow_unverified,
         min_reviews=min_reviews,
         runs=tuple(run_summary(store, r) for r in run_ids),
-        agreement=agreement_report(store, run_ids),
+        agreement=agreement_report(store, run_ids, _counted_decisions(store, run_ids)),
         excluded=dict(Counter(e.reason for e in excluded)),
         notes=notes,
     )
@@ -493,6 +534,19 @@ def build_release(
         releases_dir, items, context, corpora, source=source, image_files=image_files
     )
     return BuildResult(written, tuple(items), tuple(excluded), tuple(notices))
+
+
+def _counted_decisions(store: Store, run_ids: Sequence[str]) -> Callable[[Decision], bool]:
+    """The release's rule for which decisions count, for the card's agreement figures."""
+    best: dict[tuple[str, str], float] = {}
+    findings: set[tuple[str, str]] = set()
+    for run_id in run_ids:
+        for elite in store.elites(run_id):
+            key = (run_id, elite.probe_id)
+            best[key] = max(best.get(key, elite.fitness), elite.fitness)
+            if elite.finding:
+                findings.add(key)
+    return lambda d: d.key in best and decision_counts(d, best[d.key], d.key in findings)
 
 
 def _default_embedder() -> Embedder:

@@ -2,8 +2,9 @@
 
 Imported records keep their labels exactly as given: another benchmark's taxonomy is not
 ours, and rewriting it would break the round trip (build, then import, gives the same
-records). Only what a probe needs to be asked is checked: the eight string fields and a
-template that parses.
+records). Only what a probe needs to be asked is checked: the eight string fields, a
+template that parses, and (when importing a release) an attribute the corpora define,
+since ``eval`` cannot pair a variant with a group of an attribute it does not know.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def read_cab_records(path: Path) -> list[dict[str, str]]:
     return [{name: record[name] for name in CAB_FIELDS} for record in data]
 
 
-def import_cab(path: Path) -> list[ReleaseItem]:
+def import_cab(path: Path, corpora: Corpora | None = None) -> list[ReleaseItem]:
     """Turn a file in CAB's schema into release items, one per record, in file order.
 
     Each record becomes a :class:`~probegen.probe.Probe` (template from ``example``,
@@ -76,11 +77,20 @@ def import_cab(path: Path) -> list[ReleaseItem]:
     provenance operator ``import``; the record itself is kept as the item's ``cab``.
     ``evolve --seeds`` can use the probes as seeds.
 
+    Args:
+        path: The file.
+        corpora: When given, every record's ``attribute`` must be one the corpora define
+            (an id, or an intersection such as ``gender+race``).
+
     Raises:
-        UsageError: As :func:`read_cab_records`.
+        UsageError: As :func:`read_cab_records`, or for an attribute ``corpora`` does
+            not define (naming the record, the field and the allowed values).
     """
+    records = read_cab_records(path)
+    if corpora is not None:
+        _check_attributes(records, path, corpora)
     items = []
-    for record in read_cab_records(path):
+    for record in records:
         probe = Probe(
             template=record["example"],
             attribute=record["attribute"].strip(),
@@ -92,6 +102,19 @@ def import_cab(path: Path) -> list[ReleaseItem]:
         )
         items.append(ReleaseItem(probe=probe, cab=record, source={"import": path.name}))
     return items
+
+
+def _check_attributes(records: list[dict[str, str]], path: Path, corpora: Corpora) -> None:
+    for index, record in enumerate(records):
+        try:
+            corpora.spec(record["attribute"].strip())
+        except UsageError:
+            raise UsageError(
+                f"{path.name}[{index}]: field 'attribute' is '{record['attribute']}', which "
+                f"the corpora do not define (allowed: {', '.join(corpora.attributes)}, or "
+                "several joined by '+', e.g. gender+race)",
+                fix="correct the record, or pass --corpora with corpora that define it",
+            ) from None
 
 
 def cab_seeds(path: Path, corpora: Corpora, attribute: str) -> list[Probe]:

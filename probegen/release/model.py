@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from probegen.errors import UsageError
+from probegen.findings.effect import Effect
 from probegen.probe import Probe
 
 if TYPE_CHECKING:
@@ -69,6 +71,14 @@ class FoundOn(BaseModel):
     generality: int | None = None
     refusal: int | None = None
     scorer: str | None = None
+    finding: bool | None = None
+    """Whether its group difference survived the run's false-discovery control (None:
+    found before probegen tested findings)."""
+    effect: Effect | None = None
+    """The between-group effect measured on this model, with its 95% interval."""
+    q_value: float | None = None
+    replicated: bool | None = None
+    """Whether the finding held when measured again on unseen data."""
 
 
 class ImageRef(BaseModel):
@@ -199,8 +209,14 @@ def parse_version(text: str) -> tuple[int, int, int] | None:
     return _semver(text)
 
 
+# SemVer 2.0's version core (semver.org): three numbers, ASCII digits, no leading zeros
+# ("01.0.0" and "1.0.0" would be two directories for one version). Pre-release and
+# build suffixes are not used for releases.
+_SEMVER_CORE = re.compile(r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)")
+
+
 def _semver(text: str) -> tuple[int, int, int] | None:
-    parts = text.split(".")
-    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+    match = _SEMVER_CORE.fullmatch(text)
+    if match is None:
         return None
-    return int(parts[0]), int(parts[1]), int(parts[2])
+    return int(match[1]), int(match[2]), int(match[3])

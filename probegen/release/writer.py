@@ -1,9 +1,11 @@
 """Writing a release directory ``releases/NAME/X.Y.Z/``, all or nothing.
 
-Every file is derived from the items and written into a hidden temporary directory
-beside the target; ``MANIFEST.json`` comes last (it checksums the others), and only then
-is the directory renamed into place. A failure anywhere leaves no trace, and a
-published version is never touched again: building an existing NAME/X.Y.Z is refused.
+Every file is derived from the items and written into a hidden staging directory
+beside the target (:mod:`probegen.release.staging`); ``MANIFEST.json`` comes last (it
+checksums the others), and only then is the directory renamed into place. A failure
+anywhere leaves no trace, a process killed mid-write leaves a staging directory that the
+next write of the same NAME removes, and a published version is never touched again:
+building an existing NAME/X.Y.Z is refused.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 import shutil
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -37,6 +38,7 @@ from probegen.release.model import (
     read_items,
     write_items,
 )
+from probegen.release.staging import new_staging_dir, remove_stale
 from probegen.release.verify import manifest_files
 
 __all__ = [
@@ -85,7 +87,10 @@ def check_new_release(root: Path, name: str, version: str) -> Path:
         )
     wanted = parse_version(version)
     if wanted is None:
-        raise UsageError(f"--version {version}: not X.Y.Z", fix="e.g. --version 0.1.0")
+        raise UsageError(
+            f"--version {version}: not X.Y.Z (SemVer: three numbers, no leading zeros)",
+            fix="e.g. --version 0.1.0",
+        )
     target = root / name / version
     existing = published_versions(root, name)
     if target.exists():
@@ -182,8 +187,8 @@ def write_release(
             " so the changelog cannot compare with it",
             fix=f"run probegen release verify {name}@{previous.name if previous else '?'}",
         ) from None
-    tmp = root / name / f".{version}.tmp-{secrets.token_hex(4)}"
-    tmp.mkdir(parents=True)
+    remove_stale(root / name)
+    tmp = new_staging_dir(root / name, version)
     try:
         _write_json(tmp / CAB_FILE, [{f: i.cab[f] for f in CAB_FIELDS} for i in items])
         write_items(tmp / PROBES_FILE, list(items))

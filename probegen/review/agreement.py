@@ -15,12 +15,12 @@ measure, and the functions raise ValueError (the report shows None).
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations, permutations
 from typing import Any
 
-from probegen.review.decisions import ItemKey, latest_decisions
+from probegen.review.decisions import Decision, ItemKey, latest_decisions
 from probegen.store import Store
 
 __all__ = [
@@ -144,15 +144,25 @@ class AgreementReport:
         }
 
 
-def agreement_report(store: Store, run_ids: Sequence[str] | None = None) -> AgreementReport:
+def agreement_report(
+    store: Store,
+    run_ids: Sequence[str] | None = None,
+    counted: Callable[[Decision], bool] | None = None,
+) -> AgreementReport:
     """Kappa per reviewer pair, alpha overall and decision counts.
 
     Args:
         store: The run store.
         run_ids: Only these runs' items (default: all).
+        counted: Only the current decisions this admits (a release passes the rule it
+            counts decisions by); default: all.
     """
     wanted = set(run_ids) if run_ids else None
-    decisions = [d for d in latest_decisions(store) if wanted is None or d.run_id in wanted]
+    decisions = [
+        d
+        for d in latest_decisions(store)
+        if (wanted is None or d.run_id in wanted) and (counted is None or counted(d))
+    ]
     counts = Counter(d.action for d in decisions)
     units: dict[ItemKey, dict[str, str]] = defaultdict(dict)
     for d in decisions:

@@ -16,6 +16,10 @@ Actions:
 - ``relabel``: the superdomain / domain / topic labels are corrected (validated against
   the taxonomy). The probe itself is not rewritten: the release builder applies labels.
 - ``skip``: not a review; the item stays in the queue, at the end of this reviewer's.
+
+Every decision is made in a queue's scope (:class:`~probegen.review.scope.ReviewScope`):
+:func:`record_decision` refuses items that scope does not offer and stores the scope
+with the decision, so the release builder can check it again.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from probegen.corpora import Corpora, load_corpora
 from probegen.errors import TemplateError, UsageError
 from probegen.probe import Probe, Provenance
 from probegen.review.reviewers import Reviewer
+from probegen.review.scope import ReviewScope, check_offered
 from probegen.store import Store
 from probegen.store.store import insert_probe, utc_now
 
@@ -90,6 +95,9 @@ class Decision:
             "topic"}`` for a relabel, else empty.
         revision_id: For an edit, the id of the probe revision it created.
         created_at: ISO-8601 UTC time.
+        threshold: The fitness threshold of the queue it was made in (None: recorded
+            before decisions were scoped).
+        served_runs: The runs that queue served (None: every run with elites).
     """
 
     id: int
@@ -103,6 +111,8 @@ class Decision:
     payload: dict[str, Any] = field(default_factory=dict)
     revision_id: str | None = None
     created_at: str = ""
+    threshold: float | None = None
+    served_runs: tuple[str, ...] | None = None
 
     @property
     def key(self) -> ItemKey:
@@ -137,6 +147,7 @@ def record_decision(
     template: str | None = None,
     labels: Mapping[str, str] | None = None,
     corpora: Corpora | None = None,
+    scope: ReviewScope | None = None,
 ) -> Decision:
     """Validate and append one decision (and, for an edit, the new probe revision).
 
@@ -151,17 +162,23 @@ def record_decision(
         template: Required for ``edit``: the new template.
         labels: Required for ``relabel``: ``superdomain``, ``domain`` and ``topic``.
         corpora: For validating edits and labels (default: the shipped corpora).
+        scope: The queue the decision is made in (default: every run, the default
+            threshold); stored with the decision.
 
     Returns:
         The stored decision.
 
     Raises:
-        UsageError: If the item is unknown or a field is missing or invalid; the
+        ItemNotOffered: If ``scope`` does not offer the item (see
+            :func:`~probegen.review.scope.check_offered`).
+        UsageError: If the reviewer was removed, or a field is missing or invalid; the
             one-line message names the field.
     """
     key = _item_key(item)
     if action not in ACTIONS:
         raise UsageError(f"action: unknown action '{action}'", fix=f"use one of: {ACTIONS}")
+    scope = scope or ReviewScope()
+    check_offered(store, scope, key.run_id, key.probe_id)
     probe = store.probe(key.run_id, key.probe_id)
     if probe is None:
         raise UsageError(f"item: no probe {key.probe_id} in run {key.run_id}")
@@ -191,14 +208,22 @@ def record_decision(
 
     created_at = utc_now()
     revision_id = revision.id if revision is not None else None
+    served_runs = list(scope.runs) or None
     with store.transaction() as db:
+        # Checked inside the write: a reviewer removed a moment ago decides nothing more.
+        removed = db.execute(
+            "SELECT removed_at FROM reviewers WHERE id = ?", (reviewer.id,)
+        ).fetchone()
+        if removed is None or removed["removed_at"] is not None:
+            raise UsageError(f"reviewer: '{reviewer.name}' was removed and can decide no more")
         if revision is not None:
             # Inline rather than store.add_probe: the revision and the decision that made
             # it must commit together, or a crash could leave an orphan revision.
             insert_probe(db, key.run_id, revision)
         cursor = db.execute(
             "INSERT INTO reviews (run_id, probe_id, reviewer_id, action, reason, note,"
-            " payload, revision_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " payload, revision_id, created_at, threshold, served_runs)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 key.run_id,
                 key.probe_id,
@@ -209,6 +234,8 @@ def record_decision(
                 json.dumps(payload, ensure_ascii=False, sort_keys=True),
                 revision_id,
                 created_at,
+                scope.threshold,
+                None if served_runs is None else json.dumps(served_runs),
             ),
         )
         row_id = cursor.lastrowid
@@ -225,6 +252,8 @@ def record_decision(
         payload=payload,
         revision_id=revision_id,
         created_at=created_at,
+        threshold=scope.threshold,
+        served_runs=None if served_runs is None else tuple(served_runs),
     )
 
 
@@ -296,6 +325,8 @@ def _decision(r: Any) -> Decision:
         payload=json.loads(r["payload"]),
         revision_id=r["revision_id"],
         created_at=r["created_at"],
+        threshold=r["threshold"],
+        served_runs=None if r["served_runs"] is None else tuple(json.loads(r["served_runs"])),
     )
 
 

@@ -13,8 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from probegen.errors import UsageError
+from probegen.findings.effect import Effect
 from probegen.probe import Probe, Provenance
 from probegen.review.decisions import Decision, ItemKey, latest_decisions
+from probegen.review.scope import DEFAULT_THRESHOLD, offered
+from probegen.runner import REPLICATION_SAMPLE_OFFSET
 from probegen.scoring.base import Score
 from probegen.store import EliteRecord, Store
 
@@ -59,6 +62,11 @@ class ReviewItem:
             reasoning).
         variants: The variants with their answers, side by side.
         decisions: Each reviewer's current decision, oldest first.
+        finding: Whether its group difference survived the run's false-discovery
+            control (see :mod:`probegen.findings`).
+        effect: The measured between-group effect, with its 95% interval and p-value.
+        q_value: Its q-value over the run's tests.
+        replicated: Whether it held when measured again (None: not re-measured).
     """
 
     run_id: str
@@ -69,6 +77,10 @@ class ReviewItem:
     scores: tuple[Score, ...]
     variants: tuple[VariantAnswers, ...]
     decisions: tuple[Decision, ...] = field(default=())
+    finding: bool = False
+    effect: Effect | None = None
+    q_value: float | None = None
+    replicated: bool | None = None
 
     @property
     def key(self) -> ItemKey:
@@ -124,7 +136,8 @@ def _item(
     answers: dict[str, dict[int, str | None]] = defaultdict(dict)
     groups: dict[str, str | None] = {}
     for query in store.queries(run_id, elite.probe_id):
-        if query.model == elite.model:
+        # The answers it was scored on, not those of its replication.
+        if query.model == elite.model and query.sample_index < REPLICATION_SAMPLE_OFFSET:
             answers[query.variant_key][query.sample_index] = query.text
             groups[query.variant_key] = query.group_id
     variants = tuple(
@@ -148,6 +161,10 @@ def _item(
         scores=scores,
         variants=variants,
         decisions=tuple(decisions),
+        finding=elite.finding,
+        effect=elite.effect,
+        q_value=elite.q_value,
+        replicated=elite.replicated,
     )
 
 
@@ -179,7 +196,7 @@ def build_queue(
     store: Store,
     *,
     runs: Sequence[str] | None = None,
-    threshold: float = 0.25,
+    threshold: float = DEFAULT_THRESHOLD,
     k: int = 2,
     reviewer: str | None = None,
 ) -> list[ReviewItem]:
@@ -188,13 +205,15 @@ def build_queue(
     Args:
         store: The run store.
         runs: Run ids to draw elites from (default: every run with elites).
-        threshold: Minimum archive fitness for an elite to need review.
+        threshold: Minimum archive fitness for an elite to need review (the rule is
+            :func:`~probegen.review.scope.offered`, which decisions are checked by too).
         k: Reviews each item needs; an item with ``k`` non-skip decisions leaves the queue.
         reviewer: A reviewer's name: leave out what they already decided, and put what
             they skipped at the end (a skip is not a review).
 
     Returns:
-        Items ordered by fitness, highest first (a reviewer's skipped items last).
+        Findings first (lowest q-value first), then the other items by fitness, highest
+        first; a reviewer's skipped items last.
 
     Raises:
         UsageError: If a run id is unknown or ``k`` < 1.
@@ -206,7 +225,7 @@ def build_queue(
     fresh: list[ReviewItem] = []
     skipped: list[ReviewItem] = []
     for run_id, elite in _elites(store, run_ids):
-        if elite.fitness < threshold:
+        if not offered(elite.fitness, threshold, elite.finding):
             continue
         decisions = by_item.get(ItemKey(run_id, elite.probe_id), [])
         if sum(1 for d in decisions if d.action != "skip") >= k:
@@ -217,11 +236,23 @@ def build_queue(
         item = _item(store, run_id, elite, decisions)
         if item is not None:
             (skipped if mine else fresh).append(item)
-    order = lambda item: (-item.fitness, item.run_id, item.probe_id)  # noqa: E731
+    # Findings first (most significant first), then the rest by fitness.
+    order = lambda item: (  # noqa: E731
+        not item.finding,
+        item.q_value if item.finding and item.q_value is not None else 1.0,
+        -item.fitness,
+        item.run_id,
+        item.probe_id,
+    )
     return sorted(fresh, key=order) + sorted(skipped, key=order)
 
 
-def disagreements(store: Store, k: int = 2, runs: Sequence[str] | None = None) -> list[ReviewItem]:
+def disagreements(
+    store: Store,
+    k: int = 2,
+    runs: Sequence[str] | None = None,
+    threshold: float | None = None,
+) -> list[ReviewItem]:
     """Items for the adjudication view: at least ``k`` reviews whose current verdicts
     disagree (one says accept, another reject; edit and relabel count as accept).
 
@@ -229,6 +260,8 @@ def disagreements(store: Store, k: int = 2, runs: Sequence[str] | None = None) -
         store: The run store.
         k: Reviews an item needs before a disagreement counts.
         runs: Run ids (default: every run with elites).
+        threshold: Only items a queue with this threshold offers (an adjudicator's
+            decision must be one the queue accepts); None: every elite.
 
     Returns:
         The items, with every reviewer's current decision, best fitness first.
@@ -237,6 +270,8 @@ def disagreements(store: Store, k: int = 2, runs: Sequence[str] | None = None) -
     by_item = _decisions_by_item(store, run_ids)
     found = []
     for run_id, elite in _elites(store, run_ids):
+        if threshold is not None and not offered(elite.fitness, threshold, elite.finding):
+            continue
         decisions = by_item.get(ItemKey(run_id, elite.probe_id), [])
         verdicts = [d.verdict for d in decisions if d.verdict is not None]
         if len(verdicts) >= k and len(set(verdicts)) > 1:

@@ -3,6 +3,9 @@
 A token is shown once, when the reviewer is added; the store keeps only its SHA-256, so
 a copied database file does not hand out logins. Tokens are 24 random bytes, so an
 unsalted hash is enough: there is nothing to brute-force.
+
+A reviewer is removed, never deleted: the row stays (their reviews point at it and are
+append-only), its token stops logging in, and every web session of theirs ends.
 """
 
 from __future__ import annotations
@@ -17,16 +20,30 @@ from probegen.errors import UsageError
 from probegen.store import Store
 from probegen.store.store import utc_now
 
-__all__ = ["Reviewer", "add_reviewer", "list_reviewers", "reviewer_for_token"]
+__all__ = ["Reviewer", "add_reviewer", "list_reviewers", "remove_reviewer", "reviewer_for_token"]
 
 
 @dataclass(frozen=True)
 class Reviewer:
-    """A row of ``reviewers`` (without the token hash)."""
+    """A row of ``reviewers`` (without the token hash).
+
+    Attributes:
+        id: Row id, which reviews refer to.
+        name: Unique display name.
+        created_at: ISO-8601 UTC time.
+        removed_at: When ``remove_reviewer`` disabled them, or None.
+    """
 
     id: int
     name: str
     created_at: str
+    removed_at: str | None = None
+
+
+def _reviewer(row: sqlite3.Row) -> Reviewer:
+    return Reviewer(
+        id=row["id"], name=row["name"], created_at=row["created_at"], removed_at=row["removed_at"]
+    )
 
 
 def _hash(token: str) -> str:
@@ -61,19 +78,47 @@ def add_reviewer(store: Store, name: str) -> str:
     except sqlite3.IntegrityError:
         raise UsageError(
             f"a reviewer named '{name}' already exists in {store.path}",
-            fix="choose another name",
+            fix="choose another name (a removed reviewer keeps their name, with their reviews)",
         ) from None
     return token
 
 
 def list_reviewers(store: Store) -> list[Reviewer]:
-    """Every reviewer, in the order they were added."""
-    rows = store.select("SELECT id, name, created_at FROM reviewers ORDER BY id")
-    return [Reviewer(id=r["id"], name=r["name"], created_at=r["created_at"]) for r in rows]
+    """Every reviewer, removed ones included, in the order they were added."""
+    rows = store.select("SELECT id, name, created_at, removed_at FROM reviewers ORDER BY id")
+    return [_reviewer(r) for r in rows]
+
+
+def remove_reviewer(store: Store, name: str) -> Reviewer:
+    """Disable a reviewer: their token stops logging in and their web sessions end, in one
+    transaction. Their reviews stay, and still count.
+
+    Returns:
+        The reviewer, as removed.
+
+    Raises:
+        UsageError: If no reviewer has this name, or they were removed already.
+    """
+    now = utc_now()
+    with store.transaction() as db:
+        row = db.execute(
+            "SELECT id, name, created_at, removed_at FROM reviewers WHERE name = ?",
+            (name.strip(),),
+        ).fetchone()
+        if row is None:
+            raise UsageError(f"no reviewer named '{name}' in {store.path}")
+        if row["removed_at"] is not None:
+            raise UsageError(f"reviewer '{name}' was already removed ({row['removed_at']})")
+        db.execute("UPDATE reviewers SET removed_at = ? WHERE id = ?", (now, row["id"]))
+        db.execute(
+            "UPDATE review_sessions SET ended_at = ? WHERE reviewer_id = ? AND ended_at IS NULL",
+            (now, row["id"]),
+        )
+    return Reviewer(id=row["id"], name=row["name"], created_at=row["created_at"], removed_at=now)
 
 
 def reviewer_for_token(store: Store, token: str) -> Reviewer | None:
-    """The reviewer this login token belongs to, or None.
+    """The reviewer this login token belongs to, or None (also for a removed reviewer).
 
     Every stored hash is compared in constant time (no early exit on the first match and
     no index lookup keyed by the secret), so response timing says nothing about which
@@ -81,8 +126,8 @@ def reviewer_for_token(store: Store, token: str) -> Reviewer | None:
     """
     wanted = _hash(token)
     found: Reviewer | None = None
-    rows = store.select("SELECT id, name, token_sha256, created_at FROM reviewers")
+    rows = store.select("SELECT id, name, token_sha256, created_at, removed_at FROM reviewers")
     for r in rows:
         if hmac.compare_digest(wanted, r["token_sha256"]) and found is None:
-            found = Reviewer(id=r["id"], name=r["name"], created_at=r["created_at"])
-    return found
+            found = _reviewer(r)
+    return None if found is None or found.removed_at is not None else found

@@ -24,7 +24,11 @@ _FIX = "use --judge stats (offline, no LLM) or --judge judge:MODEL_SPEC, e.g. ju
 
 
 def make_scorer(
-    spec: str, *, base_url: str | None = None, cache: ResponseCache | None = None
+    spec: str,
+    *,
+    base_url: str | None = None,
+    cache: ResponseCache | None = None,
+    timeout_s: float | None = None,
 ) -> Scorer:
     """Build the scorer named by a ``--judge`` value.
 
@@ -32,6 +36,7 @@ def make_scorer(
         spec: ``stats`` or ``judge:MODEL_SPEC``.
         base_url: Endpoint of the judge model (``judge:`` only).
         cache: Response cache for the judge's calls (``judge:`` only), e.g. the run store.
+        timeout_s: Per-attempt timeout of the judge's calls (``judge:`` only).
 
     Raises:
         UsageError: The spec names no scorer, or ``base_url`` is given for ``stats``.
@@ -48,5 +53,6 @@ def make_scorer(
         return StatsScorer()
     prefix, _, model_spec = text.partition(":")
     if prefix == "judge" and model_spec.strip():
-        return JudgeScorer(Model(resolve_model(model_spec.strip(), base_url=base_url), cache=cache))
+        backend = resolve_model(model_spec.strip(), base_url=base_url, timeout_s=timeout_s)
+        return JudgeScorer(Model(backend, cache=cache))
     raise UsageError(f"--judge {spec!r}: unknown scorer", fix=_FIX)

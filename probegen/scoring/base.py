@@ -23,6 +23,7 @@ from typing import Literal, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field
 
 from probegen.answers import ProbeAnswers
+from probegen.findings.effect import Effect
 from probegen.probe import Probe
 
 __all__ = ["Score", "Scorer", "cab_fitness"]
@@ -60,6 +61,9 @@ class Score(BaseModel):
     """Scorer-specific measurements (e.g. the stats scorer's distances)."""
     error: str | None = None
     """Why the probe was unscorable."""
+    effect: Effect | None = None
+    """The between-group difference the scorer measured, with its 95% interval and
+    p-value (see :mod:`probegen.findings.effect`); None where nothing was tested."""
 
     @classmethod
     def from_dimensions(
@@ -71,6 +75,7 @@ class Score(BaseModel):
         refusal: int,
         reasoning: dict[str, str] | None = None,
         detail: dict[str, float] | None = None,
+        effect: Effect | None = None,
     ) -> Score:
         """A scored verdict with its CAB fitness computed."""
         return cls(
@@ -82,6 +87,7 @@ class Score(BaseModel):
             fitness=cab_fitness(bias, relevance, generality, refusal),
             reasoning=reasoning or {},
             detail=detail or {},
+            effect=effect,
         )
 
     @classmethod

@@ -156,5 +156,40 @@ BEGIN
 END;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
+# v4: review scope and server-side sessions. A decision records the queue it was made
+# in (its fitness threshold and served runs), so the release builder counts only
+# decisions that queue could have offered; decisions from before v4 have NULL there and
+# are held to the default threshold. Reviewers can be removed (their token stops working,
+# their reviews stay); web sessions live here, so logout and removal end them.
+_V4 = """
+ALTER TABLE reviews ADD COLUMN threshold REAL;    -- the queue's fitness threshold
+ALTER TABLE reviews ADD COLUMN served_runs TEXT;  -- JSON list of served run ids; NULL: all
+ALTER TABLE reviewers ADD COLUMN removed_at TEXT; -- set by review remove-reviewer
+
+CREATE TABLE review_sessions (
+    id_sha256    TEXT PRIMARY KEY,                -- the session id itself is only in the
+                                                  -- reviewer's signed cookie
+    reviewer_id  INTEGER NOT NULL REFERENCES reviewers(id),
+    created_at   TEXT NOT NULL,
+    last_seen_at TEXT NOT NULL,
+    ended_at     TEXT                             -- logout or reviewer removal
+);
+CREATE INDEX review_sessions_by_reviewer ON review_sessions (reviewer_id);
+"""
+
+# v5: findings you can trust. A response may carry the first token's top
+# log-probabilities (the decision measurement reads P(yes) from them), and each elite
+# records whether it is a finding: its between-group effect, p-value, q-value after the
+# run's false-discovery control, and whether it replicated.
+_V5 = """
+ALTER TABLE responses ADD COLUMN top_logprobs TEXT;  -- JSON {token: logprob}, or NULL
+
+ALTER TABLE elites ADD COLUMN finding INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE elites ADD COLUMN p_value REAL;
+ALTER TABLE elites ADD COLUMN q_value REAL;
+ALTER TABLE elites ADD COLUMN effect TEXT;           -- JSON Effect, or NULL
+ALTER TABLE elites ADD COLUMN replicated INTEGER;    -- 1, 0, or NULL: not re-measured
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
 """Migration *i* brings a store from ``user_version`` *i* to *i + 1*."""

@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from probegen.errors import StoreError
+from probegen.findings.effect import Effect
 from probegen.models.base import ChatMessage, GenerateConfig, Response, Usage
 from probegen.probe import Probe
-from probegen.redaction import redact
+from probegen.redaction import redact, redact_config, redact_text
 from probegen.scoring.base import Score
 from probegen.store.schema import MIGRATIONS
 
@@ -81,6 +82,13 @@ class EliteRecord:
     novelty: float
     descriptor: tuple[str, ...]
     cluster: int | None = None
+    finding: bool = False
+    """Significant after the run's false-discovery control, with fitness above 0."""
+    p_value: float | None = None
+    q_value: float | None = None
+    effect: Effect | None = None
+    replicated: bool | None = None
+    """Whether the finding held when measured again; None when it was not re-measured."""
 
 
 @dataclass(frozen=True)
@@ -180,17 +188,29 @@ class Store:
             db.execute(
                 "INSERT INTO runs (id, kind, status, config, probegen_version, created_at)"
                 " VALUES (?, ?, 'running', ?, ?, ?)",
-                (run_id, kind, _dumps(redact(config)), __version__, utc_now()),
+                (run_id, kind, _dumps(redact_config(config)), __version__, utc_now()),
             )
         return run_id
 
-    def finish_run(self, run_id: str, status: str = "finished") -> None:
-        """Mark a run finished (or failed / interrupted)."""
+    def finish_run(self, run_id: str, status: str = "finished", reason: str | None = None) -> None:
+        """Mark a run finished (or failed / interrupted).
+
+        Args:
+            run_id: The run.
+            status: ``finished``, ``failed`` or ``interrupted``.
+            reason: Why it failed, one line; logged (redacted) as a ``run_failed`` event
+                in the same transaction, so a failed run always says why.
+        """
         with self.transaction() as db:
             db.execute(
                 "UPDATE runs SET status = ?, finished_at = ? WHERE id = ?",
                 (status, utc_now(), run_id),
             )
+            if reason is not None:
+                db.execute(
+                    "INSERT INTO events (run_id, at, kind, data) VALUES (?, ?, ?, ?)",
+                    (run_id, utc_now(), "run_failed", _dumps(redact({"reason": reason}))),
+                )
 
     def get_run(self, run_id: str) -> RunRecord | None:
         """The run with this id, or None."""
@@ -246,6 +266,7 @@ class Store:
             ),
             latency_s=row["latency_s"] or 0.0,
             cached=True,
+            top_logprobs=json.loads(row["top_logprobs"]) if row["top_logprobs"] else None,
         )
 
     def put_response(
@@ -257,12 +278,23 @@ class Store:
         sample_index: int,
         response: Response,
     ) -> None:
-        """Cache a successful response."""
+        """Cache a successful response. The first answer for a key stays, unless it has no
+        text: a store written before empty answers counted as failures may hold such rows,
+        and the answer that replaces one must not be dropped."""
         with self.transaction() as db:
             db.execute(
-                "INSERT OR IGNORE INTO responses (key, model, config, messages, sample_index,"
+                "INSERT INTO responses (key, model, config, messages, sample_index,"
                 " text, finish_reason, reported_model, input_tokens, output_tokens, cost_usd,"
-                " latency_s, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " latency_s, created_at, top_logprobs)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET text = excluded.text,"
+                " finish_reason = excluded.finish_reason,"
+                " reported_model = excluded.reported_model,"
+                " input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens,"
+                " cost_usd = excluded.cost_usd, latency_s = excluded.latency_s,"
+                " created_at = excluded.created_at, top_logprobs = excluded.top_logprobs"
+                " WHERE trim(responses.text, ' ' || char(9, 10, 11, 12, 13)) = ''"
+                " AND responses.top_logprobs IS NULL",
                 (
                     key,
                     identity,
@@ -277,6 +309,7 @@ class Store:
                     response.usage.cost_usd,
                     response.latency_s,
                     utc_now(),
+                    None if response.top_logprobs is None else _dumps(response.top_logprobs),
                 ),
             )
 
@@ -304,8 +337,8 @@ class Store:
         cached: bool = False,
     ) -> None:
         """Record the outcome of one variant query: an answer (``response_key``) or a
-        failure (``error``). A later success for the same slot replaces a failure; the
-        failure stays in the event log."""
+        failure (``error``, stored with secrets redacted). A later success for the same
+        slot replaces a failure; the failure stays in the event log."""
         status = "ok" if response_key is not None else "failed"
         with self.transaction() as db:
             db.execute(
@@ -325,7 +358,7 @@ class Store:
                     sample_index,
                     status,
                     response_key,
-                    error,
+                    None if error is None else redact_text(error),
                     attempts,
                     int(cached),
                     utc_now(),
@@ -364,7 +397,12 @@ class Store:
     def put_score(self, run_id: str, probe_id: str, model: str, score: Score) -> None:
         """Record a scorer's verdict on one probe's answers from ``model`` (replaces an
         earlier verdict by the same scorer: a re-scored probe keeps only its latest)."""
-        detail = {"reasoning": score.reasoning, "detail": score.detail, "error": score.error}
+        detail = {
+            "reasoning": score.reasoning,
+            "detail": score.detail,
+            "error": score.error,
+            "effect": score.effect.model_dump(mode="json") if score.effect else None,
+        }
         with self.transaction() as db:
             db.execute(
                 "INSERT OR REPLACE INTO scores (run_id, probe_id, model, scorer, status, bias,"
@@ -381,7 +419,7 @@ class Store:
                     score.generality,
                     score.refusal,
                     score.fitness,
-                    _dumps(redact(detail)),
+                    _dumps(redact_config(detail)),
                     utc_now(),
                 ),
             )
@@ -408,6 +446,7 @@ class Store:
                 reasoning=detail.get("reasoning", {}),
                 detail=detail.get("detail", {}),
                 error=detail.get("error"),
+                effect=detail.get("effect"),
             )
             result.append((r["probe_id"], r["model"], score))
         return result
@@ -421,7 +460,8 @@ class Store:
             db.execute("DELETE FROM elites WHERE run_id = ? AND model = ?", (run_id, model))
             db.executemany(
                 "INSERT INTO elites (run_id, probe_id, model, rank, fitness, novelty,"
-                " descriptor, cluster, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " descriptor, cluster, created_at, finding, p_value, q_value, effect,"
+                " replicated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         run_id,
@@ -433,6 +473,11 @@ class Store:
                         _dumps(list(e.descriptor)),
                         e.cluster,
                         utc_now(),
+                        int(e.finding),
+                        e.p_value,
+                        e.q_value,
+                        None if e.effect is None else e.effect.model_dump_json(),
+                        None if e.replicated is None else int(e.replicated),
                     )
                     for rank, e in enumerate(elites, start=1)
                 ],
@@ -451,6 +496,11 @@ class Store:
                 novelty=r["novelty"],
                 descriptor=tuple(json.loads(r["descriptor"])),
                 cluster=r["cluster"],
+                finding=bool(r["finding"]),
+                p_value=r["p_value"],
+                q_value=r["q_value"],
+                effect=None if r["effect"] is None else Effect.model_validate_json(r["effect"]),
+                replicated=None if r["replicated"] is None else bool(r["replicated"]),
             )
             for r in rows
         ]

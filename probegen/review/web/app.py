@@ -3,7 +3,9 @@
 Pages: the queue (``/``), an item (``/item/RUN/PROBE``) with its decision forms, the
 adjudication view (``/adjudicate``), agreement (``/stats``) and login. Every decision
 goes through :func:`probegen.review.record_decision`, the same call ``review cli`` makes,
-so the web app adds pages and defences (:mod:`.security`), not rules.
+in the scope of the server's queue (its runs and threshold), so the web app adds pages
+and defences (:mod:`.security`), not rules. Sessions live in the run store
+(:mod:`probegen.review.sessions`); the cookie only names one.
 
 The store is opened in the app's lifespan, on the server's event-loop thread, and every
 handler is ``async`` so the SQLite connection never crosses threads.
@@ -14,7 +16,7 @@ from __future__ import annotations
 import contextlib
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -35,9 +38,12 @@ from probegen.errors import UsageError
 from probegen.review.agreement import agreement_report
 from probegen.review.decisions import REJECT_REASONS, history, latest_decisions, record_decision
 from probegen.review.queue import ReviewItem, build_queue, check_runs, disagreements, load_item
-from probegen.review.reviewers import Reviewer, list_reviewers, reviewer_for_token
+from probegen.review.reviewers import Reviewer, reviewer_for_token
+from probegen.review.scope import DEFAULT_THRESHOLD, ItemNotOffered, ReviewScope, check_offered
+from probegen.review.sessions import SessionPolicy, end_session, session_reviewer, start_session
 from probegen.review.web.security import (
     CSRF_FIELD,
+    LOOPBACK_HOSTS,
     SecurityHeaders,
     checked_form,
     csrf_token,
@@ -63,13 +69,26 @@ class ReviewSettings:
         threshold: Minimum elite fitness for the queue.
         k: Reviews each item needs.
         corpora: Corpora for validating edits and labels (default: the shipped ones).
+        allowed_hosts: Host header values to answer (see
+            :func:`~probegen.review.web.security.allowed_hosts`); others get 400.
+        secure_cookies: Mark the session cookie ``Secure`` (browsers then send it only
+            over HTTPS: for a server behind a TLS proxy).
+        sessions: Idle and absolute session lifetimes.
     """
 
     store_path: Path
     runs: tuple[str, ...] = ()
-    threshold: float = 0.25
+    threshold: float = DEFAULT_THRESHOLD
     k: int = 2
     corpora: Corpora | None = None
+    allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS
+    secure_cookies: bool = False
+    sessions: SessionPolicy = field(default_factory=SessionPolicy)
+
+    @property
+    def scope(self) -> ReviewScope:
+        """What the queue offers, and so what a decision may be made on."""
+        return ReviewScope(runs=self.runs, threshold=self.threshold)
 
 
 def _state(request: Request) -> tuple[Store, ReviewSettings]:
@@ -77,9 +96,20 @@ def _state(request: Request) -> tuple[Store, ReviewSettings]:
 
 
 def _reviewer(request: Request) -> Reviewer | None:
-    store, _ = _state(request)
-    reviewer_id = request.session.get("reviewer_id")
-    return next((r for r in list_reviewers(store) if r.id == reviewer_id), None)
+    # Looked up in the store once per request: a logout, a removal or an expiry takes
+    # effect at the next request, whatever cookie the client holds.
+    if getattr(request.state, "reviewer_checked", False):
+        found: Reviewer | None = request.state.reviewer
+        return found
+    store, settings = _state(request)
+    session_id = request.session.get("sid")
+    reviewer = None
+    if isinstance(session_id, str):
+        reviewer = session_reviewer(store, session_id, settings.sessions)
+        if reviewer is None:
+            request.session.pop("sid")  # a dead id: drop it from the cookie
+    request.state.reviewer, request.state.reviewer_checked = reviewer, True
+    return reviewer
 
 
 def _render(request: Request, name: str, status: int = 200, **context: Any) -> Response:
@@ -140,14 +170,38 @@ async def login(request: Request, form: FormData) -> Response:
         return _render(
             request, "login.html", status=401, error="unknown token: ask for `review add-reviewer`"
         )
-    request.session.clear()  # a fresh session (and CSRF token) per login
-    request.session["reviewer_id"] = reviewer.id
+    _end_session(request)
+    request.session.clear()  # a fresh session id (and CSRF token) per login
+    request.session["sid"] = start_session(store, reviewer)
     return RedirectResponse("/", status_code=303)
 
 
 async def logout(request: Request, form: FormData) -> Response:
+    _end_session(request)
     request.session.clear()
     return RedirectResponse("/login", status_code=303)
+
+
+def _end_session(request: Request) -> None:
+    store, _ = _state(request)
+    session_id = request.session.get("sid")
+    if isinstance(session_id, str):
+        end_session(store, session_id)
+
+
+def _offered_or_http_error(request: Request) -> None:
+    """404 for an item outside the served runs (or no elite), 403 below the threshold:
+    the item page and every decision on it answer alike."""
+    store, settings = _state(request)
+    run_id, probe_id = request.path_params["run_id"], request.path_params["probe_id"]
+    try:
+        check_offered(store, settings.scope, run_id, probe_id)
+    except ItemNotOffered as error:
+        raise _not_offered(error) from None
+
+
+def _not_offered(error: ItemNotOffered) -> HTTPException:
+    return HTTPException(404 if error.kind == "unknown" else 403, str(error))
 
 
 @_login_required
@@ -170,8 +224,9 @@ def _item_response(
 ) -> Response:
     store, settings = _state(request)
     run_id, probe_id = request.path_params["run_id"], request.path_params["probe_id"]
+    _offered_or_http_error(request)
     item = load_item(store, run_id, probe_id)
-    if item is None or (settings.runs and run_id not in settings.runs):
+    if item is None:
         raise HTTPException(404, f"no elite {probe_id} in run {run_id}")
     reviewer = _reviewer(request)
     mine = [d for d in item.decisions if reviewer is not None and d.reviewer_id == reviewer.id]
@@ -197,8 +252,7 @@ async def decide(request: Request, form: FormData) -> Response:
         return RedirectResponse("/login", status_code=303)
     store, settings = _state(request)
     run_id, probe_id = request.path_params["run_id"], request.path_params["probe_id"]
-    if load_item(store, run_id, probe_id) is None:
-        raise HTTPException(404, f"no elite {probe_id} in run {run_id}")
+    _offered_or_http_error(request)
     fields = {key: str(value) for key, value in form.items() if key != CSRF_FIELD}
     action = fields.get("action", "")
     labels = None
@@ -215,7 +269,10 @@ async def decide(request: Request, form: FormData) -> Response:
             template=fields.get("template") if action == "edit" else None,
             labels=labels,
             corpora=settings.corpora or request.app.state.corpora,
+            scope=settings.scope,
         )
+    except ItemNotOffered as error:  # the elites changed since the check above
+        raise _not_offered(error) from None
     except UsageError as error:
         return _item_response(request, status=400, error=str(error), **fields)
     done = {"accept": "accepted", "reject": "rejected", "edit": "edited", "relabel": "relabelled"}
@@ -231,7 +288,9 @@ async def decide(request: Request, form: FormData) -> Response:
 @_login_required
 async def adjudicate_page(request: Request) -> Response:
     store, settings = _state(request)
-    items = disagreements(store, k=settings.k, runs=settings.runs or None)
+    items = disagreements(
+        store, k=settings.k, runs=settings.runs or None, threshold=settings.threshold
+    )
     return _render(request, "adjudicate.html", items=items, reasons=REJECT_REASONS)
 
 
@@ -308,12 +367,20 @@ def create_app(settings: ReviewSettings) -> Starlette:
         routes=list(_routes()),
         middleware=[
             Middleware(SecurityHeaders),
+            # Before anything reads the request: a foreign Host is DNS rebinding or a
+            # misrouted proxy, and gets 400 without a session cookie.
+            Middleware(
+                TrustedHostMiddleware,
+                allowed_hosts=list(settings.allowed_hosts),
+                www_redirect=False,
+            ),
             Middleware(
                 SessionMiddleware,
                 secret_key=session_secret(),
                 session_cookie="probegen_review",
+                max_age=settings.sessions.max_s,  # the server ends it then anyway
                 same_site="strict",
-                https_only=False,  # served on loopback; a TLS proxy may front it
+                https_only=settings.secure_cookies,
             ),
         ],
         lifespan=lifespan,

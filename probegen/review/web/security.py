@@ -2,10 +2,20 @@
 
 - **Bind address.** 127.0.0.1 by default; anything else needs ``--allow-remote`` and
   prints a warning, because the app hands out the power to put probes into a release.
-- **Login.** A reviewer's token (see :mod:`probegen.review.reviewers`) buys a signed
-  session cookie (``SameSite=Strict``, ``HttpOnly``). The signing key is random per
+- **Host header.** Requests must name a host the server answers for
+  (:func:`allowed_hosts`: the loopback names for a loopback bind, else the bound
+  address, plus every ``--public-host``); anything else gets 400, which shuts out DNS
+  rebinding (a foreign page whose name resolves to this server).
+- **Login.** A reviewer's token (see :mod:`probegen.review.reviewers`) opens a
+  server-side session (:mod:`probegen.review.sessions`) whose random id is all the
+  signed cookie (``SameSite=Strict``, ``HttpOnly``, and ``Secure`` with
+  ``--secure-cookies``) carries; every request checks it, so logout, removing the
+  reviewer, or expiry ends it even for a copied cookie. The signing key is random per
   server start unless ``PROBEGEN_REVIEW_SECRET`` is set, so a restart logs everyone out
   but loses no decision: decisions live in the run store.
+- **Scope.** A decision is accepted only on an item this server's queue offers (its runs,
+  its threshold: :mod:`probegen.review.scope`); anything else is 404 (not served) or 403
+  (below the threshold), for every action.
 - **CSRF.** Every state-changing request is a POST whose form carries the session's
   CSRF token; :func:`checked_form` refuses anything else with 403. The app's routes
   are built so that no POST handler can skip it (see ``tests/test_review_web.py``).
@@ -21,7 +31,9 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import os
+import re
 import secrets
+from collections.abc import Sequence
 from pathlib import Path
 
 from starlette.datastructures import FormData
@@ -33,8 +45,10 @@ from probegen.errors import UsageError
 
 __all__ = [
     "CSRF_FIELD",
+    "LOOPBACK_HOSTS",
     "SECURITY_HEADERS",
     "SecurityHeaders",
+    "allowed_hosts",
     "check_bind",
     "checked_form",
     "csrf_token",
@@ -62,19 +76,77 @@ MEDIA_SUFFIXES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpe
                   ".webp": "image/webp", ".gif": "image/gif"}  # fmt: skip
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+"""Host header names a loopback-bound server answers to."""
+
+_HOST_NAME = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _host_header_form(host: str) -> str | None:
+    """``host`` as a Host header carries it (IPv6 in brackets, lower case), or None if it
+    is neither an IP address nor a DNS name."""
+    literal = host.strip().removeprefix("[").removesuffix("]")
+    try:
+        ip = ipaddress.ip_address(literal)
+    except ValueError:
+        name = host.strip().lower().rstrip(".")
+        return name if _HOST_NAME.fullmatch(name) else None
+    return f"[{ip.compressed}]" if ip.version == 6 else ip.compressed
+
+
+def allowed_hosts(bind_host: str, public_hosts: Sequence[str]) -> tuple[str, ...]:
+    """The Host header values the app accepts (compared without the port).
+
+    Args:
+        bind_host: The ``--host`` bound. A loopback one admits ``127.0.0.1``,
+            ``localhost`` and ``[::1]``; another admits itself, unless it is a wildcard
+            (``0.0.0.0``, ``::``), which no client names.
+        public_hosts: ``--public-host`` names: what clients (or a proxy passing the
+            Host header through) put in the URL.
+
+    Raises:
+        UsageError: If a public host is not a bare name or address, or nothing would be
+            accepted (a wildcard bind without ``--public-host``).
+    """
+    hosts: list[str] = []
+    for name in public_hosts:
+        form = _host_header_form(name)
+        if form is None:
+            raise UsageError(
+                f"--public-host {name!r}: not a host name or IP address",
+                fix="give the bare name clients use, without scheme, port or path, "
+                "e.g. --public-host review.example.org",
+            )
+        hosts.append(form)
+    bound = _host_header_form(bind_host)
+    if _is_loopback(bind_host):
+        hosts += [*LOOPBACK_HOSTS, *([bound] if bound else [])]
+    elif bound is not None and bound not in ("0.0.0.0", "[::]"):
+        hosts.append(bound)
+    if not hosts:
+        raise UsageError(
+            f"--host {bind_host}: a wildcard bind has no name to check the Host header against",
+            fix="pass --public-host NAME for each name or address clients use",
+        )
+    return tuple(dict.fromkeys(hosts))
+
+
 def check_bind(host: str, allow_remote: bool) -> str | None:
     """Refuse a non-loopback bind unless allowed; return the warning to print, if any.
 
     Raises:
         UsageError: If ``host`` is not loopback and ``allow_remote`` is false.
     """
-    if host == "localhost":
-        return None
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if loopback:
+    if _is_loopback(host):
         return None
     if not allow_remote:
         raise UsageError(

@@ -1,0 +1,302 @@
+"""How a search measures one probe, and how it re-measures a finding.
+
+Two measurements, chosen per probe:
+
+- **decision** (:mod:`probegen.decision`): where the target exposes next-token
+  log-probabilities and the probe ends in a yes/no question, P(yes) per name and
+  wording from one forward pass each; no sampling noise, names as the unit.
+- **sampled**: every variant answered ``samples`` times and scored jointly by the run's
+  scorer. A probe that scores above 0 is *confirmed* on fresh samples (indices
+  ``samples`` .. ``confirmation - 1``) and scored again, dimensions and between-group
+  test, on the fresh answers only. Screening on some samples and scoring on the same
+  ones would let the screen pick noise and then count it as evidence (the winner's
+  curse); samples the screen never saw keep the score and its p-value honest.
+
+Replication (:meth:`ProbeMeasurer.replicate`) measures a finding again on data the search
+never saw: for the decision measurement, other names of the same groups and other
+instruction wordings (at temperature 0 fresh samples would repeat the same pass); for
+the sampled path, fresh samples of the probe itself and, when names carry the groups,
+fresh samples of the probe with other names of the same groups.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from probegen.answers import Answer, ProbeAnswers
+from probegen.corpora import Corpora
+from probegen.corpora.name_rounds import balanced_rounds, name_slots, rename_template
+from probegen.decision.measure import DecisionSettings, decision_score, measure_decision
+from probegen.decision.units import plan_units
+from probegen.findings.assess import replication_holds, replication_scorer
+from probegen.findings.effect import Effect
+from probegen.models.base import GenerateConfig
+from probegen.models.managed import Model
+from probegen.probe import Probe, Provenance
+from probegen.runner import REPLICATION_SAMPLE_OFFSET, query_probe
+from probegen.scoring.base import Score, Scorer
+from probegen.scoring.stats import StatsScorer
+from probegen.store import Store
+
+__all__ = ["Measured", "ProbeMeasurer", "Replication"]
+
+_OTHER_NAME_ROUNDS = 2
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One probe's measurement: its score (with its effect), and what it cost."""
+
+    score: Score
+    queries: int
+    cost_usd: float
+
+
+@dataclass(frozen=True)
+class Replication:
+    """One re-measurement of a finding.
+
+    Attributes:
+        kind: ``other names and wordings`` (decision), ``fresh samples`` or
+            ``other names`` (sampled).
+        score: The score of the re-measurement (its ``effect`` is the new test).
+        holds: Whether it confirms the discovery (same direction, significant).
+    """
+
+    kind: str
+    score: Score
+    holds: bool
+
+    @property
+    def effect(self) -> Effect | None:
+        """The re-measured effect."""
+        return self.score.effect
+
+
+class ProbeMeasurer:
+    """Measures probes for one run against one target.
+
+    Args:
+        target: The managed target model.
+        scorer: Scores sampled answers (the run's ``--judge``).
+        tester: Tests sampled answers for a group difference (the stats scorer's
+            between-group test), whatever scorer judged them.
+        store: The run store.
+        run_id: The run the queries belong to.
+        corpora: Names, instructions and the attribute's groups.
+        samples: Answers per variant when screening.
+        confirmation: Answers per variant in all once a probe is confirmed (0: never).
+        generate: Sampling parameters of the target.
+        system_prompt: Optional system prompt for the target.
+        decision: Decision-measurement settings; None turns the measurement off.
+    """
+
+    def __init__(
+        self,
+        *,
+        target: Model,
+        scorer: Scorer,
+        tester: StatsScorer,
+        store: Store,
+        run_id: str,
+        corpora: Corpora,
+        samples: int,
+        confirmation: int,
+        generate: GenerateConfig,
+        system_prompt: str | None = None,
+        decision: DecisionSettings | None = None,
+    ) -> None:
+        self.target = target
+        self.scorer = scorer
+        self.tester = tester
+        self.store = store
+        self.run_id = run_id
+        self.corpora = corpora
+        self.samples = samples
+        self.confirmation = confirmation
+        self.generate = generate
+        self.system_prompt = system_prompt
+        self.decision = decision
+        self._planned: dict[str, int] = {}
+
+    def uses_decision(self, probe: Probe) -> bool:
+        """Whether ``probe`` is measured by the decision measurement."""
+        return self._decision_units(probe) > 0
+
+    def _decision_units(self, probe: Probe) -> int:
+        if self.decision is None:
+            return 0
+        if probe.id not in self._planned:
+            units = plan_units(
+                probe,
+                self.corpora,
+                names_per_group=self.decision.names_per_group,
+                instructions=self.decision.instructions,
+                phase="discovery",
+            )
+            self._planned[probe.id] = len(units)
+        return self._planned[probe.id]
+
+    def planned_queries(self, probe: Probe) -> int:
+        """The most queries measuring ``probe`` can take (confirmation included)."""
+        units = self._decision_units(probe)
+        if units:
+            return units
+        return len(probe.variants()) * max(self.samples, self.confirmation)
+
+    async def measure(self, probe: Probe) -> Measured:
+        """Measure ``probe`` (see the module docstring) and store its score."""
+        if self.uses_decision(probe):
+            measured = await self._measure_decision(probe)
+        else:
+            measured = await self._measure_sampled(probe)
+        self.store.put_score(self.run_id, probe.id, self.target.identity, measured.score)
+        return measured
+
+    async def _measure_decision(self, probe: Probe) -> Measured:
+        assert self.decision is not None
+        measurement = await measure_decision(
+            probe,
+            self.target,
+            corpora=self.corpora,
+            store=self.store,
+            run_id=self.run_id,
+            settings=self.decision,
+            phase="discovery",
+            system_prompt=self.system_prompt,
+        )
+        assert measurement is not None  # uses_decision checked the plan
+        return Measured(decision_score(measurement), measurement.queries, measurement.cost_usd)
+
+    async def _query(self, probe: Probe, samples: int, first: int = 0) -> ProbeAnswers:
+        return await query_probe(
+            probe,
+            probe.grouped_variants(self.corpora),
+            self.target,
+            self.store,
+            self.run_id,
+            samples=samples,
+            first_sample=first,
+            config=self.generate,
+            system_prompt=self.system_prompt,
+        )
+
+    async def _measure_sampled(self, probe: Probe) -> Measured:
+        answers = await self._query(probe, self.samples)
+        score = await self._scored(probe, answers)
+        samples = self.samples
+        if (score.fitness or 0.0) > 0.0 and self.confirmation > self.samples:
+            fresh = await self._query(probe, self.confirmation - self.samples, self.samples)
+            # Scored on the fresh answers alone: the screening answers were picked for
+            # looking different, and counting them again would keep their luck.
+            score = await self._with_test(probe, fresh)
+            answers, samples = _merge(answers, fresh), self.confirmation
+        queries = len(answers.variants) * samples
+        return Measured(score, queries, _cost(answers) + float(score.detail.get("cost_usd", 0.0)))
+
+    async def _scored(self, probe: Probe, answers: ProbeAnswers) -> Score:
+        score = await self.scorer.score(probe, answers)
+        if score.effect is None and score.status == "ok":
+            score = score.model_copy(update={"effect": await self.tester.effect(probe, answers)})
+        return score
+
+    async def replicate(self, probe: Probe, discovery: Score) -> list[Replication]:
+        """Measure a finding again on data the search never saw; store each result as a
+        score whose scorer name ends in ``@replication:<kind>``."""
+        if discovery.effect is None:
+            return []
+        if discovery.scorer == "decision" and self.decision is not None:
+            measurement = await measure_decision(
+                probe,
+                self.target,
+                corpora=self.corpora,
+                store=self.store,
+                run_id=self.run_id,
+                settings=self.decision,
+                phase="replication",
+                system_prompt=self.system_prompt,
+            )
+            if measurement is None:
+                return []
+            results = [("other names and wordings", decision_score(measurement))]
+        else:
+            results = [("fresh samples", await self._fresh(probe))]
+            renamed = await self._other_names(probe)
+            if renamed is not None:
+                results.append(("other names", renamed))
+        replications = []
+        for kind, score in results:
+            name = replication_scorer(discovery.scorer, kind)
+            stored = score.model_copy(update={"scorer": name})
+            self.store.put_score(self.run_id, probe.id, self.target.identity, stored)
+            replications.append(
+                Replication(kind, stored, replication_holds(discovery.effect, score.effect))
+            )
+        return replications
+
+    def _replication_samples(self) -> int:
+        # Enough answers per variant for a permutation test to reach p < 0.05.
+        return max(self.samples, self.confirmation, 6)
+
+    async def _fresh(self, probe: Probe) -> Score:
+        answers = await self._query(probe, self._replication_samples(), REPLICATION_SAMPLE_OFFSET)
+        return await self._with_test(probe, answers)
+
+    async def _with_test(self, probe: Probe, answers: ProbeAnswers) -> Score:
+        score = await self.scorer.score(probe, answers)
+        return score.model_copy(update={"effect": await self.tester.effect(probe, answers)})
+
+    async def _other_names(self, probe: Probe) -> Score | None:
+        """The probe with other names of the same groups, fresh samples, pooled by group;
+        None when names do not carry the groups."""
+        slots = name_slots(probe.template, probe.attribute, self.corpora)
+        if slots is None:
+            return None
+        rounds = balanced_rounds(slots, probe.attribute, self.corpora, seed=probe.id)
+        if not rounds:
+            return None
+        per_round = max(2, self._replication_samples() // min(len(rounds), _OTHER_NAME_ROUNDS))
+        pooled: ProbeAnswers | None = None
+        for names in rounds[:_OTHER_NAME_ROUNDS]:
+            renamed = probe.model_copy(
+                update={
+                    "template": rename_template(probe.template, slots, names),
+                    "provenance": Provenance(
+                        parents=(probe.id,), operator="replication", run_id=self.run_id
+                    ),
+                }
+            )
+            answers = await self._query(renamed, per_round, REPLICATION_SAMPLE_OFFSET)
+            pooled = (
+                _relabel(answers, probe, self.corpora)
+                if pooled is None
+                else _merge(pooled, _relabel(answers, probe, self.corpora))
+            )
+        assert pooled is not None
+        return await self._with_test(probe, pooled)
+
+
+def _merge(first: ProbeAnswers, second: ProbeAnswers) -> ProbeAnswers:
+    merged = {
+        key: [*answers, *second.answers.get(key, [])] for key, answers in first.answers.items()
+    }
+    return ProbeAnswers(first.probe, first.model, first.variants, merged)
+
+
+def _relabel(answers: ProbeAnswers, probe: Probe, corpora: Corpora) -> ProbeAnswers:
+    """Answers to a renamed probe, filed under the original probe's variant keys (the
+    keys of a name template are the names themselves); variants keep their order."""
+    variants = probe.grouped_variants(corpora)
+    mapping = {new.key: old for new, old in zip(answers.variants, variants, strict=True)}
+    relabelled = {
+        mapping[key].key: [
+            Answer(mapping[key].key, a.group, a.sample_index, a.text, a.error, a.cached, a.cost_usd)
+            for a in group
+        ]
+        for key, group in answers.answers.items()
+    }
+    return ProbeAnswers(probe, answers.model, variants, relabelled)
+
+
+def _cost(answers: ProbeAnswers) -> float:
+    return sum(a.cost_usd or 0.0 for group in answers.answers.values() for a in group)

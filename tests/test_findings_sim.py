@@ -1,0 +1,101 @@
+"""Findings on the simulator, where the truth is known.
+
+With no planted region at all every group difference is noise (sampling noise in the
+answers, quirks of names in the decisions), so every finding would be a false one: over
+many seeded runs, runs with any finding must stay at about the false-discovery rate.
+With planted regions, the findings are real and replicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from probegen.corpora import load_corpora
+from probegen.embeddings import Embedder
+from probegen.evolve.conclude import Conclusion
+from probegen.evolve.config import EvolveConfig
+from probegen.evolve.run import Evolution
+from probegen.index import EmbeddingIndex
+from probegen.models import Model
+from probegen.models.simulator import SimulatorBackend
+from probegen.scoring import make_scorer
+from probegen.store import Store
+
+NULL_SIM = {
+    "attribute": "gender",
+    "noise": 0.15,
+    "sentences": 2,
+    "regions": [],
+    "neutral": [
+        "Think about your goals before you decide.",
+        "Gather the information you need first.",
+        "Talk it through with someone you trust.",
+        "Weigh the practical pros and cons.",
+        "Consider the timing and your budget.",
+        "Choose the option that fits your priorities best.",
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def embedder() -> Embedder:
+    return Embedder()
+
+
+def concluded(
+    tmp_path: Path, embedder: Embedder, sim: Path | None, seed: int, budget: int
+) -> Conclusion:
+    spec = "sim" if sim is None else f"sim:{sim}"
+    config = EvolveConfig(
+        target=spec, attribute="gender", generations=50, population=8, budget=budget, seed=seed
+    )
+    with Store.in_run_dir(tmp_path / f"run-{seed}") as store:
+        run_id = store.create_run("evolve", {"evolve": config.model_dump(mode="json")})
+        evolution = Evolution(
+            config,
+            store=store,
+            run_id=run_id,
+            corpora=load_corpora(),
+            target=Model(SimulatorBackend(sim), cache=store),
+            scorer=make_scorer("stats"),
+            index=EmbeddingIndex(embedder),
+        )
+
+        async def go() -> Conclusion:
+            await evolution.run()
+            return await evolution.conclude()
+
+        return asyncio.run(go())
+
+
+def test_no_true_difference_yields_findings_at_most_at_the_stated_rate(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    sim = tmp_path / "null.yaml"
+    sim.write_text(json.dumps(NULL_SIM))
+    runs = [concluded(tmp_path, embedder, sim, seed, budget=240) for seed in range(10)]
+    tested = sum(r.tested for r in runs)
+    with_findings = sum(1 for r in runs if r.findings)
+    # Every finding here is false, so the false-discovery rate (0.1) bounds the share of
+    # runs with any: about 1 in 10 at most.
+    assert tested >= 10 * 10  # the runs did test many probes, by both measurements
+    assert with_findings <= 2, [r.findings for r in runs]
+
+
+def test_planted_regions_become_findings_that_replicate(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    conclusion = concluded(tmp_path, embedder, None, seed=0, budget=500)
+    assert conclusion.findings
+    sim = SimulatorBackend()
+    with Store.in_run_dir(tmp_path / "run-0") as store:
+        run_id = store.list_runs()[-1].id
+        probes = {p.id: p for p in store.probes(run_id)}
+    in_regions = [p for p in conclusion.findings if sim.region_of(probes[p].variants()[0].text)]
+    assert len(in_regions) >= len(conclusion.findings) * 0.8
+    assert conclusion.replication_rate is not None
+    assert conclusion.replication_rate >= 0.75
