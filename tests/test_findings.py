@@ -43,7 +43,8 @@ def test_pairing_cancels_what_a_round_shares() -> None:
     # Wordings move every group together by up to 0.3; within rounds the gap is steady.
     shift = [0.0, 0.3, -0.2, 0.1, 0.25, -0.1]
     men = [0.3 + s for s in shift]
-    women = [0.34 + s + e for s, e in zip(shift, [0.01, -0.01, 0.0, 0.01, -0.005, 0.0])]
+    noise = [0.01, -0.01, 0.0, 0.01, -0.005, 0.0]
+    women = [0.34 + s + e for s, e in zip(shift, noise, strict=True)]
     effect = decision_effect(_rounds(men, women))
     assert effect.p_value < 0.001
     assert effect.estimate == pytest.approx(0.04, abs=0.005)
