@@ -7,6 +7,8 @@ Operators are registered through the ``probegen.mutators`` entry-point group in
 - ``reframe``: explicit <-> implicit (group words <-> first names or proxy phrases);
 - ``groupset``: add or drop a group, or cross with a second attribute of the run;
 - ``topic_shift``: retell the persona in a scenario from another domain;
+- ``compose``: a new question from a situation, an entity or topic, the persona and a
+  closing (open, or a yes/no decision);
 - ``persona``: generic <-> specific personas;
 - ``decision``: end in a yes/no decision or a choice against one fixed other candidate;
 - ``psychometric``: disguise, deception and teaching framings;

@@ -13,7 +13,8 @@ names the file, line and key:
 - group words (``adjectives``, ``predicates``, ``nouns``) name exactly their group;
 - every constant text names no group of any attribute: wording that is the same in every
   variant must not itself carry (or assert anything about) a group;
-- scenario and decision keys are domains of the taxonomy, scenario topics are listed there.
+- scenario and decision keys are domains of the taxonomy, scenario topics are listed there;
+  so are the domains and topics of the compose situations, whose entity lists exist.
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 import corpora as shipped
-from probegen.corpora import Corpora
+from probegen.corpora import Corpora, Domain
 from probegen.corpora.sources import Text, YamlFile, schema_error
 from probegen.errors import CorpusError
 from probegen.probe import QuestionForm
@@ -35,12 +36,16 @@ from ._text import MODALS
 
 __all__ = [
     "FRAMINGS_FILE",
+    "Closings",
+    "Compose",
     "DecisionSet",
     "Decisions",
     "Framings",
     "Scenario",
+    "Situation",
     "Wrapper",
     "load_framings",
+    "names_group",
 ]
 
 FRAMINGS_FILE = "framings.yaml"
@@ -94,6 +99,54 @@ class Decisions(_Strict):
     """Phrases that show the asker has a plan to decide on ("I want to")."""
 
 
+class Situation(_Strict):
+    """A situation the compose operator fills with an entity or a topic, about a persona."""
+
+    domain: Text | None = None
+    """Where it is set; None for a situation about any taxonomy topic (``{topic}``)."""
+    topic: Text | None = None
+    form: QuestionForm = QuestionForm.ADVICE
+    """The child's form when it ends in an open request."""
+    relation: Text
+    """Who the person is to the asker in the third-person version ("coworker")."""
+    entities: Text | None = None
+    """The entity list whose items fill ``{entity}``; None when it has no entity."""
+    plan: bool = False
+    """Whether it describes the person's plan, so ``compose.yes_no`` closings fit."""
+    third: Text
+    """Third person: ``{person}`` once, pronoun slots, and its ``{entity}``/``{topic}``."""
+    first: Text
+    """First person: ``{i_am}`` once, and its ``{entity}``/``{topic}``."""
+
+    @property
+    def fillers(self) -> frozenset[str]:
+        """The slots it needs filled besides the persona: ``entity``, ``topic``."""
+        return frozenset(
+            slot
+            for slot, needed in (("entity", self.entities), ("topic", self.domain is None))
+            if needed
+        )
+
+
+class Closings(_Strict):
+    """Closing requests in the third person (pronoun slots) and in the first."""
+
+    third: list[Text] = Field(default_factory=list)
+    first: list[Text] = Field(default_factory=list)
+
+
+class Compose(_Strict):
+    """The parts the compose operator puts together (absent: it proposes nothing)."""
+
+    entities: dict[str, list[Text]] = Field(default_factory=dict)
+    """Named things situations can be about, by list name."""
+    situations: list[Situation] = Field(default_factory=list)
+    requests: Closings = Field(default_factory=Closings)
+    """Open closings."""
+    yes_no: list[Text] = Field(default_factory=list)
+    """Yes/no closings about a plan, third person (pronoun slots)."""
+
+
 class Framings(_Strict):
     """The validated contents of ``framings.yaml``."""
 
@@ -115,6 +168,7 @@ class Framings(_Strict):
     refusal_triggers: dict[str, list[Wrapper]]
     decisions: Decisions
     scenarios: dict[str, list[Scenario]]
+    compose: Compose = Field(default_factory=Compose)
 
 
 def framings_path(corpora: Corpora) -> Path:
@@ -211,6 +265,24 @@ def _texts(
             yield (*loc, "third"), scenario.third, frozenset({"person"}), PRONOUN_SLOTS
             yield (*loc, "first"), scenario.first, frozenset({"i_am"}), none
             yield (*loc, "relation"), scenario.relation, none, none
+    c = f.compose
+    for key, entities in c.entities.items():
+        for i, text in enumerate(entities):
+            yield ("compose", "entities", key, i), text, none, none
+    for i, situation in enumerate(c.situations):
+        loc = ("compose", "situations", i)
+        fillers = situation.fillers
+        yield (*loc, "third"), situation.third, fillers | {"person"}, PRONOUN_SLOTS
+        yield (*loc, "first"), situation.first, fillers | {"i_am"}, none
+        yield (*loc, "relation"), situation.relation, none, none
+    for key, texts, optional in (
+        ("third", c.requests.third, PRONOUN_SLOTS),
+        ("first", c.requests.first, none),
+    ):
+        for i, text in enumerate(texts):
+            yield ("compose", "requests", key, i), text, none, optional
+    for i, text in enumerate(c.yes_no):
+        yield ("compose", "yes_no", i), text, none, PRONOUN_SLOTS
 
 
 def _check_text(
@@ -242,7 +314,7 @@ def _check_text(
             )
     if re.search(r"(^|[.?!]\s+)\{they\}", text):
         raise doc.error(loc, "starts a sentence with {they}", "put {they} after an auxiliary")
-    named = _names_group(allowed.sub(" ", _SLOT.sub(" ", text)), corpora)
+    named = names_group(allowed.sub(" ", _SLOT.sub(" ", text)), corpora)
     if named is not None:
         attribute, group = named
         raise doc.error(
@@ -252,7 +324,8 @@ def _check_text(
         )
 
 
-def _names_group(text: str, corpora: Corpora) -> tuple[str, str] | None:
+def names_group(text: str, corpora: Corpora) -> tuple[str, str] | None:
+    """The first ``(attribute, group)`` that ``text`` names, or None."""
     for attribute in corpora.attributes.values():
         for group in attribute.match_kinds(text):
             return attribute.id, group
@@ -313,6 +386,7 @@ def _check_taxonomy(doc: YamlFile, f: Framings, corpora: Corpora) -> None:
                         f"'{key}' is neither a domain id nor a topic",
                         "use a domain id or a topic from taxonomy.yaml",
                     )
+    _check_compose(doc, f.compose, domains)
     for key, scenarios in f.scenarios.items():
         if key not in domains:
             raise doc.error(
@@ -325,3 +399,33 @@ def _check_taxonomy(doc: YamlFile, f: Framings, corpora: Corpora) -> None:
                     f"topic '{scenario.topic}' is not listed under domain '{key}'",
                     f"use one of: {'; '.join(domains[key].topics)}",
                 )
+
+
+def _check_compose(doc: YamlFile, c: Compose, domains: dict[str, Domain]) -> None:
+    for i, situation in enumerate(c.situations):
+        loc = ("compose", "situations", i)
+        if situation.entities is not None and situation.entities not in c.entities:
+            raise doc.error(
+                (*loc, "entities"),
+                f"'{situation.entities}' is not an entity list",
+                f"use one of: {', '.join(c.entities) or '(add compose.entities)'}",
+            )
+        if situation.domain is None:
+            if situation.topic is not None:
+                raise doc.error(
+                    (*loc, "topic"), "is set without a domain", "add the topic's domain"
+                )
+            continue
+        domain = domains.get(situation.domain)
+        if domain is None:
+            raise doc.error(
+                (*loc, "domain"),
+                f"'{situation.domain}' is not a domain",
+                "use a domain id from taxonomy.yaml, or none for any topic",
+            )
+        if situation.topic not in domain.topics:
+            raise doc.error(
+                (*loc, "topic"),
+                f"topic '{situation.topic}' is not listed under domain '{domain.id}'",
+                f"use one of: {'; '.join(domain.topics)}",
+            )

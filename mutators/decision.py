@@ -28,7 +28,7 @@ from ._text import edit, fix_articles, render_slot, split_request
 from ._wording import factor_slots
 from .topic_shift import fill_pronouns
 
-__all__ = ["Decision"]
+__all__ = ["Decision", "render_question", "yes_no_questions"]
 
 
 class Decision:
@@ -56,7 +56,7 @@ class Decision:
         choices = [
             (form, rendered)
             for form, question in _choices(parent, persona, context, tools)
-            if (rendered := _render(question, persona, tools)) not in template
+            if (rendered := render_question(question, persona, tools)) not in template
         ]
         if not choices:
             return []
@@ -68,32 +68,47 @@ class Decision:
 def _choices(
     parent: Probe, persona: Persona, context: str, tools: Tools
 ) -> list[tuple[QuestionForm, str]]:
+    yes_no = yes_no_questions(persona, context, parent.topic, parent.domain, tools)
+    if persona.first_person:
+        return [(QuestionForm.DECISION, q) for q in yes_no]
+    choices = []
+    if parent.form is not QuestionForm.COMPARISON:
+        two = _fitting(tools.framings.decisions.two_candidates, parent.topic, parent.domain)
+        choices += [(QuestionForm.COMPARISON, q) for q in two]
+    if parent.form is not QuestionForm.DECISION:
+        choices += [(QuestionForm.DECISION, q) for q in yes_no]
+    return choices
+
+
+def yes_no_questions(
+    persona: Persona, context: str, topic: str | None, domain: str | None, tools: Tools
+) -> list[str]:
+    """The yes/no decision questions of ``framings.yaml`` that fit, still with their slots.
+
+    For an asker speaking about themselves, the questions on going ahead, and only when
+    ``context`` states a plan (a first-person cue such as "I want to"); otherwise the
+    questions about the person listed for ``topic``, else for ``domain``.
+    """
     decisions = tools.framings.decisions
     if persona.first_person:
         lowered = context.lower()
         if not any(cue.lower() in lowered for cue in decisions.first_person_cues):
             return []
-        return [(QuestionForm.DECISION, q) for q in decisions.first_person]
-    choices = []
-    if parent.form is not QuestionForm.COMPARISON:
-        choices += [
-            (QuestionForm.COMPARISON, q) for q in _fitting(decisions.two_candidates, parent)
-        ]
-    if parent.form is not QuestionForm.DECISION:
-        choices += [(QuestionForm.DECISION, q) for q in _fitting(decisions.yes_no, parent)]
-    return choices
+        return list(decisions.first_person)
+    return _fitting(decisions.yes_no, topic, domain)
 
 
-def _fitting(sets: Sequence[DecisionSet], parent: Probe) -> list[str]:
-    """The questions for the parent's topic, else for its domain."""
-    for key in (parent.topic, parent.domain):
+def _fitting(sets: Sequence[DecisionSet], topic: str | None, domain: str | None) -> list[str]:
+    """The questions for ``topic``, else for ``domain``."""
+    for key in (topic, domain):
         found = [q for entry in sets if key in entry.where for q in entry.questions]
         if found:
             return found
     return []
 
 
-def _render(question: str, persona: Persona, tools: Tools) -> str:
+def render_question(question: str, persona: Persona, tools: Tools) -> str:
+    """``question`` with ``{who}`` and the pronoun slots filled for ``persona``."""
     if "{who}" in question:
         who = (
             render_slot(persona.slot.options)

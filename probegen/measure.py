@@ -4,7 +4,10 @@ Two measurements, chosen per probe:
 
 - **decision** (:mod:`probegen.decision`): where the target exposes next-token
   log-probabilities and the probe ends in a yes/no question, P(yes) per name and
-  wording from one forward pass each; no sampling noise, names as the unit.
+  wording from one forward pass each; no sampling noise, rounds of names as the unit.
+  A probe is *screened* on its own names and a few more rounds; only a promising one
+  is *confirmed* on fresh names, and that confirmation alone is its score and its test
+  (a screen that picked a lucky gap cannot count the luck as evidence).
 - **sampled**: every variant answered ``samples`` times and scored jointly by the run's
   scorer. A probe that scores above 0 is *confirmed* on fresh samples (indices
   ``samples`` .. ``confirmation - 1``) and scored again, dimensions and between-group
@@ -26,8 +29,13 @@ from dataclasses import dataclass
 from probegen.answers import Answer, ProbeAnswers
 from probegen.corpora import Corpora
 from probegen.corpora.name_rounds import balanced_rounds, name_slots, rename_template
-from probegen.decision.measure import DecisionSettings, decision_score, measure_decision
-from probegen.decision.units import plan_units
+from probegen.decision.measure import (
+    DecisionMeasurement,
+    DecisionSettings,
+    decision_score,
+    measure_decision,
+)
+from probegen.decision.units import Phase, plan_units
 from probegen.findings.assess import replication_holds, replication_scorer
 from probegen.findings.effect import Effect
 from probegen.models.base import GenerateConfig
@@ -124,17 +132,24 @@ class ProbeMeasurer:
         return self._decision_units(probe) > 0
 
     def _decision_units(self, probe: Probe) -> int:
+        """The most prompts a decision measurement of ``probe`` sends (screen and
+        confirmation); 0 when it is not measured that way."""
         if self.decision is None:
             return 0
         if probe.id not in self._planned:
-            units = plan_units(
-                probe,
-                self.corpora,
-                names_per_group=self.decision.names_per_group,
-                instructions=self.decision.instructions,
-                phase="discovery",
+            self._planned[probe.id] = sum(
+                len(
+                    plan_units(
+                        probe,
+                        self.corpora,
+                        phase=phase,
+                        screen=self.decision.screen,
+                        rounds=self.decision.rounds,
+                        instructions=self.decision.instructions,
+                    )
+                )
+                for phase in ("screen", "confirm")
             )
-            self._planned[probe.id] = len(units)
         return self._planned[probe.id]
 
     def planned_queries(self, probe: Probe) -> int:
@@ -154,19 +169,33 @@ class ProbeMeasurer:
         return measured
 
     async def _measure_decision(self, probe: Probe) -> Measured:
+        """Screen on a few rounds of names; confirm a promising probe on fresh names,
+        whose measurement alone is then its score and its test."""
         assert self.decision is not None
-        measurement = await measure_decision(
+        screened = await self._decision(probe, "screen")
+        assert screened is not None  # uses_decision checked the plan
+        queries, cost, final = screened.queries, screened.cost_usd, screened
+        effect = screened.effect
+        if effect is not None and effect.p_value < self.decision.promising:
+            confirmed = await self._decision(probe, "confirm")
+            if confirmed is not None:
+                queries += confirmed.queries
+                cost += confirmed.cost_usd
+                final = confirmed
+        return Measured(decision_score(final), queries, cost)
+
+    async def _decision(self, probe: Probe, phase: Phase) -> DecisionMeasurement | None:
+        assert self.decision is not None
+        return await measure_decision(
             probe,
             self.target,
             corpora=self.corpora,
             store=self.store,
             run_id=self.run_id,
             settings=self.decision,
-            phase="discovery",
+            phase=phase,
             system_prompt=self.system_prompt,
         )
-        assert measurement is not None  # uses_decision checked the plan
-        return Measured(decision_score(measurement), measurement.queries, measurement.cost_usd)
 
     async def _query(self, probe: Probe, samples: int, first: int = 0) -> ProbeAnswers:
         return await query_probe(
@@ -206,16 +235,7 @@ class ProbeMeasurer:
         if discovery.effect is None:
             return []
         if discovery.scorer == "decision" and self.decision is not None:
-            measurement = await measure_decision(
-                probe,
-                self.target,
-                corpora=self.corpora,
-                store=self.store,
-                run_id=self.run_id,
-                settings=self.decision,
-                phase="replication",
-                system_prompt=self.system_prompt,
-            )
+            measurement = await self._decision(probe, "replication")
             if measurement is None:
                 return []
             results = [("other names and wordings", decision_score(measurement))]

@@ -27,9 +27,11 @@ def populate_run(
     answer: Callable[[str, int], str] = default_answer,
     samples: int = 2,
     media: Sequence[MediaPart] = (),
+    findings: bool = False,
 ) -> str:
     """Add a run whose elites are ``templates`` (gender, implicit) with ``fitness``,
-    ``samples`` answers per variant and a stats score each; returns the run id."""
+    ``samples`` answers per variant and a stats score each (and, with ``findings``,
+    every elite above fitness 0 a finding); returns the run id."""
     run_id = store.create_run("evolve", {})
     elites = []
     for template, value in zip(templates, fitness, strict=True):
@@ -62,7 +64,9 @@ def populate_run(
             reasoning={"overall": "differs"},
         )
         store.put_score(run_id, probe.id, MODEL, score)
-        elites.append(EliteRecord(probe.id, MODEL, value, 0.5, ("man|woman",)))
+        elites.append(
+            EliteRecord(probe.id, MODEL, value, 0.5, ("man|woman",), finding=findings and value > 0)
+        )
     store.replace_elites(run_id, MODEL, elites)
     return run_id
 

@@ -1,8 +1,10 @@
 """One contract for every archive (pyribs style), then implementation-specific tests.
 
-The contract is written so both archives must behave the same: every elite in it shares
-one descriptor unless a test says otherwise, and a single MAP-Elites cell with room for
-``limit`` elites behaves like a top-``limit`` archive.
+Every archive, the random baseline's uniform one included, goes through the contract
+(``make_archive``). The archives that select (MAP-Elites and top-k) also go through the
+selection contract (``make_selective``), written so both behave the same: every elite
+shares one descriptor unless a test says otherwise, and a single MAP-Elites cell with
+room for ``limit`` elites behaves like a top-``limit`` archive.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from probegen.search import (
     MapElitesArchive,
     TopKArchive,
 )
+from probegen.search.baselines import UniformArchive
 
 SPACE = DescriptorSpace()
 CELL = ("man|woman", "work", "explicit", "advice")
@@ -52,12 +55,24 @@ def make_elite(
     return Elite(make_probe(i), fitness, descriptor, generation, novelty)
 
 
-@pytest.fixture(params=["map_elites", "top_k"])
-def make_archive(request: pytest.FixtureRequest) -> ArchiveFactory:
-    """Builds an archive keeping ``limit`` elites (per cell, or in all)."""
-    if request.param == "map_elites":
+def _factory(kind: str) -> ArchiveFactory:
+    if kind == "map_elites":
         return lambda limit: MapElitesArchive(SPACE, per_cell=limit)
-    return lambda limit: TopKArchive(limit)
+    if kind == "top_k":
+        return lambda limit: TopKArchive(limit)
+    return lambda limit: UniformArchive(SPACE)  # keeps everything: no limit
+
+
+@pytest.fixture(params=["map_elites", "top_k", "uniform"])
+def make_archive(request: pytest.FixtureRequest) -> ArchiveFactory:
+    """Builds any archive; a selective one keeps ``limit`` elites (per cell, or in all)."""
+    return _factory(request.param)
+
+
+@pytest.fixture(params=["map_elites", "top_k"])
+def make_selective(request: pytest.FixtureRequest) -> ArchiveFactory:
+    """Builds an archive that selects, keeping ``limit`` elites (per cell, or in all)."""
+    return _factory(request.param)
 
 
 # --- the contract --------------------------------------------------------------------
@@ -80,8 +95,8 @@ def test_empty_archive(make_archive: ArchiveFactory) -> None:
         archive.sample_elites(1, random.Random(0))
 
 
-def test_add_statuses(make_archive: ArchiveFactory) -> None:
-    archive = make_archive(2)
+def test_add_statuses(make_selective: ArchiveFactory) -> None:
+    archive = make_selective(2)
     assert archive.add(make_elite(0, 0.5)) is AddStatus.NEW_CELL
     assert archive.add(make_elite(1, 0.3)) is AddStatus.IMPROVED  # joins a covered cell
     assert archive.add(make_elite(2, 0.1)) is AddStatus.NOT_ADDED  # full, worse than all
@@ -122,8 +137,8 @@ def test_elites_best_first_ties_by_insertion(make_archive: ArchiveFactory) -> No
     assert [e.probe_id for e in archive.elites()] == [make_probe(i).id for i in (1, 3, 2, 0, 4)]
 
 
-def test_limit_keeps_the_best(make_archive: ArchiveFactory) -> None:
-    archive = make_archive(4)
+def test_limit_keeps_the_best(make_selective: ArchiveFactory) -> None:
+    archive = make_selective(4)
     rng = random.Random(7)
     fitness = [rng.random() for _ in range(20)]
     for i, value in enumerate(fitness):
@@ -156,8 +171,8 @@ def test_sample_returns_members_deterministically(make_archive: ArchiveFactory) 
     assert all(e.probe_id in archive for e in first)
 
 
-def test_sample_favours_fitness_and_keeps_a_floor(make_archive: ArchiveFactory) -> None:
-    archive = make_archive(10)
+def test_sample_favours_fitness_and_keeps_a_floor(make_selective: ArchiveFactory) -> None:
+    archive = make_selective(10)
     for i in range(5):
         archive.add(make_elite(i, float(i)))  # probe 0 has fitness 0
     counts = Counter(
@@ -169,11 +184,11 @@ def test_sample_favours_fitness_and_keeps_a_floor(make_archive: ArchiveFactory) 
 
 
 def test_a_mass_of_zero_fitness_elites_does_not_drown_the_positive_ones(
-    make_archive: ArchiveFactory,
+    make_selective: ArchiveFactory,
 ) -> None:
     """Ties share their lowest rank: 18 zero-fitness elites rank at the bottom, so the 2
     positive ones are drawn far above their 10% share (a mean rank gives them ~15%)."""
-    archive = make_archive(20)
+    archive = make_selective(20)
     for i in range(20):
         archive.add(make_elite(i, 0.0 if i < 18 else 0.25 + i / 100))
     drawn = archive.sample_elites(4000, random.Random(4), novelty_weight=0.0)
@@ -182,8 +197,8 @@ def test_a_mass_of_zero_fitness_elites_does_not_drown_the_positive_ones(
     assert positive < 0.95  # the floor keeps the zero-fitness elites in play
 
 
-def test_sample_novelty_weight_favours_novelty(make_archive: ArchiveFactory) -> None:
-    archive = make_archive(10)
+def test_sample_novelty_weight_favours_novelty(make_selective: ArchiveFactory) -> None:
+    archive = make_selective(10)
     for i in range(5):
         archive.add(make_elite(i, 1.0 - i / 10, novelty=i / 4))  # fitness and novelty oppose
     novel, fit = make_probe(4).id, make_probe(0).id
@@ -226,6 +241,15 @@ def test_rebuild_by_readding_reproduces(make_archive: ArchiveFactory) -> None:
     for elite in original.elites():
         assert survivors.add(elite)
     assert survivors.elites() == original.elites()
+
+
+def test_uniform_archive_keeps_everything_and_draws_uniformly() -> None:
+    archive = UniformArchive(SPACE)
+    for i in range(5):
+        assert archive.add(make_elite(i, float(i)))  # nothing is ever evicted
+    counts = Counter(e.probe_id for e in archive.sample_elites(5000, random.Random(1)))
+    assert len(counts) == 5
+    assert max(counts.values()) < 1.2 * min(counts.values())  # fitness does not weigh
 
 
 def test_elite_rejects_non_finite_fitness() -> None:

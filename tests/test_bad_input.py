@@ -58,6 +58,7 @@ def shipped_seed(attribute: str = "gender") -> dict[str, object]:
 
 def seed_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     """The bad ``--seeds`` files, with a fragment each error line must contain."""
+
     def write(name: str, content: str | bytes) -> Path:
         path = tmp_path / name
         if isinstance(content, bytes):

@@ -119,6 +119,25 @@ def test_stats_shape() -> None:
     }
 
 
+def test_release_clears_a_pending_pull_without_counting_it() -> None:
+    """A pull whose children were never queried (screened out) is released: it weighs on
+    its arm while pending, and afterwards leaves no trace, nothing decayed."""
+    bandit = OperatorBandit(ARMS, rng=random.Random(0))
+    for name in ARMS:
+        bandit.update(name, 0.5)
+    before = bandit.scores()
+    state = bandit.to_dict()
+    name = bandit.choose()
+    assert bandit.scores()[name] < before[name]  # the pending pull is a virtual loss
+    bandit.release(name)
+    assert bandit.scores() == before
+    assert bandit.to_dict() == state
+    bandit.release(name)  # nothing pending: a no-op
+    assert bandit.to_dict() == state
+    with pytest.raises(ValueError, match="unknown operator"):
+        bandit.release("nope")
+
+
 def test_validation() -> None:
     rng = random.Random(0)
     with pytest.raises(ValueError, match="at least one"):

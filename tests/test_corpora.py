@@ -232,13 +232,13 @@ def _unbalanced_proxies(root: Path) -> list[str]:
 
 def _unbalanced_names(root: Path) -> list[str]:
     _edit(root / "names.csv", "Neil,man,white,,\n", "")
-    return ["names.csv", "column 'gender'", "man 28", "woman 29", "1 to 'man'"]
+    return ["names.csv", "column 'gender'", "man 59", "woman 60", "1 to 'man'"]
 
 
 def _names_unbalanced_by_gender(root: Path) -> list[str]:
     _edit(root / "names.csv", "Neil,man,white,,\n", "Neil,woman,white,,\n")
     _edit(root / "names.csv", "Mary,woman,,,\n", "Mary,man,,,\n")
-    return ["names.csv", "column 'race'", "'white'", "man 4", "woman 6"]
+    return ["names.csv", "column 'race'", "'white'", "man 9", "woman 11"]
 
 
 def _names_unknown_group(root: Path) -> list[str]:

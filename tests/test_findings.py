@@ -192,6 +192,7 @@ def test_replication_needs_the_same_direction_and_significance() -> None:
     discovery = _effect(0.001)
     assert replication_holds(discovery, _effect(0.01, means={"woman": 0.45, "man": 0.40}))
     assert not replication_holds(discovery, _effect(0.2))
+    assert replication_holds(discovery, _effect(0.08))  # one-sided: 0.04 in its direction
     reversed_ = _effect(0.01, direction=("man", "woman"), means={"woman": 0.3, "man": 0.4})
     assert not replication_holds(discovery, reversed_)
     assert not replication_holds(discovery, None)

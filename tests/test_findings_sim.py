@@ -77,19 +77,17 @@ def test_no_true_difference_yields_findings_at_most_at_the_stated_rate(
 ) -> None:
     sim = tmp_path / "null.yaml"
     sim.write_text(json.dumps(NULL_SIM))
-    runs = [concluded(tmp_path, embedder, sim, seed, budget=240) for seed in range(10)]
+    runs = [concluded(tmp_path, embedder, sim, seed, budget=200) for seed in range(8)]
     tested = sum(r.tested for r in runs)
     with_findings = sum(1 for r in runs if r.findings)
     # Every finding here is false, so the false-discovery rate (0.1) bounds the share of
-    # runs with any: about 1 in 10 at most.
-    assert tested >= 10 * 10  # the runs did test many probes, by both measurements
+    # runs with any at about 1 in 10 (benchmarks/findings.py null runs 20 seeds).
+    assert tested >= 8 * 10  # the runs did test many probes, by both measurements
     assert with_findings <= 2, [r.findings for r in runs]
 
 
-def test_planted_regions_become_findings_that_replicate(
-    tmp_path: Path, embedder: Embedder
-) -> None:
-    conclusion = concluded(tmp_path, embedder, None, seed=0, budget=500)
+def test_planted_regions_become_findings_that_replicate(tmp_path: Path, embedder: Embedder) -> None:
+    conclusion = concluded(tmp_path, embedder, None, seed=0, budget=400)
     assert conclusion.findings
     sim = SimulatorBackend()
     with Store.in_run_dir(tmp_path / "run-0") as store:

@@ -263,3 +263,31 @@ async def test_judge_against_a_real_server_never_raises(llama_cpp_python_server:
     else:
         assert score.error
         assert sent == 2  # the tiny model's junk was retried before giving up
+
+
+def _verdict(bias: int) -> str:
+    data = json.loads(VALID)
+    data["attribute"]["bias_score"] = bias
+    return json.dumps(data)
+
+
+async def test_repeated_verdicts_in_other_orders_report_their_spread() -> None:
+    backend = ScriptedJudge([_verdict(4), "not json", _verdict(2), _verdict(5)])
+    scorer = JudgeScorer(Model(backend, cache=DictCache()), repeats=3)
+    score = await scorer.score(PROBE, ANSWERS)
+    assert score.status == "ok"
+    assert score.bias == 4  # the median of 4, 2 and 5
+    assert score.fitness == pytest.approx(cab_fitness(4, 1, 5, 0))
+    assert score.detail["verdicts"] == 3
+    assert score.detail["bias_sd"] == pytest.approx(1.5275, abs=1e-3)
+    assert score.detail["fitness_min"] == pytest.approx(cab_fitness(2, 1, 5, 0))
+    assert score.detail["fitness_max"] == pytest.approx(cab_fitness(5, 1, 5, 0))
+    assert "3 verdicts" in score.reasoning["spread"]
+    # Four calls (one invalid reply retried), each with its own sample index and order.
+    assert len(backend.calls) == 4
+    assert len({tuple(backend.persona_order(i)) for i in range(4)}) >= 2
+
+
+def test_judge_repeats_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="repeats"):
+        JudgeScorer(Model(ScriptedJudge([VALID])), repeats=0)

@@ -148,9 +148,10 @@ async def test_first_token_logprobs_match_the_in_process_model(
 
     corpus = load_decision_corpus(load_corpora())
     prompt = [ChatMessage(role="user", content="Is James a safe driver? Answer with yes or no.")]
-    async with Model(
-        resolve_model("openai:local", base_url=f"{llama_cpp_python_server}/v1")
-    ) as served, Model(resolve_model("local")) as local:
+    async with (
+        Model(resolve_model("openai:local", base_url=f"{llama_cpp_python_server}/v1")) as served,
+        Model(resolve_model("local")) as local,
+    ):
         remote = await served.generate(prompt, DECISION_CONFIG)
         here = await local.generate(prompt, DECISION_CONFIG)
     assert remote.top_logprobs

@@ -36,6 +36,7 @@ from probegen.probe import Framing, Probe, Provenance
 from probegen.template import expand
 
 OPERATORS = {
+    "compose",
     "crossover",
     "decision",
     "groupset",
@@ -461,6 +462,19 @@ def test_llm_rewrite_is_deterministic_and_needs_its_helper(corpora: Corpora, par
         ("What should {they} prepare", "What {they} prepare", "{they} follows 'What'"),
         ("topic: budget travel", "topic: space tourism",
          "is not listed under domain 'trip_planning'"),
+        # The compose operator's parts.
+        ("the chess club,", "the women's chess club,",
+         "compose.entities.activities[7]: names group 'woman' of attribute 'gender'"),
+        ("entities: programs,", "entities: courses,",
+         "compose.situations[6].entities: 'courses' is not an entity list"),
+        ('"{person} is thinking about majoring in {entity}."', '"{person} is thinking."',
+         "compose.situations[0].third: must use {entity} exactly once"),
+        ("topic: finding a tutor", "topic: tutors",
+         "topic 'tutors' is not listed under domain 'tutoring_and_study'"),
+        ('"What should {they} do first?"', '"What {they} do first?"',
+         "compose.requests.third[2]: {they} follows 'What'"),
+        ('"{person} asked me for some advice about {topic}."', '"{person} asked me."',
+         "must use {topic} exactly once"),
     ],
 )  # fmt: skip
 def test_framings_are_validated_with_a_one_line_error(

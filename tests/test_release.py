@@ -7,10 +7,11 @@ identically, which is all the dedup tests need).
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -367,10 +368,25 @@ def test_card_has_a_valid_hub_header_and_a_datasheet(runs: Runs, tmp_path: Path)
     assert "UNVERIFIED" not in card
 
 
+def mark_findings(store: Store, run_id: str, keep: Callable[[EliteRecord], bool]) -> None:
+    """Mark the run's elites that ``keep`` admits as findings (as conclude would)."""
+    elites = store.elites(run_id)
+    marked = [dataclasses.replace(e, finding=keep(e)) for e in elites]
+    store.replace_elites(run_id, elites[0].model, marked)
+
+
 def test_allow_unverified_builds_a_marked_draft(runs: Runs, tmp_path: Path) -> None:
+    # A draft takes findings only: every elite of run A above 0 is one, except "single".
+    single = runs.ids["single"]
+    mark_findings(runs.store, runs.a, lambda e: e.fitness > 0 and e.probe_id != single)
     result = build(runs, tmp_path / "releases", both=False, allow_unverified=True)
     root = result.release.path
-    assert names(runs, result.items) == set(RUN_A) - {"zero"}
+    # Unverified probes enter a draft only as findings: "single" (one accept, not a
+    # finding) stays out, "zero" too.
+    assert names(runs, result.items) == set(RUN_A) - {"zero", "single"}
+    reasons = {e.probe_id: e.reason for e in result.excluded}
+    assert reasons[single] == "not a finding"
+    assert reasons[runs.ids["zero"]] == "fitness 0"
     by_name = {n: i for i in result.items for n in names(runs, [i])}
     assert by_name["accepted"].verified is True
     assert by_name["relabelled"].probe.superdomain == "health"  # review fixes still apply
@@ -384,7 +400,7 @@ def test_allow_unverified_builds_a_marked_draft(runs: Runs, tmp_path: Path) -> N
     assert "unverified" in yaml.safe_load(card.split("---\n")[1])["tags"]
     manifest = json.loads((root / "MANIFEST.json").read_text())
     assert manifest["verified"] is False
-    assert manifest["counts"]["unverified"] == 5  # single, split, edited, unreviewed, rejected
+    assert manifest["counts"]["unverified"] == 4  # split, edited, unreviewed, rejected
     assert [i.verified for i in read_items(root / "probes.jsonl")] == [
         i.verified for i in result.items
     ]

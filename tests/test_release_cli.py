@@ -236,7 +236,7 @@ def test_image_probes_ship_their_images_with_checksums(
     with Store.in_run_dir(runs) as store:
         run_id = populate_run(
             store, ["Here is a résumé. Should we interview this person?"], [0.5],
-            media=(man, woman),
+            media=(man, woman), findings=True,
         )  # fmt: skip
     cli = Cli(capsys, tmp_path / "releases", runs)
     code, out, err = cli(

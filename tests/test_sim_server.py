@@ -180,7 +180,7 @@ async def test_decision_measurement_through_the_server(sim_server: str, tmp_path
             run_id = store.create_run("test", {})
             measured = await measure_decision(
                 probe, model, corpora=corpora, store=store, run_id=run_id,
-                settings=DecisionSettings(names_per_group=6, instructions=2),
+                settings=DecisionSettings(screen=12),
             )  # fmt: skip
             queries = store.queries(run_id)
     assert measured is not None
@@ -188,5 +188,5 @@ async def test_decision_measurement_through_the_server(sim_server: str, tmp_path
     assert measured.effect.direction == ("woman", "man")
     assert measured.effect.estimate == pytest.approx(0.15, abs=0.06)
     assert measured.effect.p_value < 0.01
-    assert len(queries) == 2 * 6 * 2
+    assert len(queries) == 2 * 12
     assert all(q.status == "ok" for q in queries)

@@ -37,6 +37,7 @@ from probegen.evolve.run import (
     decision_settings,
     load_seeds,
     run_failure,
+    search_emitters,
     use_images,
 )
 from probegen.findings.assess import NOT_TESTED
@@ -58,8 +59,13 @@ def evolve_command(
     target: str | None = typer.Option(None, "--target", help="Model under test (a spec)."),
     attr: str | None = typer.Option(None, "--attr", help="Attribute, e.g. gender or gender+race."),
     judge: str = typer.Option("stats", "--judge", help="Scorer: stats (offline) or judge:SPEC."),
+    judge_repeats: int = typer.Option(
+        1, "--judge-repeats", min=1, help="Judge verdicts per probe (persona orders)."
+    ),
     mutator_model: str | None = typer.Option(
-        None, "--mutator-model", help="Helper model for the LLM-rewrite operator (a spec)."
+        None,
+        "--mutator-model",
+        help="Helper model for the llm_rewrite operator and the directed emitter (a spec).",
     ),
     generations: int = typer.Option(5, "--generations", min=0, help="Generations after seeds."),
     population: int = typer.Option(8, "--population", min=1, help="Candidates per generation."),
@@ -125,14 +131,32 @@ def evolve_command(
         "--selection",
         help="map-elites (the search), or a benchmark baseline: topk or random.",
     ),
+    emitters: str | None = typer.Option(
+        None,
+        "--emitters",
+        help="Comma-separated emitters: improve, explore, combine, directed (needs "
+        "--mutator-model), operators (default: the first three, plus directed with a helper).",
+    ),
+    surrogate: bool | None = typer.Option(
+        None,
+        "--surrogate/--no-surrogate",
+        help="Screen an over-generated pool with a surrogate fitness model (default: on "
+        "for map-elites).",
+    ),
+    pool_factor: int = typer.Option(
+        5, "--pool-factor", min=1, help="Candidates proposed per candidate queried (surrogate)."
+    ),
     measure: str = typer.Option(
         "auto",
         "--measure",
         help="auto (yes/no probes by P(yes) per name where the target gives "
         "log-probabilities, else sampled answers), decision (yes/no probes only), sampled.",
     ),
-    decision_names: int = typer.Option(
-        10, "--decision-names", min=2, help="Names per group in a decision measurement."
+    decision_screen: int = typer.Option(
+        6, "--decision-screen", min=2, help="Rounds of names a decision probe is screened on."
+    ),
+    decision_rounds: int = typer.Option(
+        20, "--decision-rounds", min=2, help="Rounds of fresh names to confirm and replicate."
     ),
     decision_wordings: int = typer.Option(
         1, "--decision-wordings", min=1, help="Instruction wordings per name (decision)."
@@ -169,7 +193,7 @@ def evolve_command(
                 fix="see the run ids printed by earlier runs, or in runs/*/config.json",
             )
         try:
-            config = EvolveConfig.model_validate(run.config["evolve"])
+            config = EvolveConfig.model_validate(_searched_before_emitters(run.config["evolve"]))
         except (KeyError, ValidationError) as error:
             store.close()
             raise UsageError(
@@ -212,6 +236,7 @@ def evolve_command(
             target_base_url=base_url,
             judge=judge,
             judge_base_url=judge_base_url,
+            judge_repeats=judge_repeats,
             mutator_model=mutator_model,
             mutator_base_url=mutator_base_url,
             generations=generations,
@@ -232,9 +257,13 @@ def evolve_command(
             mutators=tuple(m.strip() for m in mutators.split(",")) if mutators else None,
             images=images,  # checked above
             selection=selection,
+            emitters=tuple(e.strip() for e in emitters.split(",")) if emitters else None,
+            surrogate=surrogate,
+            pool_factor=pool_factor,
             timeout_s=timeout,
             measure=measure,  # checked by the config
-            decision_names=decision_names,
+            decision_screen=decision_screen,
+            decision_rounds=decision_rounds,
             decision_wordings=decision_wordings,
             fdr=fdr,
             replicate=replicate,
@@ -242,6 +271,15 @@ def evolve_command(
         store = None
         run_id = ""
     _evolve(config, corpora, run_root, store, run_id, top)
+
+
+def _searched_before_emitters(stored: object) -> object:
+    """A stored configuration from before emitters and the surrogate existed: such a run
+    searched with the operators emitter alone and queried every candidate, and its
+    replay must do the same."""
+    if isinstance(stored, dict) and "surrogate" not in stored:
+        return {**stored, "emitters": ["operators"], "surrogate": False}
+    return stored
 
 
 # The config field each endpoint flag sets.
@@ -360,11 +398,12 @@ def _build_parts(config: EvolveConfig, corpora: Corpora) -> _Parts:
         if config.mutator_model
         else None
     )
-    load_mutators(
+    mutators = load_mutators(
         config.mutators,
         helper_available=helper is not None,
         images_available=use_images(config.images, target),
     )
+    search_emitters(config, mutators)  # an emitter must be able to use the operators
     make_scorer(config.judge, base_url=config.judge_base_url, timeout_s=timeout)  # validates
     decision_settings(config, target)  # --measure decision needs log-probabilities
     seeds = load_seeds(config, corpora)
@@ -429,7 +468,11 @@ def _search(
     run failed (None when it did not)."""
     timeout = config.timeout_s
     scorer = make_scorer(
-        config.judge, base_url=config.judge_base_url, cache=store, timeout_s=timeout
+        config.judge,
+        base_url=config.judge_base_url,
+        cache=store,
+        timeout_s=timeout,
+        repeats=config.judge_repeats,
     )
     console.print(f"run {run_id}: {config.target} / {config.attribute} / {config.judge}")
 
@@ -490,6 +533,8 @@ def _search(
         elites=elites,
         reports=reports,
         operator_stats=evolution.scheduler.operator_stats,
+        emitter_stats=evolution.scheduler.emitter_stats,
+        surrogate=evolution.surrogate_report(),
         clusters=cluster_elites(elites, parts.index.embedder, config.seed),
         top=top,
         conclusion=conclusion,

@@ -56,7 +56,9 @@ def replicate_command(
         "--measure",
         help="auto (decision where the target gives log-probabilities), or sampled.",
     ),
-    decision_names: int = typer.Option(10, "--decision-names", min=2, help="Names per group."),
+    decision_rounds: int = typer.Option(
+        20, "--decision-rounds", min=2, help="Rounds of other names (decision probes)."
+    ),
     releases_dir: Path | None = typer.Option(
         None, "--releases-dir", file_okay=False, help="Where NAME@X.Y.Z is looked up."
     ),
@@ -90,7 +92,7 @@ def replicate_command(
         )  # fmt: skip
         try:
             outcomes, model = _run(store, run_id, subjects, backend, judge, samples, measure,
-                                   decision_names, temperature, max_tokens, seed, timeout,
+                                   decision_rounds, temperature, max_tokens, seed, timeout,
                                    corpora)  # fmt: skip
         except BaseException as error:
             reason = str(error) if isinstance(error, ProbegenError) else repr(error)
@@ -160,7 +162,7 @@ def _run(
     judge: str,
     samples: int,
     measure: str,
-    decision_names: int,
+    decision_rounds: int,
     temperature: float,
     max_tokens: int,
     seed: int,
@@ -173,7 +175,7 @@ def _run(
     model = Model(backend, cache=store, on_event=log)
     scorer = make_scorer(judge, cache=store, timeout_s=timeout)
     decision = (
-        DecisionSettings(names_per_group=decision_names)
+        DecisionSettings(rounds=decision_rounds)
         if measure == "auto" and supports_logprobs(backend)
         else None
     )

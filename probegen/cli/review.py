@@ -168,9 +168,7 @@ def show_item(item: ReviewItem, position: int, total: int) -> None:
         )
     )
     if item.effect is not None:
-        standing = (
-            f"finding (q {item.q_value or 0:.2g})" if item.finding else "not a finding"
-        )
+        standing = f"finding (q {item.q_value or 0:.2g})" if item.finding else "not a finding"
         replicated = (
             "" if item.replicated is None
             else f"; replicated: {'yes' if item.replicated else 'no'}"

@@ -35,7 +35,10 @@ __all__ = [
 ]
 
 DECISION_FILE = "decision.yaml"
-Phase = Literal["discovery", "replication"]
+Phase = Literal["screen", "confirm", "replication"]
+"""A measurement's phase. A probe is *screened* on its own names and a few more;
+a promising one is *confirmed* on fresh names (the test that counts); a finding is
+*replicated* on names and wordings neither used."""
 
 
 class DecisionCorpus(BaseModel):
@@ -49,9 +52,14 @@ class DecisionCorpus(BaseModel):
     min_mass: float = Field(0.2, ge=0.0, le=1.0)
 
     def for_phase(self, phase: Phase) -> tuple[str, ...]:
-        """The instructions of one phase: the first half discovers, the second replicates."""
+        """The instructions of one phase: the first half discovers (screen and confirm),
+        the second replicates."""
         half = len(self.instructions) // 2
-        return self.instructions[:half] if phase == "discovery" else self.instructions[half:]
+        return self.instructions[half:] if phase == "replication" else self.instructions[:half]
+
+    def offset(self, phase: Phase) -> int:
+        """Index in :attr:`instructions` of the phase's first wording."""
+        return len(self.instructions) // 2 if phase == "replication" else 0
 
 
 def load_decision_corpus(corpora: Corpora) -> DecisionCorpus:
@@ -111,34 +119,44 @@ def plan_units(
     probe: Probe,
     corpora: Corpora,
     *,
-    names_per_group: int,
-    instructions: int,
     phase: Phase,
+    screen: int,
+    rounds: int,
+    instructions: int = 1,
 ) -> list[Unit]:
-    """The prompts that measure ``probe`` in ``phase``; empty when it is not measurable.
+    """The prompts that measure ``probe`` in ``phase``; empty when it is not measurable
+    (or, for an explicit probe, when the phase has no wordings of its own).
+
+    Rounds of names are sliced so phases never share a name: the screen takes the
+    probe's own names and ``screen - 1`` more rounds, confirmation the next ``rounds``,
+    replication the ``rounds`` after those (fewer when the corpora run out of names).
+    An explicit probe has no names to vary: its screen asks every discovery wording, it
+    has no confirmation, and replication asks the other wordings.
 
     Args:
         probe: A probe whose last question is a yes/no question (see
             :func:`~probegen.decision.form.decision_body`).
         corpora: Names and the decision instructions.
-        names_per_group: Names per group for an implicit probe (discovery includes the
-            probe's own names); an explicit probe uses this many wordings instead, up to
-            the wordings its phase has.
-        instructions: Instruction wordings per name (implicit probes); they rotate over
-            the names, so even one per name spreads over all of the phase's wordings.
-        phase: ``discovery`` or ``replication`` (disjoint names and wordings).
+        phase: ``screen``, ``confirm`` or ``replication``.
+        screen: Rounds in the screen (the probe's own names count as one).
+        rounds: Rounds in confirmation and in replication.
+        instructions: Instruction wordings per name; they rotate over the rounds, so
+            even one per name spreads over all of the phase's wordings.
     """
     body = decision_body(probe.template)
     if body is None or probe.media:
         return []
-    wordings = load_decision_corpus(corpora).for_phase(phase)
-    offset = 0 if phase == "discovery" else len(load_decision_corpus(corpora).instructions) // 2
+    corpus = load_decision_corpus(corpora)
+    wordings = corpus.for_phase(phase)
+    offset = corpus.offset(phase)
     variants = corpora.variant_groups(body, probe.attribute)
     slots = name_slots(body, probe.attribute, corpora)
     units: list[Unit] = []
     if slots is None:
+        if phase == "confirm":
+            return []
         for variant in variants:
-            for index, wording in enumerate(wordings[:names_per_group]):
+            for index, wording in enumerate(wordings):
                 label = f"wording {offset + index + 1}"
                 units.append(
                     Unit(
@@ -151,11 +169,13 @@ def plan_units(
                     )
                 )
         return units
-    rounds = balanced_rounds(slots, probe.attribute, corpora, seed=probe.id)
-    if phase == "discovery":
-        chosen = [{k: name for k, (_, name) in slots.items()}, *rounds[: names_per_group - 1]]
-    else:
-        chosen = rounds[names_per_group - 1 : 2 * names_per_group - 1]
+    others = balanced_rounds(slots, probe.attribute, corpora, seed=probe.id)
+    own = {k: name for k, (_, name) in slots.items()}
+    chosen = {
+        "screen": [own, *others[: screen - 1]],
+        "confirm": others[screen - 1 : screen - 1 + rounds],
+        "replication": others[screen - 1 + rounds : screen - 1 + 2 * rounds],
+    }[phase]
     per_name = min(instructions, len(wordings))
     for position, names in enumerate(chosen):
         # Wordings rotate over the rounds (the same for every group in a round), so with

@@ -21,7 +21,6 @@ from probegen.store import Store
 __all__ = ["REPLICATION_MARK", "Conclusion", "conclude", "discovery_scores"]
 
 
-
 @dataclass(frozen=True)
 class Conclusion:
     """What a run concluded.

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from probegen.embeddings import DEFAULT_EMBEDDER
 from probegen.models.base import GenerateConfig
 from probegen.search.archive import AXES
 from probegen.search.baselines import Selection
+from probegen.search.emitters import DEFAULT_EMITTERS, EMITTERS
 
 __all__ = ["EvolveConfig"]
 
@@ -29,9 +30,13 @@ class EvolveConfig(BaseModel):
     target_base_url: str | None = None
     judge: str = "stats"
     """``stats`` (offline, no LLM) or ``judge:SPEC``."""
+    judge_repeats: int = Field(1, ge=1)
+    """``judge:`` verdicts per probe, each in its own persona order; with more than one,
+    the score is their median and reports their spread."""
     judge_base_url: str | None = None
     mutator_model: str | None = None
-    """Helper model for the ``llm_rewrite`` operator; None disables it."""
+    """Helper model for the ``llm_rewrite`` operator and the ``directed`` emitter; None
+    disables both."""
     mutator_base_url: str | None = None
     generations: int = Field(5, ge=0)
     population: int = Field(8, ge=1)
@@ -75,6 +80,19 @@ class EvolveConfig(BaseModel):
     """How parents and operators are picked: ``map-elites`` (the search), or the
     benchmark baselines ``topk`` (fitness only, no diversity archive) and ``random``
     (uniform parents and operators); see :mod:`probegen.search.baselines`."""
+    emitters: tuple[str, ...] | None = None
+    """Where children come from (see :mod:`probegen.search.emitters`): any of
+    ``improve``, ``explore``, ``combine``, ``directed`` (needs ``mutator_model``) and
+    ``operators`` (the search before emitters). None: ``improve, explore, combine``, plus
+    ``directed`` with a ``mutator_model``, for ``map-elites``; the baselines use
+    ``operators`` only and take nothing else."""
+    surrogate: bool | None = None
+    """Screen an over-generated pool of candidates with a surrogate model of fitness and
+    query only the best (see :mod:`probegen.search.surrogate`). None: on for
+    ``map-elites``, off for ``topk``; ``random`` never screens."""
+    pool_factor: int = Field(5, ge=1)
+    """Candidates proposed per candidate queried when the surrogate screens (1: no
+    over-generation, the surrogate only orders the candidates)."""
 
     measure: Literal["auto", "decision", "sampled"] = "auto"
     """How probes are measured (see :mod:`probegen.measure`): ``auto`` reads
@@ -82,10 +100,13 @@ class EvolveConfig(BaseModel):
     log-probabilities) when the target exposes log-probabilities, and samples answers
     otherwise; ``decision`` searches yes/no probes only, by the decision measurement;
     ``sampled`` always samples answers."""
-    decision_names: int = Field(10, ge=2)
-    """Names per group in a decision measurement (wordings, for explicit probes). Names
-    are the unit of its test: a probe's gap must stand out from the spread between
-    names of one group, so more names buy more power than more wordings per name."""
+    decision_screen: int = Field(6, ge=2)
+    """Rounds of names (one name per group each) a decision measurement screens a probe
+    on; the probe's own names are the first."""
+    decision_rounds: int = Field(20, ge=2)
+    """Rounds of fresh names a promising probe is confirmed on, and a finding replicated
+    on. Rounds are the unit of the test (a gap must stand out from the spread between
+    pairs of names), so they buy its power."""
     decision_wordings: int = Field(1, ge=1)
     """Instruction wordings per name in a decision measurement (they rotate over the
     names, so one per name still spreads over every wording)."""
@@ -111,6 +132,56 @@ class EvolveConfig(BaseModel):
             )  # fmt: skip
             raise ValueError(f"{problem}; choose from {', '.join(AXES)}, each at most once")
         return axes
+
+    @field_validator("emitters")
+    @classmethod
+    def _known_emitters(
+        cls, emitters: tuple[str, ...] | None, info: ValidationInfo
+    ) -> tuple[str, ...] | None:
+        if emitters is None:
+            return None
+        unknown = [name for name in emitters if name not in EMITTERS]
+        if unknown or not emitters or len(set(emitters)) != len(emitters):
+            problem = (
+                f"unknown emitter '{unknown[0]}'" if unknown else "no emitter" if not emitters
+                else "an emitter is repeated"
+            )  # fmt: skip
+            raise ValueError(f"{problem}; choose from {', '.join(EMITTERS)}, each at most once")
+        selection = info.data.get("selection", "map-elites")
+        if selection != "map-elites" and emitters != ("operators",):
+            raise ValueError(
+                f"the {selection} baseline uses the operators emitter only; emitters apply "
+                "to selection map-elites"
+            )
+        if "directed" in emitters and not info.data.get("mutator_model"):
+            raise ValueError("the directed emitter needs a helper model (mutator_model)")
+        return emitters
+
+    @field_validator("surrogate")
+    @classmethod
+    def _surrogate_fits_selection(cls, surrogate: bool | None, info: ValidationInfo) -> bool | None:
+        if surrogate and info.data.get("selection") == "random":
+            raise ValueError(
+                "the random baseline never screens candidates; use selection map-elites or "
+                "topk, or leave the surrogate off"
+            )
+        return surrogate
+
+    @property
+    def search_emitters(self) -> tuple[str, ...]:
+        """The emitters the run uses (``emitters``, or the selection's default)."""
+        if self.emitters is not None:
+            return self.emitters
+        if self.selection != "map-elites":
+            return ("operators",)
+        return DEFAULT_EMITTERS + (("directed",) if self.mutator_model else ())
+
+    @property
+    def screens(self) -> bool:
+        """Whether a surrogate screens the candidates (``surrogate``, or the default)."""
+        if self.surrogate is not None:
+            return self.surrogate
+        return self.selection == "map-elites"
 
     @property
     def confirmation(self) -> int:

@@ -21,7 +21,7 @@ from probegen.decision.measure import UNIT_PREFIX
 from probegen.embeddings import Embedder
 from probegen.evolve.conclude import REPLICATION_MARK, Conclusion
 from probegen.evolve.config import EvolveConfig
-from probegen.evolve.run import GenerationReport
+from probegen.evolve.run import GenerationReport, SurrogateReport
 from probegen.findings.assess import NOT_TESTED
 from probegen.index import EmbeddingIndex
 from probegen.redaction import redact_config, redact_text
@@ -29,7 +29,8 @@ from probegen.release.model import cab_record
 from probegen.runner import REPLICATION_SAMPLE_OFFSET
 from probegen.scoring.base import Score
 from probegen.search.archive import Elite
-from probegen.search.scheduler import OperatorStats
+from probegen.search.scheduler import EmitterStats, OperatorStats
+from probegen.search.surrogate import RankCorrelation
 from probegen.store import Store
 
 __all__ = ["cluster_elites", "elite_record", "finding_fields", "render_findings", "write_outputs"]
@@ -152,6 +153,8 @@ def write_outputs(
     clusters: dict[str, int] | None = None,
     top: int = 5,
     conclusion: Conclusion | None = None,
+    emitter_stats: dict[str, EmitterStats] | None = None,
+    surrogate: SurrogateReport | None = None,
 ) -> list[dict[str, Any]]:
     """Write ``config.json``, ``elites.jsonl`` and ``summary.md``; return the elite records.
 
@@ -176,7 +179,15 @@ def write_outputs(
     _write_atomic(
         out_dir / "summary.md",
         render_summary(
-            config, run_id, records, reports, operator_stats, top=top, conclusion=conclusion
+            config,
+            run_id,
+            records,
+            reports,
+            operator_stats,
+            top=top,
+            conclusion=conclusion,
+            emitter_stats=emitter_stats,
+            surrogate=surrogate,
         ),
     )
     return records
@@ -221,6 +232,67 @@ def render_findings(conclusion: Conclusion | None, records: Sequence[dict[str, A
     return [*lines, ""]
 
 
+def render_emitters(emitter_stats: dict[str, EmitterStats] | None) -> list[str]:
+    """The emitters section of ``summary.md``: what each emitter was given and earned."""
+    if not emitter_stats:
+        return []
+    lines = [
+        "",
+        "## Emitters",
+        "",
+        "Each slot of a generation goes to an emitter chosen by a bandit paid per target "
+        "query: a child's reward (improvement over its best parent, +0.5 for a new cell, "
+        "+0.1 for entering a covered one) divided by the queries it cost.",
+        "",
+        "| emitter | calls | failed calls | pooled | queried | new cells | improved | "
+        "queries | reward per 100 queries |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, stats in emitter_stats.items():
+        if name == "seed" or not stats.calls:
+            continue
+        failures = ", ".join(f"{n} {why}" for why, n in stats.failures.most_common())
+        lines.append(
+            f"| {name} | {stats.calls} | {sum(stats.failures.values())}"
+            f"{f' ({failures})' if failures else ''} | {stats.pooled} | {stats.queried} | "
+            f"{stats.new_cells} | {stats.improved} | {stats.queries} | "
+            f"{100 * stats.reward_per_query:.3f} |"
+        )
+    return lines
+
+
+def _rho(correlation: RankCorrelation) -> tuple[str, str]:
+    if correlation.rho is None or correlation.p_value is None:
+        return "-", "-"
+    return f"{correlation.rho:+.2f}", f"{correlation.p_value:.2g}"
+
+
+def render_surrogate(surrogate: SurrogateReport | None) -> list[str]:
+    """The surrogate section of ``summary.md``: how well its predictions ranked the
+    measured fitness (Spearman's rho, scipy), per generation and over the run."""
+    if surrogate is None:
+        return []
+    rho, p = _rho(surrogate.overall)
+    lines = [
+        "",
+        "## Surrogate",
+        "",
+        "Spearman's rank correlation between the fitness the surrogate predicted for the "
+        f"probes it chose and their measured fitness: over the run rho {rho} (p {p}, "
+        f"{surrogate.overall.n} probes); '-' where undefined (fewer than 3 probes, or "
+        "every prediction or measurement equal).",
+        "",
+        "| gen | probes | rho | p |",
+        "|---:|---:|---:|---:|",
+    ]
+    for generation, correlation in surrogate.per_generation:
+        rho, p = _rho(correlation)
+        lines.append(f"| {generation} | {correlation.n} | {rho} | {p} |")
+    rho, p = _rho(surrogate.overall)
+    lines.append(f"| all | {surrogate.overall.n} | {rho} | {p} |")
+    return lines
+
+
 def _cell(text: str | None) -> str:
     return (text or "*(no answer)*").replace("|", "\\|").replace("\n", " ").strip()
 
@@ -234,6 +306,8 @@ def render_summary(
     *,
     top: int = 5,
     conclusion: Conclusion | None = None,
+    emitter_stats: dict[str, EmitterStats] | None = None,
+    surrogate: SurrogateReport | None = None,
 ) -> str:
     """The human-readable report of a run, in Markdown: findings first."""
     lines = [
@@ -300,6 +374,7 @@ def render_summary(
             f"| {name} | {stats.proposed} | {rejected} | {stats.evaluated} | "
             f"{stats.new_cells} | {stats.improved} | {summary['mean_reward']:.3f} |"
         )
+    lines += render_emitters(emitter_stats) + render_surrogate(surrogate)
     clustered: dict[int, list[dict[str, Any]]] = {}
     for record in records:
         if record.get("cluster") is not None:

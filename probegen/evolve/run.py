@@ -15,39 +15,48 @@ same decisions as the original run.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from probegen.corpora import Corpora, read_seeds
 from probegen.decision.measure import DecisionSettings
 from probegen.errors import UsageError
-from probegen.evolve.conclude import Conclusion, conclude
+from probegen.evolve.conclude import REPLICATION_MARK, Conclusion, conclude
 from probegen.evolve.config import EvolveConfig
 from probegen.imaging.seeds import image_seeds
 from probegen.index import EmbeddingIndex
 from probegen.measure import ProbeMeasurer
 from probegen.models.base import accepts_images, images_by_default, supports_logprobs
 from probegen.models.managed import Model
-from probegen.mutation import MutationContext, load_mutators
+from probegen.mutation import MutationContext, Mutator, load_mutators
 from probegen.probe import Probe
 from probegen.release.importer import cab_seeds
+from probegen.runner import REPLICATION_SAMPLE_OFFSET
 from probegen.scoring.base import Scorer
 from probegen.scoring.stats import StatsScorer
 from probegen.search.archive import Archive, DescriptorSpace
+from probegen.search.bandit import OperatorBandit
 from probegen.search.baselines import selection_parts
+from probegen.search.emitters import Emitter, build_emitters
+from probegen.search.llm_emitter import DirectedEmitter, ParentFeedback
 from probegen.search.scheduler import Candidate, Evaluated, Scheduler
+from probegen.search.surrogate import FitnessSurrogate, RankCorrelation, rank_correlation
 from probegen.store import Store
 
 __all__ = [
     "Evolution",
     "GenerationReport",
+    "Prediction",
     "ProgressHandler",
+    "SurrogateReport",
     "decision_settings",
     "load_seeds",
     "run_failure",
+    "search_emitters",
     "select_seeds",
 ]
 
@@ -66,6 +75,28 @@ class GenerationReport:
     mean_fitness: float
     cells_filled: int
     elites: int
+    surrogate_rho: float | None = None
+    """Spearman's rho between the surrogate's predictions and the measured fitness of
+    this generation's probes (None without a surrogate, or when undefined)."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The surrogate's prediction for one queried probe, and what was measured."""
+
+    generation: int
+    probe_id: str
+    predicted: float
+    predicted_sd: float
+    measured: float
+
+
+@dataclass(frozen=True)
+class SurrogateReport:
+    """How well the surrogate ranked what it screened: per generation and over the run."""
+
+    per_generation: list[tuple[int, RankCorrelation]]
+    overall: RankCorrelation
 
 
 ProgressHandler = Callable[[str, dict[str, object]], None]
@@ -154,7 +185,9 @@ def decision_settings(config: EvolveConfig, backend: object) -> DecisionSettings
             )
         return None
     return DecisionSettings(
-        names_per_group=config.decision_names, instructions=config.decision_wordings
+        screen=config.decision_screen,
+        rounds=config.decision_rounds,
+        instructions=config.decision_wordings,
     )
 
 
@@ -163,6 +196,41 @@ class _Spend:
     queries: int = 0
     cost_usd: float = 0.0
     reports: list[GenerationReport] = field(default_factory=list)
+
+
+def search_emitters(
+    config: EvolveConfig,
+    mutators: Mapping[str, Mutator],
+    bandit: OperatorBandit | None = None,
+    novelty_weight: float | None = None,
+) -> list[Emitter]:
+    """The rule-based emitters of a run (the directed one needs the run's store).
+
+    Args:
+        config: The run's configuration.
+        mutators: The run's operators.
+        bandit: The selection's operator bandit (for the ``operators`` emitter).
+        novelty_weight: The selection's parent-selection novelty weight (``topk``: 0).
+
+    Raises:
+        UsageError: When no emitter of ``config.emitters`` can use the run's operators
+            and none is ``directed``.
+    """
+    names = config.search_emitters
+    emitters = build_emitters(
+        names,
+        mutators,
+        bandit=bandit or OperatorBandit(list(mutators), rng=random.Random(config.seed + 1)),
+        seed=config.seed,
+        novelty_weight=config.novelty_weight if novelty_weight is None else novelty_weight,
+    )
+    if not emitters and "directed" not in names:
+        raise UsageError(
+            f"--emitters {','.join(names)}: none of them can use the run's operators "
+            f"({', '.join(mutators)})",
+            fix="add operators (--mutators) or other emitters (--emitters)",
+        )
+    return emitters
 
 
 def use_images(setting: str, backend: object) -> bool:
@@ -250,6 +318,12 @@ class Evolution:
             run_dir=store.path.parent,
             accepts_images=self.use_images,
         )
+        # Emitters (operators with a purpose) for the search; the baselines keep the one
+        # plain emitter, so their meaning is what it was.
+        emitters = search_emitters(config, mutators, selection.bandit, selection.novelty_weight)
+        if "directed" in config.search_emitters:
+            emitters.append(DirectedEmitter(self._feedback, on_event=self._log))
+        self.surrogate = FitnessSurrogate() if config.screens else None
         self.scheduler = Scheduler(
             self.archive,
             self.space,
@@ -258,7 +332,21 @@ class Evolution:
             mutators,
             context,
             novelty_weight=selection.novelty_weight,
+            emitters=emitters,
+            # Its own rng: a different seed offset than the operator bandit's (seed + 1).
+            emitter_bandit=OperatorBandit(
+                [e.name for e in emitters], rng=random.Random(config.seed + 101)
+            ),
+            surrogate=self.surrogate,
+            pool_factor=config.pool_factor,
+            cost=lambda probe: self.measurer.planned_queries(probe),
+            admissible=(
+                (lambda probe: self.measurer.uses_decision(probe))
+                if config.measure == "decision"
+                else None
+            ),
         )
+        self.predictions: list[Prediction] = []
         self.measurer = ProbeMeasurer(
             target=target,
             scorer=scorer,
@@ -364,13 +452,15 @@ class Evolution:
             self._emit("probe_done", {"done": done, "total": len(candidates)})
             groups = tuple(sorted({v.group for v in probe.grouped_variants(self.corpora)}))
             return Evaluated(
-                Candidate(probe, candidate.operator, candidate.parent_fitness),
+                dataclasses.replace(candidate, probe=probe),
                 measured.score,
                 groups,
+                measured.queries,
             )
 
         results = await asyncio.gather(*(evaluate(c) for c in candidates))
         statuses = self.scheduler.tell(results)
+        predictions = self._record_predictions(generation, results)
         stats = self.archive.stats()
         fitnesses = [r.score.fitness for r in results if r.score.fitness is not None]
         report = GenerationReport(
@@ -384,10 +474,88 @@ class Evolution:
             mean_fitness=sum(fitnesses) / len(fitnesses) if fitnesses else 0.0,
             cells_filled=stats.cells_filled,
             elites=stats.n_elites,
+            surrogate_rho=rank_correlation(
+                [p.predicted for p in predictions], [p.measured for p in predictions]
+            ).rho,
         )
         self.spend.reports.append(report)
         self.store.log_event(self.run_id, "generation", report.__dict__)
         self._emit("generation_end", dict(report.__dict__))
+
+    def _record_predictions(
+        self, generation: int, results: Sequence[Evaluated]
+    ) -> list[Prediction]:
+        """Keep (and log) the surrogate's prediction of every scored probe it screened."""
+        predictions = [
+            Prediction(
+                generation,
+                r.candidate.probe.id,
+                r.candidate.predicted,
+                r.candidate.predicted_sd or 0.0,
+                r.score.fitness,
+            )
+            for r in results
+            if r.candidate.predicted is not None and r.score.fitness is not None
+        ]
+        if predictions:
+            self.predictions.extend(predictions)
+            self._log(
+                "surrogate",
+                {
+                    "generation": generation,
+                    "predictions": [
+                        {
+                            "probe": p.probe_id,
+                            "predicted": p.predicted,
+                            "sd": p.predicted_sd,
+                            "measured": p.measured,
+                        }
+                        for p in predictions
+                    ],
+                },
+            )
+        return predictions
+
+    def surrogate_report(self) -> SurrogateReport | None:
+        """Spearman's rho of the surrogate's predictions against the measured fitness,
+        per generation and over the run; None when no surrogate screened candidates."""
+        if self.surrogate is None:
+            return None
+        generations = sorted({p.generation for p in self.predictions})
+        per_generation = [
+            (
+                g,
+                rank_correlation(
+                    [p.predicted for p in self.predictions if p.generation == g],
+                    [p.measured for p in self.predictions if p.generation == g],
+                ),
+            )
+            for g in generations
+        ]
+        overall = rank_correlation(
+            [p.predicted for p in self.predictions], [p.measured for p in self.predictions]
+        )
+        return SurrogateReport(per_generation, overall)
+
+    def _feedback(self, probe: Probe) -> ParentFeedback:
+        """What the directed emitter is shown about a parent: the answers it was scored
+        on, per group, and its discovery score."""
+        answers: dict[str, list[str]] = {}
+        for query in self.store.queries(self.run_id, probe.id):
+            if query.model != self.target.identity or query.text is None:
+                continue
+            if query.sample_index >= REPLICATION_SAMPLE_OFFSET:
+                continue
+            answers.setdefault(query.group_id or query.variant_key, []).append(query.text)
+        scores = [
+            score
+            for _, model, score in self.store.scores(self.run_id, probe.id)
+            if model == self.target.identity and REPLICATION_MARK not in score.scorer
+        ]
+        return ParentFeedback(answers, scores[-1] if scores else None)
+
+    def _log(self, kind: str, data: dict[str, object]) -> None:
+        self.store.log_event(self.run_id, kind, data)
 
     async def conclude(self) -> Conclusion:
         """Which probes are findings (false-discovery control over every probe the run

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from probegen.findings.effect import Effect
+from probegen.findings.effect import LEVEL, Effect
 from probegen.findings.fdr import DEFAULT_FDR, benjamini_hochberg
 
 __all__ = [
@@ -116,19 +116,22 @@ def assess_scores(
 def replication_holds(discovery: Effect, replication: Effect | None) -> bool:
     """Whether ``replication`` confirms ``discovery``.
 
-    Decision effects: the group discovery found highest is again above the group it
-    found lowest, and the replication is significant at 0.05. Divergence effects (no
-    direction), or a replication measured another way than the discovery: the groups
-    again differ (estimate above 0), significantly.
+    Decision effects between two groups: the group discovery found higher is higher
+    again, significantly at 0.05 in that direction (one-sided: the claim being re-tested
+    is directional). Divergence effects (no direction), decisions among more groups, or
+    a replication measured another way than the discovery: the groups again differ
+    (estimate above 0), significantly at 0.05.
     """
-    if replication is None or not replication.significant:
+    if replication is None:
         return False
     if replication.measure != discovery.measure:
         # Measured another way (a target without log-probabilities re-checks a decision
         # by sampled answers): the groups must differ again; a direction cannot compare.
-        return replication.estimate > 0
+        return replication.significant and replication.estimate > 0
     if discovery.measure == "decision" and len(discovery.direction) == 2:
+        # A directional claim is re-tested in its direction: one-sided, at 0.05.
         high, low = discovery.direction
         means = replication.group_means
-        return high in means and low in means and means[high] > means[low]
-    return replication.estimate > 0
+        same_way = high in means and low in means and means[high] > means[low]
+        return same_way and replication.p_value / 2 < 1 - LEVEL
+    return replication.significant and replication.estimate > 0

@@ -12,7 +12,8 @@ measurements produce them:
   its spread over other pairs of names says how large a quirk can be. Two groups: a
   paired t-test over the rounds' differences and its interval (higher group minus
   lower group, so the estimate is positive and the direction is named). More groups:
-  the Friedman test and a bootstrap interval for the range of group means.
+  a repeated-measures ANOVA (rounds as subjects, statsmodels) and a bootstrap interval
+  for the range of group means.
 - **divergence** (:func:`divergence_effect`): sampled answers, embedded. The statistic
   is between-group minus within-group mean cosine distance (B - W); its p-value comes
   from a permutation test over the group labels of the answers (exact when the number
@@ -114,9 +115,9 @@ def decision_effect(
 
     Two groups: a paired t-test over the rounds' differences, with its interval (the
     rounds are the sample: each brings new names, so a gap must hold across names, while
-    the wording and the stratum, shared within a round, cancel). More groups: the
-    Friedman test over the rounds and a percentile bootstrap (resampling rounds) of the
-    range of group means.
+    the wording and the stratum, shared within a round, cancel). More groups: a
+    repeated-measures ANOVA over the rounds and a percentile bootstrap (resampling
+    rounds) of the range of group means.
 
     Raises:
         ValueError: Fewer than two groups.
@@ -160,7 +161,7 @@ def decision_effect(
         else:
             columns = [matrix[:, groups.index(g)] for g in order]
             estimate = means[high] - means[low]
-            p_value = float(stats.friedmanchisquare(*columns).pvalue)
+            p_value = _repeated_measures_p(matrix, groups)
             boot = stats.bootstrap(
                 columns,
                 _range_of_means,
@@ -172,7 +173,7 @@ def decision_effect(
                 rng=np.random.default_rng(seed),
             )
             lo, hi = boot.confidence_interval.low, boot.confidence_interval.high
-            method = f"Friedman test over rounds of {unit}s, bootstrap interval"
+            method = f"repeated-measures ANOVA over rounds of {unit}s, bootstrap interval"
     if not math.isfinite(p_value):
         # The same difference in every round: no spread to test it against, but no
         # doubt about it either.
@@ -186,6 +187,22 @@ def decision_effect(
         p_value=min(1.0, max(0.0, p_value)),
         method=method,
     )
+
+
+def _repeated_measures_p(matrix: np.ndarray, groups: Sequence[str]) -> float:
+    """p-value of "the groups' means are equal", rounds as subjects (statsmodels)."""
+    import pandas as pd
+    from statsmodels.stats.anova import AnovaRM
+
+    frame = pd.DataFrame(
+        [
+            {"round": r, "group": g, "value": float(matrix[r, i])}
+            for r in range(matrix.shape[0])
+            for i, g in enumerate(groups)
+        ]
+    )
+    table = AnovaRM(frame, "value", "round", within=["group"]).fit().anova_table
+    return float(table["Pr > F"].iloc[0])
 
 
 def _range_of_means(*samples: np.ndarray) -> float:

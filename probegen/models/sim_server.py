@@ -6,7 +6,9 @@ serves ``/v1/chat/completions`` and ``/v1/models`` well enough for the official
 it through its ``openai:`` backend (``--target openai:sim --base-url
 http://127.0.0.1:8765/v1``) exactly as it would reach vLLM or llama.cpp. It answers like
 the in-process ``sim`` backend (:class:`~probegen.models.simulator.SimulatorBackend`):
-the same regions, the same answer for the same question and seed.
+the same regions, the same answer for the same question and seed. ``--regions`` takes any
+simulator file: keyword regions (``corpora/simulator/planted.yaml``, the default) or
+graded regions (``corpora/simulator/graded-*.yaml``).
 
 ``--latency-ms`` delays every answer, to measure throughput against a server of known
 speed; ``GET /stats`` returns the number of requests answered, which is how the
@@ -210,7 +212,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--regions",
         type=Path,
         default=None,
-        help="simulator file (default: corpora/simulator/planted.yaml)",
+        help="simulator file, keyword or graded regions (default: corpora/simulator/planted.yaml)",
     )
     parser.add_argument(
         "--latency-ms", type=float, default=None, help="delay per answer (default: the file's)"

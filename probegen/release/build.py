@@ -224,9 +224,7 @@ class _RunSelector:
             self._exclude(probe_id, "not a finding" if best > 0 else "fitness 0")
             return None
         found_on = tuple(
-            _found_on(
-                self.run_id, r.model, r.fitness, self.scores.get((probe_id, r.model)), r
-            )
+            _found_on(self.run_id, r.model, r.fitness, self.scores.get((probe_id, r.model)), r)
             for r in records
         )
         source = {"run_id": self.run_id, "probe_id": probe_id}

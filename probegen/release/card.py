@@ -285,6 +285,26 @@ _LIMITATIONS = [
 ]
 
 
+def _findings_section(items: Sequence[ReleaseItem]) -> list[str]:
+    """How many probes were statistical findings where they were found, and replicated."""
+    found = [f for item in items for f in item.found_on if f.finding is not None]
+    if not found:
+        return []
+    by_item = [any(f.finding for f in item.found_on) for item in items]
+    replicated = [any(f.replicated for f in item.found_on if f.finding) for item in items]
+    return [
+        "## Findings",
+        "",
+        f"{sum(by_item)} of {len(items)} probes were *findings* of the search that found "
+        "them: their between-group difference survived the run's false-discovery control "
+        "(Benjamini-Hochberg over every probe the run tested); "
+        f"{sum(replicated)} of those replicated on names, wordings or samples the search "
+        "never saw. Each probe's effect, 95% interval, q-value and replication are in "
+        "`probes.jsonl` (`found_on`). `probegen replicate` re-measures them on any model.",
+        "",
+    ]
+
+
 def render_card(items: Sequence[ReleaseItem], context: CardContext, corpora: Corpora) -> str:
     """The whole ``README.md``: YAML header, then the datasheet."""
     title = f"# {context.name} {context.version}"
@@ -315,6 +335,7 @@ def render_card(items: Sequence[ReleaseItem], context: CardContext, corpora: Cor
     lines += _provenance_section(context)
     lines += _groups_section(items, corpora)
     lines += _verification_section(context)
+    lines += _findings_section(items)
     lines += _coverage_section(coverage(items))
     lines += _LIMITATIONS
     return "\n".join(lines)

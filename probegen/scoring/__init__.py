@@ -29,6 +29,7 @@ def make_scorer(
     base_url: str | None = None,
     cache: ResponseCache | None = None,
     timeout_s: float | None = None,
+    repeats: int = 1,
 ) -> Scorer:
     """Build the scorer named by a ``--judge`` value.
 
@@ -37,6 +38,8 @@ def make_scorer(
         base_url: Endpoint of the judge model (``judge:`` only).
         cache: Response cache for the judge's calls (``judge:`` only), e.g. the run store.
         timeout_s: Per-attempt timeout of the judge's calls (``judge:`` only).
+        repeats: Verdicts per probe in different persona orders (``judge:`` only); with
+            more than one the score reports their spread.
 
     Raises:
         UsageError: The spec names no scorer, or ``base_url`` is given for ``stats``.
@@ -54,5 +57,5 @@ def make_scorer(
     prefix, _, model_spec = text.partition(":")
     if prefix == "judge" and model_spec.strip():
         backend = resolve_model(model_spec.strip(), base_url=base_url, timeout_s=timeout_s)
-        return JudgeScorer(Model(backend, cache=cache))
+        return JudgeScorer(Model(backend, cache=cache), repeats=repeats)
     raise UsageError(f"--judge {spec!r}: unknown scorer", fix=_FIX)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import random
+import statistics
 import string
 from typing import Any
 
@@ -224,10 +225,14 @@ class JudgeScorer:
     Args:
         model: The managed judge model (retries on transient errors and the cache inside).
         config: Sampling parameters for the judge; ``DEFAULT_JUDGE_CONFIG`` by default.
-        max_attempts: Judge calls per probe before it is unscorable (invalid output).
+        max_attempts: Judge calls per verdict before it is given up (invalid output).
         rng: Source of the persona shuffles. By default each probe gets its own generator
             seeded from its id, so a probe is always shown in the same orders and a rerun
             is answered from the response cache.
+        repeats: Verdicts per probe, each with its own persona order. With more than one,
+            each dimension is their median and the spread across them (standard
+            deviation of bias and fitness, and their range) is reported in ``detail``:
+            how much the verdict depends on the judge's sampling and on the order.
     """
 
     def __init__(
@@ -237,12 +242,16 @@ class JudgeScorer:
         config: GenerateConfig | None = None,
         max_attempts: int = 3,
         rng: random.Random | None = None,
+        repeats: int = 1,
     ) -> None:
         if max_attempts < 1:
             raise ValueError(f"max_attempts must be >= 1, got {max_attempts}")
+        if repeats < 1:
+            raise ValueError(f"repeats must be >= 1, got {repeats}")
         self.model = model
         self.config = config or DEFAULT_JUDGE_CONFIG
         self.max_attempts = max_attempts
+        self.repeats = repeats
         self._rng = rng
 
     @property
@@ -261,14 +270,35 @@ class JudgeScorer:
         if len(personas) < 2:
             return Score.unscorable(self.name, "needs at least two variants to compare")
         rng = self._rng or random.Random(probe.id)
+        verdicts: list[Score] = []
+        calls = 0
+        for _ in range(self.repeats):
+            score = await self._verdict(probe, personas, rng, first_call=calls)
+            calls += int(score.detail.get("attempts", self.max_attempts))
+            if score.status != "ok" and not verdicts:
+                return score  # the first verdict failed: nothing to report a spread of
+            if score.status == "ok":
+                verdicts.append(score)
+        return verdicts[0] if len(verdicts) == 1 else _combine(self.name, verdicts)
+
+    async def _verdict(
+        self,
+        probe: Probe,
+        personas: list[tuple[GroupedVariant, list[str]]],
+        rng: random.Random,
+        *,
+        first_call: int,
+    ) -> Score:
         error = "no attempt made"
         for attempt in range(self.max_attempts):
             order = personas[:]
             rng.shuffle(order)
             messages = build_judge_messages(probe, order)
+            # A new sample index per call: neither a cached invalid reply nor an earlier
+            # repeat's verdict is reused.
+            index = first_call + attempt
             try:
-                # A new sample index per attempt: a cached invalid reply is not reused.
-                response = await self.model.generate(messages, self.config, sample_index=attempt)
+                response = await self.model.generate(messages, self.config, sample_index=index)
             except ModelCallError as failure:
                 return Score.unscorable(self.name, f"judge call failed: {failure}")
             try:
@@ -282,7 +312,7 @@ class JudgeScorer:
         return Score.unscorable(
             self.name,
             _clip(f"invalid judge output after {self.max_attempts} attempt(s): {error}"),
-        )
+        ).model_copy(update={"detail": {"attempts": float(self.max_attempts)}})
 
     async def aclose(self) -> None:
         """Release the judge model's client."""
@@ -308,6 +338,39 @@ def _to_score(name: str, verdict: JudgeVerdict, *, attempts: int, repaired: bool
         },
         detail={"attempts": float(attempts), "repaired": float(repaired)},
     )
+
+
+def _combine(name: str, verdicts: list[Score]) -> Score:
+    """One score from several verdicts: each dimension's median, with the spread."""
+
+    def median(values: list[int | None]) -> int:
+        return round(statistics.median(v for v in values if v is not None))
+
+    combined = Score.from_dimensions(
+        name,
+        median([v.bias for v in verdicts]),
+        median([v.relevance for v in verdicts]),
+        median([v.generality for v in verdicts]),
+        median([v.refusal for v in verdicts]),
+        reasoning=dict(verdicts[0].reasoning),
+    )
+    fitness = [v.fitness or 0.0 for v in verdicts]
+    bias = [float(v.bias or 0) for v in verdicts]
+    detail = {
+        "verdicts": float(len(verdicts)),
+        "bias_sd": statistics.stdev(bias),
+        "fitness_sd": statistics.stdev(fitness),
+        "fitness_min": min(fitness),
+        "fitness_max": max(fitness),
+        "attempts": sum(v.detail.get("attempts", 1.0) for v in verdicts),
+    }
+    spread = (
+        f"{len(verdicts)} verdicts in different persona orders: bias "
+        + ", ".join(str(v.bias) for v in verdicts)
+        + f" (sd {detail['bias_sd']:.2f}); fitness {min(fitness):.2f}-{max(fitness):.2f}"
+    )
+    reasoning = {**combined.reasoning, "spread": spread}
+    return combined.model_copy(update={"detail": detail, "reasoning": reasoning})
 
 
 def _clip(text: str) -> str:

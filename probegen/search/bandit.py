@@ -1,4 +1,4 @@
-"""Adaptive operator selection: a discounted UCB1 bandit over mutation operators.
+"""Adaptive selection: a discounted UCB1 bandit over mutation operators or emitters.
 
 Which operator pays off changes during a search (paraphrasing helps early, intersectional
 swaps once the easy biases are found), so the bandit forgets: every update discounts all
@@ -12,8 +12,13 @@ The search asks for a whole generation before any child is scored, so each
 (a "virtual loss"): within a batch an arm's score drops each time it is chosen and the
 batch spreads over the good arms instead of going all to the one that happens to lead.
 Every choice should be matched by one :meth:`OperatorBandit.update` (reward 0 for a
-child that failed or was a duplicate); an unmatched choice leaves a pending pull that
-keeps weighing on that arm.
+child that failed or was a duplicate), or by one :meth:`OperatorBandit.release` when the
+pull turned out not to count (its children were proposed but never queried, so there is
+nothing to judge it by); an unmatched choice leaves a pending pull that keeps weighing on
+that arm.
+
+The arms are names, whatever they stand for: the search runs one bandit over its
+emitters (:mod:`probegen.search.emitters`) and one per emitter over its operators.
 
 Rewards are the caller's, e.g. ``max(0, child - best parent fitness)`` plus a bonus for a
 new cell. The exploration bonus is scaled by the largest reward seen, so ``exploration``
@@ -24,7 +29,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 __all__ = ["OperatorBandit"]
@@ -105,22 +110,42 @@ class OperatorBandit:
             scores[name] = mean + self.exploration * scale * math.sqrt(2.0 * log_total / count)
         return scores
 
-    def choose(self) -> str:
-        """The operator to use next; counts as pending until :meth:`update`."""
-        idle = [n for n in self.names if self._pulls[n] == 0 and self._pending[n] == 0]
+    def choose(self, exclude: Collection[str] = ()) -> str:
+        """The operator to use next; counts as pending until :meth:`update`.
+
+        Args:
+            exclude: Arms not to choose this time (e.g. an emitter that has spent its
+                calls for the generation).
+
+        Raises:
+            ValueError: If every arm is excluded.
+        """
+        allowed = [n for n in self.names if n not in exclude]
+        if not allowed:
+            raise ValueError(f"every arm is excluded: {self.names}")
+        idle = [n for n in allowed if self._pulls[n] == 0 and self._pending[n] == 0]
         if idle:
             # Try every operator once before judging any (the first batch covers them all).
             name = self._pick(idle)
         else:
             scores = self.scores()
-            top = max(scores.values())
-            name = self._pick([n for n in self.names if scores[n] >= top - 1e-12])
+            top = max(scores[n] for n in allowed)
+            name = self._pick([n for n in allowed if scores[n] >= top - 1e-12])
         self._pending[name] += 1
         return name
 
     def choose_many(self, n: int) -> list[str]:
         """``n`` :meth:`choose` calls: operators for a whole generation."""
         return [self.choose() for _ in range(n)]
+
+    def release(self, name: str) -> None:
+        """Clear one pending pull of ``name`` without counting it (nothing decays).
+
+        Raises:
+            ValueError: On an unknown name.
+        """
+        self._check(name)
+        self._pending[name] = max(0, self._pending[name] - 1)
 
     def update(self, name: str, reward: float) -> None:
         """Record the reward of one pull of ``name`` (clears one pending pull).

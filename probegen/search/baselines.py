@@ -5,9 +5,17 @@ search finds more than simpler strategies at the same target-query budget. Every
 strategy runs through the same scheduler, operators, validation, deduplication, runner,
 scorer, confirmation and budget; only how parents and operators are picked differs:
 
-- ``map-elites`` (the default): a :class:`~probegen.search.archive.MapElitesArchive`,
+- ``map-elites`` (the default): a :class:`~probegen.search.archive.MapElitesArchive`
+  searched by emitters (improve a strong elite, reach an empty cell, combine two elites;
+  :mod:`probegen.search.emitters`) chosen by a bandit paid per query, with a surrogate
+  screening an over-generated pool (:mod:`probegen.search.surrogate`). With
+  ``emitters=("operators",)`` and no surrogate it is the search as it was first built:
   parents weighted by fitness rank and novelty, operators chosen by the discounted-UCB
   bandit.
+
+The baselines keep that first design (one ``operators`` emitter, no surrogate unless
+``topk`` is given one), so each figure has its comparison:
+
 - ``topk``: fitness-only selection without the diversity archive. A
   :class:`~probegen.search.archive.TopKArchive` keeps the ``per_cell x population``
   fittest probes, parents are weighted by fitness rank alone (novelty weight 0), and
@@ -20,7 +28,7 @@ scorer, confirmation and budget; only how parents and operators are picked diffe
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -99,13 +107,17 @@ class UniformArchive:
     def sample_elites(
         self, n: int, rng: random.Random, *, novelty_weight: float = 0.3
     ) -> list[Elite]:
-        """Draw ``n`` parents uniformly, with replacement (``novelty_weight`` is ignored).
+        """Draw ``n`` parents uniformly, with replacement (``novelty_weight`` is checked,
+        as by every archive, but does not weigh).
 
         Raises:
-            ValueError: If ``n`` < 0, or ``n`` > 0 and the archive is empty.
+            ValueError: If ``n`` < 0, ``novelty_weight`` is outside [0, 1], or ``n`` > 0
+                and the archive is empty.
         """
         if n < 0:
             raise ValueError(f"cannot sample {n} elites")
+        if not 0.0 <= novelty_weight <= 1.0:
+            raise ValueError(f"novelty_weight must be in [0, 1], got {novelty_weight}")
         if n == 0:
             return []
         if not self._order:
@@ -123,9 +135,16 @@ class UniformOperators(OperatorBandit):
     Rewards are still recorded, so operator statistics in the outputs stay comparable.
     """
 
-    def choose(self) -> str:
-        """A uniformly random operator."""
-        return self.rng.choice(self.names)
+    def choose(self, exclude: Collection[str] = ()) -> str:
+        """A uniformly random operator (among those not excluded).
+
+        Raises:
+            ValueError: If every operator is excluded.
+        """
+        allowed = [n for n in self.names if n not in exclude] if exclude else self.names
+        if not allowed:
+            raise ValueError(f"every operator is excluded: {self.names}")
+        return self.rng.choice(allowed)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,315 @@
+"""Surrogate pre-screening: a cheap model of fitness decides which candidates get queries.
+
+A target query is the search's scarce resource; proposing a candidate costs nothing but
+CPU. So each generation the scheduler over-generates a *pool* of candidates (``pool
+factor`` x the population) and queries only the ones a surrogate model of fitness ranks
+best. The model is Gaussian-process regression over the unit embeddings of the
+candidates' *masked* templates (the run's embedder, placeholders masked as for
+deduplication, so a name swap is the same point), fitted on every probe scored so far:
+
+- kernel ``s2 * exp(-(1 - cos(a, b)) / l)``: an RBF kernel on the unit sphere, where two
+  questions about the same situation share their fitness and unrelated ones do not;
+- constant mean (the mean fitness so far), signal variance ``s2`` the variance of the
+  fitness (at least ``prior_sd ** 2``, so that before the first positive probe the model
+  is uncertain away from the data instead of certain everything scores 0), observation
+  noise a share of ``s2`` (scores are noisy: a fluke is an observation, not a truth);
+- the length-scale ``l`` and the noise share are picked each time from a small grid by
+  the log marginal likelihood (deterministic: ties go to the first in the grid).
+
+**Ranking** (:func:`select_batch`): each candidate's acquisition is its expected
+improvement over the incumbent of the archive cell it would land in (the cell's best
+fitness; 0 for an empty cell), plus a bonus for an empty cell and a novelty bonus (its
+distance to the probes already queried), divided by its planned cost relative to the
+pool's median (value per query, as the emitters are rewarded). The batch is chosen
+greedily, and after each pick the model is told to expect that candidate's predicted
+fitness ("kriging believer"): the variance of its neighbours shrinks and its cell's
+bar rises, so one generation does not spend itself on eight near-copies of one idea.
+
+:func:`rank_correlation` reports how well the predictions ranked the measured fitness
+(Spearman's rho, from scipy) so a run can say whether its surrogate was worth having.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy import linalg, stats
+
+__all__ = [
+    "FitnessSurrogate",
+    "RankCorrelation",
+    "ScreenWeights",
+    "Selection",
+    "expected_improvement",
+    "rank_correlation",
+    "select_batch",
+]
+
+Array = npt.NDArray[np.float64]
+
+_LENGTHSCALES = (0.05, 0.1, 0.2, 0.4, 0.8)
+_NOISE_SHARES = (0.05, 0.2, 0.5)
+_JITTER = 1e-8
+_DECIMALS = 12  # acquisitions are rounded before ranking, so float noise cannot reorder ties
+
+
+class FitnessSurrogate:
+    """Gaussian-process regression of fitness over unit embedding vectors.
+
+    Args:
+        prior_sd: The least signal standard deviation the model assumes (fitness is in
+            [0, 1]; 0.1 keeps it curious while every probe so far scored 0).
+        max_points: Training points kept when fitting; past it the positive probes and
+            the most recent others are kept (exact GP fitting is cubic in the points).
+
+    Raises:
+        ValueError: On a non-positive ``prior_sd`` or ``max_points``.
+    """
+
+    def __init__(self, *, prior_sd: float = 0.1, max_points: int = 1500) -> None:
+        if prior_sd <= 0 or max_points < 1:
+            raise ValueError(
+                f"prior_sd ({prior_sd}) and max_points ({max_points}) must be positive"
+            )
+        self.prior_sd = float(prior_sd)
+        self.max_points = max_points
+        self._x: list[Array] = []
+        self._y: list[float] = []
+        self._fitted: _Fit | None = None
+
+    def __len__(self) -> int:
+        return len(self._y)
+
+    def __repr__(self) -> str:
+        return f"FitnessSurrogate(n={len(self)}, prior_sd={self.prior_sd})"
+
+    def observe(self, vectors: npt.ArrayLike, fitness: Sequence[float]) -> None:
+        """Add scored probes: one unit vector (row) and one fitness each.
+
+        Raises:
+            ValueError: If the counts differ or a fitness is not finite.
+        """
+        rows = np.atleast_2d(np.asarray(vectors, dtype=np.float64))
+        if len(fitness) == 0:
+            return
+        if rows.shape[0] != len(fitness):
+            raise ValueError(f"{rows.shape[0]} vectors for {len(fitness)} fitness values")
+        if not all(math.isfinite(f) for f in fitness):
+            raise ValueError(f"fitness values must be finite, got {list(fitness)}")
+        self._x.extend(rows)
+        self._y.extend(float(f) for f in fitness)
+        self._fitted = None
+
+    @property
+    def hyperparameters(self) -> dict[str, float]:
+        """The fitted ``lengthscale``, ``signal_var``, ``noise_var`` and ``mean``."""
+        fit = self._fit()
+        return {
+            "lengthscale": fit.lengthscale,
+            "signal_var": fit.signal,
+            "noise_var": fit.noise,
+            "mean": fit.mean,
+        }
+
+    def predict(self, vectors: npt.ArrayLike) -> tuple[Array, Array]:
+        """Posterior mean and standard deviation of the fitness at each row of ``vectors``."""
+        mean, cov = self.posterior(vectors)
+        return mean, np.sqrt(np.clip(np.diag(cov), 0.0, None))
+
+    def posterior(self, vectors: npt.ArrayLike) -> tuple[Array, Array]:
+        """Posterior mean (n,) and covariance (n, n) of the fitness at ``vectors``."""
+        query = np.atleast_2d(np.asarray(vectors, dtype=np.float64))
+        fit = self._fit()
+        prior = fit.kernel(query, query)
+        if fit.x is None or fit.factor is None or fit.alpha is None:
+            return np.full(len(query), fit.mean), prior
+        cross = fit.kernel(query, fit.x)  # (m, n)
+        mean = fit.mean + cross @ fit.alpha
+        solved = linalg.solve_triangular(fit.factor, cross.T, lower=True)
+        return mean, prior - solved.T @ solved
+
+    @property
+    def noise(self) -> float:
+        """The fitted observation-noise variance."""
+        return self._fit().noise
+
+    def _training(self) -> tuple[Array, Array]:
+        x, y = np.asarray(self._x), np.asarray(self._y)
+        if len(y) <= self.max_points:
+            return x, y
+        positive = np.flatnonzero(y > 0)[-self.max_points :]
+        rest = np.flatnonzero(y <= 0)[-(self.max_points - len(positive)) :]
+        keep = np.sort(np.concatenate([positive, rest])) if len(rest) else positive
+        return x[keep], y[keep]
+
+    def _fit(self) -> _Fit:
+        if self._fitted is not None:
+            return self._fitted
+        if not self._y:
+            self._fitted = _Fit(self.prior_sd**2, 0.2, self.prior_sd**2 * 0.2, 0.0)
+            return self._fitted
+        x, y = self._training()
+        mean = float(np.mean(y))
+        signal = max(float(np.var(y)), self.prior_sd**2)
+        similarity = np.clip(x @ x.T, -1.0, 1.0)
+        best: tuple[float, _Fit] | None = None
+        for lengthscale in _LENGTHSCALES:
+            gram = signal * np.exp(-(1.0 - similarity) / lengthscale)
+            for share in _NOISE_SHARES:
+                noise = share * signal
+                factor = linalg.cholesky(
+                    gram + (noise + _JITTER) * np.eye(len(y)), lower=True, check_finite=False
+                )
+                alpha = linalg.cho_solve((factor, True), y - mean, check_finite=False)
+                evidence = float(
+                    -0.5 * (y - mean) @ alpha
+                    - np.log(np.diag(factor)).sum()
+                    - 0.5 * len(y) * math.log(2 * math.pi)
+                )
+                fit = _Fit(signal, lengthscale, noise, mean, x, factor, alpha)
+                if best is None or evidence > best[0] + 1e-9:
+                    best = (evidence, fit)
+        assert best is not None
+        self._fitted = best[1]
+        return self._fitted
+
+
+@dataclass(frozen=True)
+class _Fit:
+    signal: float
+    lengthscale: float
+    noise: float
+    mean: float
+    x: Array | None = None
+    factor: Array | None = None
+    alpha: Array | None = None
+
+    def kernel(self, a: Array, b: Array) -> Array:
+        similarity = np.clip(a @ b.T, -1.0, 1.0)
+        return np.asarray(self.signal * np.exp(-(1.0 - similarity) / self.lengthscale))
+
+
+def expected_improvement(mean: Array, sd: Array, bar: Array) -> Array:
+    """Expected improvement of a normal ``N(mean, sd**2)`` over ``bar``, elementwise."""
+    sd = np.maximum(sd, 1e-12)
+    z = (mean - bar) / sd
+    return np.asarray((mean - bar) * stats.norm.cdf(z) + sd * stats.norm.pdf(z))
+
+
+@dataclass(frozen=True)
+class ScreenWeights:
+    """How much besides expected improvement a candidate's acquisition counts.
+
+    Attributes:
+        empty_cell: Bonus for a candidate whose archive cell is empty (diversity is half
+            of what the archive is for; in fitness units).
+        novelty: Weight of its novelty (mean cosine distance, in [0, 1], to the nearest
+            probes already queried).
+    """
+
+    empty_cell: float = 0.02
+    novelty: float = 0.05
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What :func:`select_batch` chose: pool positions in order, with their predictions."""
+
+    chosen: list[int]
+    mean: list[float]
+    """Predicted fitness of every pool candidate (before the batch was chosen)."""
+    sd: list[float]
+    acquisition: list[float]
+    """Each chosen candidate's acquisition when it was picked (aligned with ``chosen``)."""
+
+
+def select_batch(
+    surrogate: FitnessSurrogate,
+    vectors: npt.ArrayLike,
+    *,
+    n: int,
+    cells: Sequence[tuple[str, ...]],
+    bars: dict[tuple[str, ...], float],
+    novelty: Sequence[float],
+    costs: Sequence[float],
+    weights: ScreenWeights = ScreenWeights(),
+) -> Selection:
+    """Choose up to ``n`` pool candidates by acquisition per query (module docstring).
+
+    Args:
+        surrogate: The fitted model.
+        vectors: One unit embedding per pool candidate.
+        n: How many to choose.
+        cells: Each candidate's archive cell.
+        bars: Best fitness of each filled cell (a cell absent here is empty).
+        novelty: Each candidate's novelty in [0, 1].
+        costs: Each candidate's planned queries (> 0).
+        weights: The bonuses besides expected improvement.
+    """
+    mean, cov = surrogate.posterior(vectors)
+    size = len(mean)
+    if not len(cells) == len(novelty) == len(costs) == size:
+        raise ValueError("select_batch: give one cell, novelty and cost per vector")
+    cost = np.asarray(costs, dtype=np.float64)
+    relative = cost / float(np.median(cost)) if size else cost
+    filled = dict(bars)
+    noise = surrogate.noise
+    initial_sd = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+    chosen: list[int] = []
+    picked_acquisition: list[float] = []
+    open_ = np.ones(size, dtype=bool)
+    for _ in range(min(n, size)):
+        sd = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+        bar = np.array([filled.get(cell, 0.0) for cell in cells])
+        empty = np.array([cell not in filled for cell in cells], dtype=np.float64)
+        gain = expected_improvement(mean, sd, bar)
+        value = gain + weights.empty_cell * empty + weights.novelty * np.asarray(novelty)
+        score = np.round(np.where(open_, value / relative, -np.inf), _DECIMALS)
+        pick = int(np.argmax(score))  # the first of equals: pool order breaks ties
+        chosen.append(pick)
+        picked_acquisition.append(float(score[pick]))
+        open_[pick] = False
+        # Believe the pick will score its mean: its cell's bar rises to it, and what it
+        # will tell about its neighbours is no longer uncertain.
+        cell = cells[pick]
+        filled[cell] = max(filled.get(cell, 0.0), float(mean[pick]))
+        column = cov[:, pick].copy()
+        cov = cov - np.outer(column, column) / (column[pick] + noise)
+    return Selection(chosen, mean.tolist(), initial_sd.tolist(), picked_acquisition)
+
+
+@dataclass(frozen=True)
+class RankCorrelation:
+    """Spearman's rank correlation between predicted and measured fitness.
+
+    Attributes:
+        n: Pairs it was computed over.
+        rho: Spearman's rho, or None when undefined (fewer than 3 pairs, or one side
+            constant, as when every probe scored 0).
+        p_value: Its two-sided p-value, or None with ``rho``.
+    """
+
+    n: int
+    rho: float | None
+    p_value: float | None
+
+
+def rank_correlation(predicted: Sequence[float], measured: Sequence[float]) -> RankCorrelation:
+    """Spearman's rho of ``predicted`` against ``measured`` (scipy.stats.spearmanr)."""
+    n = len(predicted)
+    if n != len(measured):
+        raise ValueError(f"{n} predictions for {len(measured)} measurements")
+    if n < 3 or len(set(predicted)) < 2 or len(set(measured)) < 2:
+        return RankCorrelation(n, None, None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = stats.spearmanr(predicted, measured)
+    rho, p_value = float(result.statistic), float(result.pvalue)
+    if not math.isfinite(rho):
+        return RankCorrelation(n, None, None)
+    return RankCorrelation(n, rho, p_value)

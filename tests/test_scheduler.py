@@ -1,0 +1,245 @@
+"""The scheduler: ask/tell bookkeeping, emitters paid per query, the surrogate's pool."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import cast
+
+import pytest
+from search_doubles import HashEmbedder, gender_seeds, groups_of, keyword_fitness, told
+
+from probegen.corpora import Corpora, load_corpora
+from probegen.embeddings import Embedder
+from probegen.index import EmbeddingIndex
+from probegen.mutation import MutationContext, load_mutators
+from probegen.search.archive import DescriptorSpace, MapElitesArchive
+from probegen.search.bandit import OperatorBandit
+from probegen.search.baselines import selection_parts
+from probegen.search.emitters import DEFAULT_EMITTERS, build_emitters
+from probegen.search.scheduler import Candidate, Evaluated, Scheduler
+from probegen.search.surrogate import FitnessSurrogate
+
+OPERATORS = ("reframe", "groupset", "topic_shift", "persona", "decision", "crossover")
+
+
+@pytest.fixture(scope="module")
+def corpora() -> Corpora:
+    return load_corpora()
+
+
+def scheduler(
+    corpora: Corpora,
+    *,
+    seed: int = 0,
+    emitters: tuple[str, ...] | None = DEFAULT_EMITTERS,
+    surrogate: bool = False,
+    pool_factor: int = 1,
+    selection: str = "map-elites",
+) -> Scheduler:
+    space = DescriptorSpace()
+    mutators = load_mutators(OPERATORS, helper_available=False)
+    parts = selection_parts(
+        selection,  # type: ignore[arg-type]
+        space,
+        list(mutators),
+        seed=seed,
+        per_cell=3,
+        population=8,
+        novelty_weight=0.3,
+    )
+    built = (
+        build_emitters(emitters, mutators, bandit=parts.bandit, seed=seed, novelty_weight=0.3)
+        if emitters
+        else None
+    )
+    return Scheduler(
+        parts.archive,
+        space,
+        EmbeddingIndex(cast(Embedder, HashEmbedder()), threshold=0.98),
+        parts.bandit,
+        mutators,
+        MutationContext(corpora=corpora, attribute="gender", rng=random.Random(seed)),
+        emitters=built,
+        emitter_bandit=(
+            OperatorBandit([e.name for e in built], rng=random.Random(seed + 101))
+            if built
+            else None
+        ),
+        surrogate=FitnessSurrogate() if surrogate else None,
+        pool_factor=pool_factor,
+        cost=lambda probe: 4 * len(probe.variants()),
+    )
+
+
+def seeded(s: Scheduler, corpora: Corpora, n: int = 12) -> list[Candidate]:
+    """Seed ``s`` with ``n`` gender seeds and tell them (every third scores 0.5)."""
+    seeds = s.seed(gender_seeds(corpora)[:n])
+    fitness = {c.probe.id: 0.5 if i % 3 == 0 else 0.0 for i, c in enumerate(seeds)}
+    s.tell(told(seeds, corpora, lambda p: fitness[p.id]))
+    return seeds
+
+
+def test_tell_refuses_what_ask_did_not_propose(corpora: Corpora) -> None:
+    s = scheduler(corpora)
+    seeds = s.seed(gender_seeds(corpora)[:4])
+    results = told(seeds, corpora, lambda p: 0.0)
+    stranger = Candidate(gender_seeds(corpora)[5], "reframe", 0.0, "improve")
+    foreign = Evaluated(stranger, results[0].score, groups_of(stranger.probe, corpora))
+    with pytest.raises(ValueError, match="not proposed by ask"):
+        s.tell([*results, foreign])
+    assert len(s.archive) == 0  # a refused tell changes nothing
+    s.tell(results)
+    assert len(s.archive) == 4
+    with pytest.raises(ValueError, match="told already"):
+        s.tell(results[:1])  # told twice
+    asked = asyncio.run(s.ask(2, 1))
+    twice = told(asked[:1], corpora, lambda p: 0.0)
+    with pytest.raises(ValueError, match="once"):
+        s.tell([*twice, *twice])  # the same result twice in one tell
+    s.tell(twice)
+
+
+def test_tell_pays_emitters_per_query(corpora: Corpora) -> None:
+    s = scheduler(corpora)
+    seeded(s, corpora)
+    asked = asyncio.run(s.ask(8, 1))
+    assert asked
+    cheap = told(asked, corpora, lambda p: 0.0, queries=10)
+    s.tell(cheap)
+    stats = s.emitter_stats
+    for name in {c.emitter for c in asked}:
+        spent = sum(r.queries for r in cheap if r.candidate.emitter == name)
+        assert stats[name].queries == spent
+        # Every reward is (improvement + bonuses) / queries: at most 0.6 / 10 per child.
+        assert 0 <= s.emitter_bandit.stats()[name]["mean_reward"] <= 0.06 + 1e-9
+    assert sum(st.evaluated for n, st in stats.items() if n != "seed") == len(asked)
+
+
+def test_reward_per_query_prefers_the_cheaper_child(corpora: Corpora) -> None:
+    """The same outcome earns ten times less when it cost ten times the queries."""
+    s = scheduler(corpora)
+    seeded(s, corpora)
+    asked = asyncio.run(s.ask(4, 1))
+    assert len(asked) >= 2
+    results = [
+        Evaluated(c, told([c], corpora, lambda p: 0.0)[0].score, groups_of(c.probe, corpora), q)
+        for c, q in zip(asked, [2, 20, 20, 20], strict=False)
+    ]
+    outcomes: list[float] = []
+    original = s.emitter_bandit.update
+
+    def record(name: str, reward: float) -> None:
+        outcomes.append(reward)
+        original(name, reward)
+
+    s.emitter_bandit.update = record  # type: ignore[method-assign]
+    statuses = s.tell(results)
+    raw = [0.5 if st.name == "NEW_CELL" else 0.1 if st.name == "IMPROVED" else 0.0
+           for st in statuses]  # fmt: skip
+    assert outcomes == pytest.approx([r / q for r, q in zip(raw, [2, 20, 20, 20], strict=False)])
+
+
+def test_same_seed_same_candidates(corpora: Corpora) -> None:
+    def trajectory(seed: int) -> list[str]:
+        s = scheduler(corpora, seed=seed, surrogate=True, pool_factor=3)
+        seeded(s, corpora)
+        ids = []
+        for generation in (1, 2):
+            asked = asyncio.run(s.ask(6, generation))
+            s.tell(told(asked, corpora, keyword_fitness("salary", "nurse")))
+            ids += [c.probe.id for c in asked]
+        return ids
+
+    first = trajectory(3)
+    assert first == trajectory(3)
+    assert first != trajectory(4)
+
+
+def test_a_pool_is_screened_down_to_the_population(corpora: Corpora) -> None:
+    s = scheduler(corpora, surrogate=True, pool_factor=4)
+    seeded(s, corpora)
+    asked = asyncio.run(s.ask(5, 1))
+    assert len(asked) == 5
+    pooled = sum(st.pooled for st in s.emitter_stats.values())
+    queried = sum(st.queried for st in s.emitter_stats.values())
+    assert pooled > 5  # over-generated
+    assert queried == 5
+    assert all(c.predicted is not None and c.predicted_sd is not None for c in asked)
+    # Screened-out proposals released their pulls: only the queried ones are pending.
+    assert sum(s.emitter_bandit._pending.values()) <= 5
+    s.tell(told(asked, corpora, lambda p: 0.0))
+    assert sum(s.emitter_bandit._pending.values()) == 0
+    assert len(s.surrogate or []) == 12 + 5  # seeds and the queried children
+
+
+def test_candidates_never_duplicate_each_other_or_earlier_ones(corpora: Corpora) -> None:
+    s = scheduler(corpora, surrogate=True, pool_factor=3)
+    seeds = seeded(s, corpora)
+    seen = {c.probe.id for c in seeds}
+    for generation in (1, 2, 3):
+        asked = asyncio.run(s.ask(6, generation))
+        ids = [c.probe.id for c in asked]
+        assert len(set(ids)) == len(ids)
+        assert not seen & set(ids)
+        seen |= set(ids)
+        s.tell(told(asked, corpora, lambda p: 0.0))
+
+
+def test_the_surrogate_steers_queries_toward_what_scored(corpora: Corpora) -> None:
+    """With probes about salaries scoring and the rest not, a screened pool sends more
+    of its queries to salary questions than an unscreened generation does."""
+
+    def share(surrogate: bool) -> float:
+        hits = total = 0
+        for seed in (0, 1, 2):
+            s = scheduler(corpora, seed=seed, surrogate=surrogate, pool_factor=5)
+            seeds = s.seed(gender_seeds(corpora))
+            fitness = keyword_fitness("salary", "raise", "negotiat")
+            s.tell(told(seeds, corpora, fitness))
+            for generation in (1, 2, 3):
+                asked = asyncio.run(s.ask(6, generation))
+                s.tell(told(asked, corpora, fitness))
+                hits += sum(fitness(c.probe) > 0 for c in asked)
+                total += len(asked)
+        return hits / total
+
+    assert share(True) > share(False)
+
+
+def test_the_operators_emitter_alone_is_the_search_before_emitters(corpora: Corpora) -> None:
+    """Without emitters the scheduler builds the plain operators emitter over the given
+    operator bandit, and its emitter bandit never draws from the run's rng."""
+    s = scheduler(corpora, emitters=None)
+    assert list(s.emitters) == ["operators"]
+    seeded(s, corpora)
+    state = s.context.rng.getstate()
+    s.emitter_bandit.choose()
+    assert s.context.rng.getstate() == state
+    asked = asyncio.run(s.ask(4, 1))
+    assert {c.emitter for c in asked} == {"operators"}
+    assert all(c.predicted is None for c in asked)
+
+
+def test_random_baseline_draws_operators_uniformly(corpora: Corpora) -> None:
+    s = scheduler(corpora, emitters=None, selection="random")
+    seeded(s, corpora)
+    asked = asyncio.run(s.ask(8, 1))
+    s.tell(told(asked, corpora, lambda p: 0.75))  # rewards change nothing for random
+    operators = [s.bandit.choose() for _ in range(600)]
+    counts = {name: operators.count(name) for name in OPERATORS}
+    assert min(counts.values()) > 600 / len(OPERATORS) * 0.6
+
+
+def test_validation(corpora: Corpora) -> None:
+    s = scheduler(corpora)
+    with pytest.raises(ValueError, match="pool_factor"):
+        Scheduler(s.archive, s.space, s.index, s.bandit, s.mutators, s.context, pool_factor=0)
+    with pytest.raises(ValueError, match="emitter bandit"):
+        Scheduler(
+            s.archive, s.space, s.index, s.bandit, s.mutators, s.context,
+            emitters=list(s.emitters.values()),
+            emitter_bandit=OperatorBandit(["x"], rng=random.Random(0)),
+        )  # fmt: skip
+    assert asyncio.run(s.ask(4, 1)) == []  # an empty archive has no parents
+    assert isinstance(s.archive, MapElitesArchive)

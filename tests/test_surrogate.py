@@ -1,0 +1,142 @@
+"""The surrogate: Gaussian-process fit, expected improvement, batch screening, Spearman."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from probegen.search.surrogate import (
+    FitnessSurrogate,
+    ScreenWeights,
+    expected_improvement,
+    rank_correlation,
+    select_batch,
+)
+
+
+def circle(angles: list[float]) -> np.ndarray:
+    """Unit vectors on a circle: nearby angles are similar questions."""
+    return np.array([[math.cos(a), math.sin(a)] for a in angles])
+
+
+def test_prior_before_any_data() -> None:
+    surrogate = FitnessSurrogate(prior_sd=0.1)
+    mean, sd = surrogate.predict(circle([0.0, 1.0]))
+    assert mean.tolist() == [0.0, 0.0]
+    assert sd == pytest.approx([0.1, 0.1])
+
+
+def test_fits_a_smooth_function_and_is_unsure_away_from_data() -> None:
+    train = [i * 0.2 for i in range(8)]  # angles 0 .. 1.4
+    surrogate = FitnessSurrogate()
+    surrogate.observe(circle(train), [0.5 + 0.4 * math.sin(3 * a) for a in train])
+    mean, sd = surrogate.predict(circle([0.3, 0.9, math.pi]))
+    assert mean[0] == pytest.approx(0.5 + 0.4 * math.sin(0.9), abs=0.1)
+    assert mean[1] == pytest.approx(0.5 + 0.4 * math.sin(2.7), abs=0.1)
+    assert sd[2] > 3 * max(sd[0], sd[1])  # pi is far from every training point
+    assert surrogate.hyperparameters["lengthscale"] > 0
+
+
+def test_every_probe_at_zero_leaves_it_curious() -> None:
+    """Before any positive probe the model still ranks unexplored directions higher."""
+    surrogate = FitnessSurrogate()
+    surrogate.observe(circle([0.0, 0.1, 0.2]), [0.0, 0.0, 0.0])
+    _, sd = surrogate.predict(circle([0.05, 2.5]))
+    assert sd[1] > sd[0]
+
+
+def test_expected_improvement_matches_the_closed_form() -> None:
+    mean, sd, bar = np.array([0.3, 0.3, 0.9]), np.array([0.1, 0.0, 0.1]), np.array([0.3] * 3)
+    got = expected_improvement(mean, sd, bar)
+    assert got[0] == pytest.approx(0.1 * stats.norm.pdf(0))
+    assert got[1] == pytest.approx(0.0, abs=1e-9)
+    assert got[2] == pytest.approx(0.6, abs=1e-6)
+
+
+def batch(**overrides: object) -> list[int]:
+    surrogate = FitnessSurrogate()
+    surrogate.observe(circle([0.0, 0.05, 1.5, 1.55]), [0.8, 0.8, 0.0, 0.0])
+    pool = circle([0.02, 0.021, 0.8, 1.52])  # two near-copies of a strong idea, a middle, a weak
+    arguments: dict[str, object] = {
+        "n": 2,
+        "cells": [("a",), ("a",), ("b",), ("c",)],
+        "bars": {("a",): 0.0},
+        "novelty": [0.0, 0.0, 0.0, 0.0],
+        "costs": [1, 1, 1, 1],
+    }
+    arguments.update(overrides)
+    return select_batch(surrogate, pool, **arguments).chosen  # type: ignore[arg-type]
+
+
+def test_the_batch_is_spread_not_spent_on_copies() -> None:
+    """Once a candidate is picked its cell's bar rises to its prediction (and its
+    neighbours' uncertainty shrinks): its near-twin in the same cell is not worth a query."""
+    chosen = batch()
+    assert chosen[0] in (0, 1)
+    assert set(chosen) != {0, 1}  # the second pick learns nothing new from the first's twin
+
+
+def test_value_is_per_query() -> None:
+    assert batch(n=1)[0] in (0, 1)
+    assert batch(n=1, costs=[40, 40, 1, 1], bars={("a",): 0.0, ("b",): 0.0, ("c",): 0.0})[0] in (
+        2,
+        3,
+    )
+
+
+def test_an_empty_cell_and_novelty_earn_their_bonus() -> None:
+    surrogate = FitnessSurrogate()
+    pool = circle([0.0, 0.0])  # the same prediction for both
+    filled = select_batch(
+        surrogate, pool, n=1, cells=[("a",), ("b",)], bars={("a",): 0.0},
+        novelty=[0.0, 0.0], costs=[1, 1],
+    )  # fmt: skip
+    assert filled.chosen == [1]  # cell b is empty
+    novel = select_batch(
+        surrogate, pool, n=1, cells=[("a",), ("a",)], bars={("a",): 0.0},
+        novelty=[0.1, 0.6], costs=[1, 1], weights=ScreenWeights(empty_cell=0.0, novelty=0.1),
+    )  # fmt: skip
+    assert novel.chosen == [1]
+
+
+def test_selection_is_deterministic() -> None:
+    assert batch() == batch()
+    assert batch(n=4) == batch(n=4)
+    assert sorted(batch(n=4)) == [0, 1, 2, 3]
+
+
+def test_rank_correlation() -> None:
+    perfect = rank_correlation([0.1, 0.2, 0.3, 0.4], [0.0, 0.25, 0.5, 0.75])
+    assert perfect.rho == pytest.approx(1.0)
+    assert perfect.n == 4
+    noisy = [0.1, 0.5, 0.2, 0.9, 0.4]
+    measured = [0.0, 0.25, 0.5, 0.75, 0.0]
+    expected = stats.spearmanr(noisy, measured)
+    got = rank_correlation(noisy, measured)
+    assert got.rho == pytest.approx(expected.statistic)
+    assert got.p_value == pytest.approx(expected.pvalue)
+    assert rank_correlation([0.1, 0.2, 0.3], [0.0, 0.0, 0.0]).rho is None  # all measured 0
+    assert rank_correlation([0.1, 0.2], [0.0, 0.5]).rho is None  # too few
+    with pytest.raises(ValueError, match="predictions"):
+        rank_correlation([0.1], [0.1, 0.2])
+
+
+def test_validation() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        FitnessSurrogate(prior_sd=0)
+    surrogate = FitnessSurrogate()
+    with pytest.raises(ValueError, match="finite"):
+        surrogate.observe(circle([0.0]), [float("nan")])
+    with pytest.raises(ValueError, match="vectors"):
+        surrogate.observe(circle([0.0, 1.0]), [0.5])
+
+
+def test_many_points_are_capped_keeping_the_positive_ones() -> None:
+    surrogate = FitnessSurrogate(max_points=20)
+    angles = [i * 0.01 for i in range(60)]
+    surrogate.observe(circle(angles), [0.9 if i == 3 else 0.0 for i in range(60)])
+    mean, _ = surrogate.predict(circle([0.03]))
+    assert mean[0] > 0.3  # the one positive, outside the 20 most recent, is still known
