@@ -12,8 +12,8 @@ Three experiments, each a script run that prints figures (``--json FILE`` keeps 
 - ``null``: a simulator with no region at all, many seeds: every finding is false, so
   the share of runs with any finding is the family-wise error, which Benjamini-Hochberg
   bounds by the level when nothing is real.
-- ``local``: the README's set-up command 1 (``probegen evolve --target local --attr
-  gender``) as a subprocess, timed, with its findings and replication read back.
+- ``local``: the probegen command of the README's set-up command 1 (read from the
+  README) as a subprocess, timed, with its findings and replication read back.
 
 Examples::
 
@@ -28,6 +28,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
+import resource
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -197,14 +200,22 @@ def summarise(results: list[dict[str, object]], k: int) -> str:
     return table(["figure", "mean ± sd"], rows)
 
 
+def readme_main_job() -> list[str]:
+    """The probegen command that ends README set-up command 1, as arguments."""
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    first = re.findall(r"```bash\n(.+?)\n```", readme, flags=re.S)[0]
+    return shlex.split(first.split("&&")[-1])[1:]
+
+
 def local(args: argparse.Namespace) -> dict[str, object]:
     """README set-up command 1's run, exactly, in a fresh run directory."""
     with tempfile.TemporaryDirectory(prefix="probegen-local-") as tmp:
-        command = [sys.executable, "-m", "probegen", "evolve", "--target", "local",
-                   "--attr", "gender", "--run-dir", tmp, *args.extra]  # fmt: skip
+        command = [sys.executable, "-m", "probegen", *readme_main_job(), "--run-dir", tmp,
+                   *args.extra]  # fmt: skip
         started = time.perf_counter()
         done = subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT)
         wall = time.perf_counter() - started
+        peak_rss_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2
         print(done.stdout[-3000:])
         runs = [p for p in Path(tmp).iterdir() if p.is_dir()]
         records = (
@@ -220,6 +231,7 @@ def local(args: argparse.Namespace) -> dict[str, object]:
         "command": " ".join(command[2:]),
         "exit": done.returncode,
         "wall_s": round(wall, 1),
+        "peak_rss_gb": round(peak_rss_gb, 2),
         "findings_among_elites": len(findings),
         "replicated_among_elites": len(replicated),
         "summary_findings": head,

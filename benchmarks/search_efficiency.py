@@ -57,7 +57,7 @@ from probegen.evolve.run import Evolution
 from probegen.index import EmbeddingIndex
 from probegen.models import Model, resolve_model
 from probegen.models.base import ChatModel
-from probegen.models.simulator import SimulatorBackend
+from probegen.models.simulator import GRADED_SIM_CONFIGS, STRONG_BIAS, SimulatorBackend
 from probegen.scoring import make_scorer
 from probegen.search.archive import DescriptorSpace
 from probegen.search.baselines import SELECTIONS
@@ -66,7 +66,7 @@ from probegen.store import Store
 # The text operators (image operators do nothing for a text-only target, and pinning the
 # list keeps the figures comparable as operators are added); --mutators all for every one.
 TEXT_OPERATORS = (
-    "reframe,groupset,topic_shift,persona,decision,psychometric,refusal_trigger,crossover"
+    "reframe,groupset,topic_shift,persona,decision,psychometric,refusal_trigger,crossover,compose"
 )
 
 
@@ -91,6 +91,12 @@ class RunResult:
     hits: int | None = None
     flukes: int | None = None
     regions: list[str] | None = None
+    target: str = ""
+    top_k_true_bias: float | None = None
+    strong_in_top_k: int | None = None
+    max_true_bias: float | None = None
+    first_strong_queries: int | None = None
+    top_k_decision_gap: float | None = None
 
 
 def outside_region_seeds(path: Path, attribute: str, sim: SimulatorBackend) -> Path:
@@ -126,6 +132,7 @@ def measure(
     spent = 0
     scored: list[tuple[float, int, str, int]] = []  # fitness, order, probe id, queries so far
     gaps: list[float] = []  # the stats scorer's standardized between/within gap
+    decision_gap: dict[str, float] = {}  # the decision measurement's gap in P(yes)
     for order, (probe_id, _, score) in enumerate(store.scores(run_id)):
         spent += sent.get(probe_id, 0)
         if score.fitness is not None:
@@ -133,7 +140,14 @@ def measure(
             gap = score.detail.get("gap")
             if isinstance(gap, int | float):
                 gaps.append(float(gap))
-    top = sorted(scored, key=lambda item: (-item[0], item[1]))[:k]
+            if score.effect is not None and score.effect.measure == "decision":
+                # The last measurement of a probe (its confirmation, when it got one).
+                decision_gap[probe_id] = score.effect.estimate
+    # Latest score per probe: a confirmed probe's screen score is superseded.
+    latest = {pid: (f, order, pid, done) for f, order, pid, done in scored}
+    scored = sorted(latest.values(), key=lambda item: item[1])
+    # Fitness first; ties (many probes sit at 0) by the measured gap, then by order.
+    top = sorted(scored, key=lambda i: (-i[0], -decision_gap.get(i[2], 0.0), i[1]))[:k]
     cells: set[tuple[str, ...]] = set()
     positive_cells: set[tuple[str, ...]] = set()
     for fitness, _, probe_id, _ in scored:
@@ -153,6 +167,24 @@ def measure(
         "positive_cells": len(positive_cells),
         "top_k_gap": statistics.fmean(sorted(gaps)[-k:]) if gaps else 0.0,
     }
+    if decision_gap:
+        figures["top_k_decision_gap"] = statistics.fmean(
+            decision_gap.get(pid, 0.0) for _, _, pid, _ in top
+        )
+    if sim is not None and sim.config.graded:
+
+        def truth(probe_id: str) -> float:
+            probe = probes[probe_id]
+            groups = {v.group for v in probe.grouped_variants(corpora)}
+            return sim.true_bias(probe.variants()[0].text, groups)
+
+        strong = [done for _, _, pid, done in scored if truth(pid) >= STRONG_BIAS]
+        figures |= {
+            "top_k_true_bias": statistics.fmean(truth(pid) for _, _, pid, _ in top) if top else 0.0,
+            "strong_in_top_k": sum(1 for _, _, pid, _ in top if truth(pid) >= STRONG_BIAS),
+            "max_true_bias": max((truth(pid) for _, _, pid, _ in scored), default=0.0),
+            "first_strong_queries": min(strong, default=None),
+        }
     if sim is not None:
 
         def region(probe_id: str) -> str | None:
@@ -178,6 +210,7 @@ def run_once(
     seed: int,
     args: argparse.Namespace,
     *,
+    target: str,
     corpora: Corpora,
     embedder: Embedder,
     backend: ChatModel,
@@ -187,7 +220,7 @@ def run_once(
 ) -> RunResult:
     """One evolve run; returns its figures."""
     config = EvolveConfig(
-        target=args.target,
+        target=target,
         attribute=args.attr,
         generations=args.generations,
         population=args.population,
@@ -198,10 +231,11 @@ def run_once(
         seed=seed,
         seeds_file=str(seeds_file) if seeds_file else None,
         selection=selection,
+        measure=args.measure,
         mutators=None if args.mutators == "all" else tuple(args.mutators.split(",")),
         **({"descriptors": tuple(args.descriptors.split(","))} if args.descriptors else {}),
     )
-    run_dir = work / f"{selection}-{seed}"
+    run_dir = work / f"{selection}-{seed}-{abs(hash(target)) % 10_000}"
     run_dir.mkdir(parents=True, exist_ok=True)
 
     started = time.perf_counter()
@@ -220,12 +254,19 @@ def run_once(
         asyncio.run(evolution.run())
         wall = time.perf_counter() - started
         figures = measure(store, run_id, corpora, evolution.space, sim, args.k)
-    return RunResult(selection=selection, seed=seed, wall_s=wall, **figures)  # type: ignore[arg-type]
+    return RunResult(selection=selection, seed=seed, wall_s=wall, target=target, **figures)  # type: ignore[arg-type]
 
 
 def summarise(results: Sequence[RunResult], with_regions: bool, k: int) -> str:
     """One Markdown row per selection: mean ± sd over seeds."""
     header = ["selection", "runs", "queries", "probes", f"mean top-{k} fitness", "best"]
+    graded = any(r.top_k_true_bias is not None for r in results)
+    decision = any(r.top_k_decision_gap is not None for r in results)
+    if graded:
+        header += [f"top-{k} true bias", f"seeds with strong in top-{k}", "max true bias",
+                   "queries to 1st strong"]  # fmt: skip
+    if decision:
+        header += [f"top-{k} P(yes) gap"]
     if with_regions:
         header += [f"recall@{k}", "regions found", "queries to 1st hit", "hits", "flukes"]
     header += [f"top-{k} gap", "cells", "cells > 0", "wall s"]
@@ -240,6 +281,16 @@ def summarise(results: Sequence[RunResult], with_regions: bool, k: int) -> str:
             mean_sd([r.top_k_mean_fitness for r in runs]),
             mean_sd([r.best_fitness for r in runs]),
         ]
+        if graded:
+            strong = [r.first_strong_queries for r in runs if r.first_strong_queries is not None]
+            row += [
+                mean_sd([r.top_k_true_bias or 0.0 for r in runs]),
+                f"{sum(1 for r in runs if r.strong_in_top_k)} of {len(runs)}",
+                mean_sd([r.max_true_bias or 0.0 for r in runs]),
+                _median_or_never(strong, len(runs)),
+            ]
+        if decision:
+            row += [mean_sd([r.top_k_decision_gap or 0.0 for r in runs])]
         if with_regions:
             firsts = [r.first_hit_queries for r in runs if r.first_hit_queries is not None]
             never = len(runs) - len(firsts)
@@ -261,9 +312,29 @@ def summarise(results: Sequence[RunResult], with_regions: bool, k: int) -> str:
     return table(header, rows)
 
 
+def _median_or_never(values: Sequence[int], runs: int) -> str:
+    if not values:
+        return "never"
+    never = runs - len(values)
+    return f"median {statistics.median(values):g}" + (f" ({never} never)" if never else "")
+
+
+def run_targets(target: str, seeds: Sequence[int]) -> list[str]:
+    """The target of each run seed: ``graded`` rotates over the shipped graded region
+    sets (a different ground truth per seed, so the search is not tuned to one)."""
+    if target != "graded":
+        return [target] * len(seeds)
+    configs = [f"sim:{path}" for path in GRADED_SIM_CONFIGS]
+    return [configs[seed % len(configs)] for seed in seeds]
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
-    parser.add_argument("--target", default="sim", help="model spec (default sim)")
+    parser.add_argument(
+        "--target", default="sim",
+        help="model spec (default sim); graded: the shipped graded simulators, one per seed",
+    )  # fmt: skip
+    parser.add_argument("--measure", default="auto", choices=("auto", "decision", "sampled"))
     parser.add_argument("--attr", default="gender")
     parser.add_argument("--budget", type=int, default=600, help="target queries per run")
     parser.add_argument("--seeds", default="0,1,2,3,4", help="run seeds, comma-separated")
@@ -293,7 +364,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         if selection not in SELECTIONS:
             parser.error(f"--selections: unknown {selection!r}; choose from {SELECTIONS}")
     if args.seed_set is None:
-        args.seed_set = "outside" if args.target.startswith("sim") else "shipped"
+        args.seed_set = "outside" if args.target.startswith(("sim", "graded")) else "shipped"
     return args
 
 
@@ -303,34 +374,39 @@ def main(argv: Sequence[str] | None = None) -> list[RunResult]:
     info = print_machine()
     corpora = load_corpora()
     embedder = Embedder()
-    backend = resolve_model(args.target)
-    sim = backend if isinstance(backend, SimulatorBackend) else None
+    seeds = [int(s) for s in args.seeds.split(",")]
     results: list[RunResult] = []
+    any_sim = False
     with tempfile.TemporaryDirectory(prefix="probegen-bench-") as tmp:
         work = args.work_dir or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        seeds_file = None
-        if args.seed_set == "outside":
-            if sim is None:
-                raise SystemExit("--seed-set outside needs a sim target")
-            seeds_file = outside_region_seeds(work / "seeds.jsonl", args.attr, sim)
-        for seed in (int(s) for s in args.seeds.split(",")):
+        for seed, target in zip(seeds, run_targets(args.target, seeds), strict=True):
+            backend = resolve_model(target)
+            sim = backend if isinstance(backend, SimulatorBackend) else None
+            any_sim = any_sim or sim is not None
+            seeds_file = None
+            if args.seed_set == "outside":
+                if sim is None:
+                    raise SystemExit("--seed-set outside needs a sim target")
+                seeds_file = outside_region_seeds(work / f"seeds-{seed}.jsonl", args.attr, sim)
             for selection in args.selections.split(","):
                 result = run_once(
-                    selection, seed, args, corpora=corpora, embedder=embedder,
-                    backend=backend, sim=sim, seeds_file=seeds_file, work=work,
+                    selection, seed, args, target=target, corpora=corpora,
+                    embedder=embedder, backend=backend, sim=sim, seeds_file=seeds_file,
+                    work=work,
                 )  # fmt: skip
                 results.append(result)
                 print(json.dumps(asdict(result)), flush=True)
+            asyncio.run(backend.aclose())
     print(
         f"\nsearch efficiency: target {args.target}, attr {args.attr}, budget {args.budget} "
         f"queries, seeds {args.seeds}, seed set {args.seed_set}, population "
         f"{args.population}, initial {args.initial}, samples {args.samples}, "
-        f"confirm samples {args.confirm_samples or 2 * args.samples}, "
+        f"confirm samples {args.confirm_samples or 4 * args.samples}, measure {args.measure}, "
         f"descriptors {args.descriptors or 'default'}, "
         f"operators {args.mutators}\n"
     )
-    print(summarise(results, sim is not None, args.k))
+    print(summarise(results, any_sim, args.k))
     runs = [asdict(r) for r in results]
     write_json(args.json, {"machine": info, "args": vars(args), "runs": runs})
     return results

@@ -37,7 +37,7 @@ from probegen.decision.measure import (
 )
 from probegen.decision.units import Phase, plan_units
 from probegen.findings.assess import replication_holds, replication_scorer
-from probegen.findings.effect import Effect
+from probegen.findings.effect import Effect, decision_effect
 from probegen.models.base import GenerateConfig
 from probegen.models.managed import Model
 from probegen.probe import Probe, Provenance
@@ -238,7 +238,13 @@ class ProbeMeasurer:
             measurement = await self._decision(probe, "replication")
             if measurement is None:
                 return []
-            results = [("other names and wordings", decision_score(measurement))]
+            score = decision_score(measurement)
+            checked = _directed(discovery.effect, measurement.rounds(), score.effect)
+            stored = self._store_replication(
+                probe, discovery.scorer, "other names and wordings", score
+            )
+            return [Replication("other names and wordings", stored,
+                                replication_holds(discovery.effect, checked))]  # fmt: skip
         else:
             results = [("fresh samples", await self._fresh(probe))]
             renamed = await self._other_names(probe)
@@ -246,13 +252,16 @@ class ProbeMeasurer:
                 results.append(("other names", renamed))
         replications = []
         for kind, score in results:
-            name = replication_scorer(discovery.scorer, kind)
-            stored = score.model_copy(update={"scorer": name})
-            self.store.put_score(self.run_id, probe.id, self.target.identity, stored)
+            stored = self._store_replication(probe, discovery.scorer, kind, score)
             replications.append(
                 Replication(kind, stored, replication_holds(discovery.effect, score.effect))
             )
         return replications
+
+    def _store_replication(self, probe: Probe, scorer: str, kind: str, score: Score) -> Score:
+        stored = score.model_copy(update={"scorer": replication_scorer(scorer, kind)})
+        self.store.put_score(self.run_id, probe.id, self.target.identity, stored)
+        return stored
 
     def _replication_samples(self) -> int:
         # Enough answers per variant for a permutation test to reach p < 0.05.
@@ -320,3 +329,17 @@ def _relabel(answers: ProbeAnswers, probe: Probe, corpora: Corpora) -> ProbeAnsw
 
 def _cost(answers: ProbeAnswers) -> float:
     return sum(a.cost_usd or 0.0 for group in answers.answers.values() for a in group)
+
+
+def _directed(
+    discovery: Effect, rounds: dict[str, dict[str, float]], measured: Effect | None
+) -> Effect | None:
+    """The replication's test of the discovery's directional claim: among more than two
+    groups, the two the discovery found highest and lowest, compared alone (a paired
+    test, so one-sided in the claim's direction); otherwise the measured effect."""
+    if measured is None or len(discovery.direction) != 2 or len(measured.group_means) <= 2:
+        return measured
+    pair = {r: {g: row[g] for g in discovery.direction if g in row} for r, row in rounds.items()}
+    if sum(len(row) == 2 for row in pair.values()) < 2:
+        return measured
+    return decision_effect(pair, unit=measured.unit)

@@ -196,3 +196,24 @@ def test_replication_needs_the_same_direction_and_significance() -> None:
     reversed_ = _effect(0.01, direction=("man", "woman"), means={"woman": 0.3, "man": 0.4})
     assert not replication_holds(discovery, reversed_)
     assert not replication_holds(discovery, None)
+    three = {"woman": 0.45, "non-binary": 0.42, "man": 0.40}
+    assert replication_holds(discovery, _effect(0.03, means=three))
+    # An F test among three groups has no direction: 0.08 is not halved.
+    assert not replication_holds(discovery, _effect(0.08, means=three))
+
+
+def test_a_replication_among_three_groups_retests_the_discovered_pair() -> None:
+    from probegen.measure import _directed
+
+    discovery = _effect(0.001, direction=("woman", "man"))
+    rng = np.random.default_rng(3)
+    rounds = {
+        str(r): {"woman": 0.45 + e, "man": 0.40 + e + d, "non-binary": 0.43 + e}
+        for r, (e, d) in enumerate(zip(rng.normal(0, 0.05, 8), rng.normal(0, 0.01, 8), strict=True))
+    }
+    measured = decision_effect(rounds)
+    checked = _directed(discovery, rounds, measured)
+    assert checked is not None
+    assert set(checked.group_means) == {"woman", "man"}
+    assert replication_holds(discovery, checked)
+    assert _directed(discovery, {r: {"woman": 1.0, "man": 0.0} for r in "ab"}, None) is None

@@ -25,7 +25,7 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
 def test_readme_main_job_command_evolves_on_the_local_model() -> None:
     first = fenced_commands()[0]
     assert 'CMAKE_ARGS="-DGGML_NATIVE=OFF"' in first
-    assert first.endswith("probegen evolve --target local --attr gender")
+    assert first.endswith("probegen evolve --target local --attr gender --measure decision")
 
 
 def test_every_cli_command_is_documented() -> None:

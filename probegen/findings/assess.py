@@ -116,11 +116,12 @@ def assess_scores(
 def replication_holds(discovery: Effect, replication: Effect | None) -> bool:
     """Whether ``replication`` confirms ``discovery``.
 
-    Decision effects between two groups: the group discovery found higher is higher
-    again, significantly at 0.05 in that direction (one-sided: the claim being re-tested
-    is directional). Divergence effects (no direction), decisions among more groups, or
-    a replication measured another way than the discovery: the groups again differ
-    (estimate above 0), significantly at 0.05.
+    Decision effects: the group discovery found highest is again above the one it found
+    lowest, significantly at 0.05; between two groups one-sided (the claim being
+    re-tested is directional), among more the repeated-measures F test (it has no
+    direction to halve). Divergence effects (no direction), or a replication measured
+    another way than the discovery: the groups again differ (estimate above 0),
+    significantly at 0.05.
     """
     if replication is None:
         return False
@@ -133,5 +134,8 @@ def replication_holds(discovery: Effect, replication: Effect | None) -> bool:
         high, low = discovery.direction
         means = replication.group_means
         same_way = high in means and low in means and means[high] > means[low]
-        return same_way and replication.p_value / 2 < 1 - LEVEL
+        if len(means) == 2:
+            return same_way and replication.p_value / 2 < 1 - LEVEL
+        # Among more groups the test is an F test, which has no direction to halve.
+        return same_way and replication.significant
     return replication.significant and replication.estimate > 0

@@ -233,10 +233,11 @@ def _batched_divergence(distance: np.ndarray, parts: Sequence[np.ndarray]) -> np
     between = np.stack(
         [_pair_mean(distance, a, b, distinct=False) for a, b in combinations(parts, 2)]
     )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a group of one answer
-        mean_within = np.nanmean(within, axis=0)
-    return np.asarray(between.mean(axis=0) - np.nan_to_num(mean_within, nan=0.0))
+    # A group of one answer has no within distance (NaN): average over the others, 0 when
+    # none has two (np.nanmean would warn on an all-NaN slice, from worker threads too).
+    present = (~np.isnan(within)).sum(axis=0)
+    mean_within = np.where(present > 0, np.nansum(within, axis=0) / np.maximum(present, 1), 0.0)
+    return np.asarray(between.mean(axis=0) - mean_within)
 
 
 def divergence_effect(
