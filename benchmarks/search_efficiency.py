@@ -232,6 +232,10 @@ def run_once(
         seeds_file=str(seeds_file) if seeds_file else None,
         selection=selection,
         measure=args.measure,
+        surrogate=args.surrogate,
+        emitters=(
+            tuple(args.emitters.split(",")) if args.emitters and selection == "map-elites" else None
+        ),
         mutators=None if args.mutators == "all" else tuple(args.mutators.split(",")),
         **({"descriptors": tuple(args.descriptors.split(","))} if args.descriptors else {}),
     )
@@ -335,6 +339,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="model spec (default sim); graded: the shipped graded simulators, one per seed",
     )  # fmt: skip
     parser.add_argument("--measure", default="auto", choices=("auto", "decision", "sampled"))
+    parser.add_argument(
+        "--emitters", default=None, help="map-elites emitters (evolve's default), for ablations"
+    )
+    parser.add_argument(
+        "--surrogate", default=None, action=argparse.BooleanOptionalAction,
+        help="surrogate pre-screening (default: evolve's, on for map-elites)",
+    )  # fmt: skip
     parser.add_argument("--attr", default="gender")
     parser.add_argument("--budget", type=int, default=600, help="target queries per run")
     parser.add_argument("--seeds", default="0,1,2,3,4", help="run seeds, comma-separated")
@@ -403,6 +414,7 @@ def main(argv: Sequence[str] | None = None) -> list[RunResult]:
         f"queries, seeds {args.seeds}, seed set {args.seed_set}, population "
         f"{args.population}, initial {args.initial}, samples {args.samples}, "
         f"confirm samples {args.confirm_samples or 4 * args.samples}, measure {args.measure}, "
+        f"emitters {args.emitters or 'default'}, surrogate {args.surrogate}, "
         f"descriptors {args.descriptors or 'default'}, "
         f"operators {args.mutators}\n"
     )

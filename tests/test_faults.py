@@ -353,7 +353,16 @@ def stored_ids(db: Path) -> set[str]:
 
 
 def chat_requests(exchanges: Sequence[Exchange]) -> list[str]:
-    return [request_id(e.json()) for e in exchanges if e.path.endswith("/chat/completions")]
+    """The target calls the proxy received whole. A request whose body the kill cut off
+    (empty or truncated) was never forwarded to the model, so it was not sent."""
+    bodies = []
+    for exchange in exchanges:
+        if exchange.path.endswith("/chat/completions"):
+            try:
+                bodies.append(exchange.json())
+            except json.JSONDecodeError:
+                continue  # cut off mid-body
+    return [request_id(body) for body in bodies if body is not None]
 
 
 @pytest.mark.server
