@@ -156,6 +156,7 @@ def run_one(
         ),
         "replication_rate": conclusion.replication_rate,
         "by_measure": dict(Counter(_measure(conclusion, p) for p in findings)),
+        "false_by_measure": dict(Counter(_measure(conclusion, p) for p in false)),
     }
 
 
