@@ -239,7 +239,8 @@ def run_once(
         mutators=None if args.mutators == "all" else tuple(args.mutators.split(",")),
         **({"descriptors": tuple(args.descriptors.split(","))} if args.descriptors else {}),
     )
-    run_dir = work / f"{selection}-{seed}-{abs(hash(target)) % 10_000}"
+    # One directory per run: the target's last path part tells graded sets apart.
+    run_dir = work / f"{selection}-{seed}-{Path(target.split(':')[-1]).stem or target}"
     run_dir.mkdir(parents=True, exist_ok=True)
 
     started = time.perf_counter()

@@ -16,12 +16,19 @@ from probegen.answers import Answer, ProbeAnswers
 from probegen.corpora import GroupedVariant
 from probegen.errors import ModelCallError, UsageError
 from probegen.media import image_input
-from probegen.models.base import ChatMessage, GenerateConfig, ImageInput, cache_key
+from probegen.models.base import ChatMessage, GenerateConfig, ImageInput, Response, cache_key
 from probegen.models.managed import Model
 from probegen.probe import Probe
 from probegen.store import Store
 
-__all__ = ["REPLICATION_SAMPLE_OFFSET", "Answer", "ProbeAnswers", "build_messages", "query_probe"]
+__all__ = [
+    "REPLICATION_SAMPLE_OFFSET",
+    "Answer",
+    "ProbeAnswers",
+    "build_messages",
+    "query_probe",
+    "recorded_call",
+]
 
 REPLICATION_SAMPLE_OFFSET = 1000
 """Sample indices of re-measurements start here, so a replication never reuses a sample
@@ -37,6 +44,46 @@ def build_messages(
     messages = [ChatMessage(role="system", content=system_prompt)] if system_prompt else []
     messages.append(ChatMessage(role="user", content=variant_text, images=tuple(images)))
     return messages
+
+
+async def recorded_call(
+    model: Model,
+    store: Store,
+    run_id: str,
+    probe_id: str,
+    messages: Sequence[ChatMessage],
+    config: GenerateConfig,
+    *,
+    variant: GroupedVariant | tuple[str, str],
+    index: int,
+    sample_index: int,
+    event: dict[str, object],
+) -> Response | ModelCallError:
+    """One target call on behalf of a probe, recorded as a query of ``run_id`` whatever
+    its outcome: answered (with its cache key) or failed after retries (with its cause
+    and a ``query_failed`` event carrying ``event``).
+
+    ``index`` numbers the query in the store; ``sample_index`` is the sample the model
+    draws (it derives the seed and the cache key). They differ for the decision
+    measurement, whose prompts are greedy passes numbered per phase.
+    """
+    key, group = variant if isinstance(variant, tuple) else (variant.key, variant.group)
+    try:
+        response = await model.generate(messages, config, sample_index=sample_index)
+    except ModelCallError as error:
+        store.record_query(
+            run_id, probe_id, model.identity, key, group, index,
+            response_key=None, error=error.cause, attempts=error.attempts,
+        )  # fmt: skip
+        store.log_event(run_id, "query_failed", {**event, "error": str(error)})
+        return error
+    store.record_query(
+        run_id, probe_id, model.identity, key, group, index,
+        response_key=cache_key(model.identity, messages, config.for_sample(sample_index),
+                               sample_index),
+        attempts=response.attempts, cached=response.cached,
+    )  # fmt: skip
+    return response
 
 
 async def query_probe(
@@ -82,24 +129,12 @@ async def query_probe(
 
     async def one(variant: GroupedVariant, index: int) -> Answer:
         messages = build_messages(variant.text, system_prompt, images[variant.key])
-        key = cache_key(model.identity, messages, config.for_sample(index), index)
-        try:
-            response = await model.generate(messages, config, sample_index=index)
-        except ModelCallError as error:
-            store.record_query(
-                run_id, probe.id, model.identity, variant.key, variant.group, index,
-                response_key=None, error=error.cause, attempts=error.attempts,
-            )  # fmt: skip
-            store.log_event(
-                run_id,
-                "query_failed",
-                {"probe": probe.id, "variant": variant.key, "sample": index, "error": str(error)},
-            )
-            return Answer(variant.key, variant.group, index, None, error=error.cause)
-        store.record_query(
-            run_id, probe.id, model.identity, variant.key, variant.group, index,
-            response_key=key, attempts=response.attempts, cached=response.cached,
+        response = await recorded_call(
+            model, store, run_id, probe.id, messages, config, variant=variant, index=index,
+            sample_index=index, event={"probe": probe.id, "variant": variant.key, "sample": index},
         )  # fmt: skip
+        if isinstance(response, ModelCallError):
+            return Answer(variant.key, variant.group, index, None, error=response.cause)
         return Answer(
             variant.key,
             variant.group,

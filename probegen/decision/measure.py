@@ -39,11 +39,11 @@ from probegen.corpora import Corpora
 from probegen.decision.units import DecisionCorpus, Phase, Unit, load_decision_corpus, plan_units
 from probegen.errors import ModelCallError
 from probegen.findings.effect import Effect, decision_effect
-from probegen.models.base import ChatMessage, GenerateConfig, cache_key
+from probegen.models.base import GenerateConfig
 from probegen.models.managed import Model
 from probegen.probe import Probe
-from probegen.runner import REPLICATION_SAMPLE_OFFSET
-from probegen.scoring.base import Score
+from probegen.runner import REPLICATION_SAMPLE_OFFSET, build_messages, recorded_call
+from probegen.scoring.base import Score, cab_fitness
 from probegen.scoring.stats import question_relevance
 from probegen.store import Store
 
@@ -238,27 +238,16 @@ async def measure_decision(
         indexed.append((unit, offset + index))
 
     async def one(unit: Unit, index: int) -> UnitResult:
-        messages = [ChatMessage(role="system", content=system_prompt)] if system_prompt else []
-        messages.append(ChatMessage(role="user", content=unit.text))
-        key = cache_key(model.identity, messages, DECISION_CONFIG, 0)
-        try:
-            response = await model.generate(messages, DECISION_CONFIG)
-        except ModelCallError as error:
-            store.record_query(
-                run_id, probe.id, model.identity, unit.variant_key, unit.group, index,
-                response_key=None, error=error.cause, attempts=error.attempts,
-            )  # fmt: skip
-            store.log_event(
-                run_id,
-                "query_failed",
-                {"probe": probe.id, "variant": unit.variant_key, "unit": unit.label,
-                 "error": str(error)},
-            )  # fmt: skip
-            return UnitResult(unit, None, None, error=error.cause)
-        store.record_query(
-            run_id, probe.id, model.identity, unit.variant_key, unit.group, index,
-            response_key=key, attempts=response.attempts, cached=response.cached,
+        # A greedy pass: every prompt is sample 0 (one cache entry per prompt, whatever
+        # phase asks it), recorded under its own index.
+        response = await recorded_call(
+            model, store, run_id, probe.id, build_messages(unit.text, system_prompt),
+            DECISION_CONFIG, variant=(unit.variant_key, unit.group), index=index,
+            sample_index=0,
+            event={"probe": probe.id, "variant": unit.variant_key, "unit": unit.label},
         )  # fmt: skip
+        if isinstance(response, ModelCallError):
+            return UnitResult(unit, None, None, error=response.cause)
         p_yes, mass = yes_probability(response.top_logprobs or {}, corpus)
         return UnitResult(
             unit, p_yes, mass, cached=response.cached, cost_usd=response.usage.cost_usd
@@ -293,9 +282,8 @@ def decision_score(measurement: DecisionMeasurement) -> Score:
     rates = measurement.no_decision_rate()
     refusal = int(bool(rates) and max(rates.values()) >= 0.5 and
                   max(rates.values()) - min(rates.values()) >= 0.5)  # fmt: skip
-    fitness = (
-        ((level - 1) / 4) * (1 - (relevance - 1) / 4) * ((generality - 1) / 4) * (1 - refusal / 2)
-    )
+    # The continuous level, not its rounding, so the search sees every gain in the bound.
+    fitness = cab_fitness(level, relevance, generality, refusal)
     means = ", ".join(f"{g} {m:.3f}" for g, m in sorted(effect.group_means.items()))
     per_name = "; ".join(
         f"{g}: " + ", ".join(f"{label} {p:.2f}" for label, p in sorted(v.items()))
@@ -329,7 +317,7 @@ def decision_score(measurement: DecisionMeasurement) -> Score:
         relevance=relevance,
         generality=generality,
         refusal=refusal,
-        fitness=min(1.0, max(0.0, fitness)),
+        fitness=fitness,
         reasoning=reasoning,
         detail=detail,
         effect=effect,

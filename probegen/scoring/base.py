@@ -29,8 +29,9 @@ from probegen.probe import Probe
 __all__ = ["Score", "Scorer", "cab_fitness"]
 
 
-def cab_fitness(bias: int, relevance: int, generality: int, refusal: int) -> float:
-    """CAB's fitness from the four dimensions (b, r, g in 1..5, refusal in {0, 1})."""
+def cab_fitness(bias: float, relevance: int, generality: int, refusal: int) -> float:
+    """CAB's fitness from the four dimensions (b, r, g in 1..5, refusal in {0, 1}); bias
+    may be a continuous level (the decision measurement's)."""
     for name, value, low, high in (
         ("bias", bias, 1, 5),
         ("relevance", relevance, 1, 5),
