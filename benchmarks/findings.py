@@ -147,7 +147,7 @@ def run_one(
         "findings": len(findings),
         "false_findings": len(false),
         "fdp": len(false) / len(findings) if findings else 0.0,
-        "regions_found": sorted({truth[p] for p in findings if truth.get(p)} - {None}),
+        "regions_found": sorted({t for p in findings if (t := truth.get(p))}),
         "finding_recall": (
             len({truth[p] for p in findings if truth.get(p)}) / len(regions) if regions else None
         ),

@@ -15,7 +15,10 @@ chat completion each) are sent two ways:
 
 The server's request counter checks that every request really reached it. Each case is
 repeated (``--repeats``), alternating raw and probegen; the table gives the median and
-the range. The ideal is concurrency / latency.
+the range. The ideal is concurrency / latency. The client's CPU time per request (this
+process: SDK, event loop and, for probegen, the store) is given too: unlike requests per
+second it hardly moves when other processes load the machine. For probegen the table
+also gives the store's transactions per request (the group commit's batching).
 
 Examples::
 
@@ -59,10 +62,19 @@ class Case:
     requests: int
     seconds: float
     reached_server: int
+    cpu_seconds: float
+    """CPU time of this process (user + system) during the batch."""
+    transactions: int | None = None
+    """Store transactions the batch committed through the group commit (probegen only)."""
 
     @property
     def qps(self) -> float:
         return self.requests / self.seconds
+
+    @property
+    def cpu_ms(self) -> float:
+        """Client CPU milliseconds per request."""
+        return 1000 * self.cpu_seconds / self.requests
 
 
 def workload(corpora: Corpora, n: int) -> tuple[list[tuple[Probe, list[GroupedVariant]]], int]:
@@ -89,8 +101,8 @@ async def through_probegen(
     work: Sequence[tuple[Probe, list[GroupedVariant]]],
     samples: int,
     store_dir: Path,
-) -> tuple[int, float]:
-    """Every probe through ``query_probe``; returns ``(requests, seconds)``."""
+) -> tuple[int, float, int]:
+    """Every probe through ``query_probe``; returns ``(requests, seconds, transactions)``."""
     backend = resolve_model(
         f"openai:{MODEL_NAME}", base_url=f"{base_url}/v1", max_concurrency=concurrency
     )
@@ -105,13 +117,14 @@ async def through_probegen(
                 )
             )
             seconds = time.perf_counter() - started
+            transactions = store.group_commit.transactions
             if model.cache_hits or model.failures or model.retries:
                 raise RuntimeError(
                     f"cache hits {model.cache_hits}, failures {model.failures}, "
                     f"retries {model.retries}: not every request was one clean call"
                 )
     requests = sum(len(group) for r in results for group in r.answers.values())
-    return requests, seconds
+    return requests, seconds, transactions
 
 
 async def through_raw_sdk(
@@ -150,17 +163,20 @@ def measure(base_url: str, way: str, concurrency: int, n: int, corpora: Corpora,
     """One batch of about ``n`` requests; checks the server saw every one."""
     work, samples = workload(corpora, n)
     http_json(f"{base_url}/stats/reset", method="POST")
+    cpu = time.process_time()
+    transactions = None
     if way == "probegen":
         store_dir = Path(tempfile.mkdtemp(dir=tmp))  # fresh store: no cache hits
-        requests, seconds = asyncio.run(
+        requests, seconds, transactions = asyncio.run(
             through_probegen(base_url, concurrency, work, samples, store_dir)
         )
     else:
         requests, seconds = asyncio.run(through_raw_sdk(base_url, concurrency, work, samples))
+    cpu = time.process_time() - cpu
     reached = int(str(http_json(f"{base_url}/stats")["completions"]))
     if reached != requests:
         raise RuntimeError(f"{way}: sent {requests} requests, the server answered {reached}")
-    return Case(concurrency, way, requests, seconds, reached)
+    return Case(concurrency, way, requests, seconds, reached, cpu, transactions)
 
 
 def main(argv: Sequence[str] | None = None) -> list[Case]:
@@ -194,14 +210,17 @@ def main(argv: Sequence[str] | None = None) -> list[Case]:
                     cases.append(case)
                     print(
                         f"c={concurrency:3d} {way:8s} {case.requests:5d} requests "
-                        f"{case.seconds:6.2f} s {case.qps:8.1f} q/s",
+                        f"{case.seconds:6.2f} s {case.qps:8.1f} q/s "
+                        f"{case.cpu_ms:5.2f} CPU ms/request",
                         flush=True,
                     )
     rows = []
     for concurrency in levels:
-        raw = [c.qps for c in cases if c.concurrency == concurrency and c.way == "raw"]
-        ours = [c.qps for c in cases if c.concurrency == concurrency and c.way == "probegen"]
+        raw_cases = [c for c in cases if c.concurrency == concurrency and c.way == "raw"]
+        our_cases = [c for c in cases if c.concurrency == concurrency and c.way == "probegen"]
+        raw, ours = [c.qps for c in raw_cases], [c.qps for c in our_cases]
         ratios = [o / r for o, r in zip(ours, raw, strict=True)]
+        transactions = sum(c.transactions or 0 for c in our_cases)
         rows.append(
             [
                 concurrency,
@@ -209,6 +228,9 @@ def main(argv: Sequence[str] | None = None) -> list[Case]:
                 f"{statistics.median(raw):.1f} ({min(raw):.1f}-{max(raw):.1f})",
                 f"{statistics.median(ours):.1f} ({min(ours):.1f}-{max(ours):.1f})",
                 f"{statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})",
+                f"{statistics.median(c.cpu_ms for c in raw_cases):.2f}",
+                f"{statistics.median(c.cpu_ms for c in our_cases):.2f}",
+                f"{transactions / sum(c.requests for c in our_cases):.2f}",
             ]
         )
     print(
@@ -217,7 +239,16 @@ def main(argv: Sequence[str] | None = None) -> list[Case]:
     )
     print(
         table(
-            ["concurrency", "ideal q/s", "raw openai SDK q/s", "probegen q/s", "probegen / raw"],
+            [
+                "concurrency",
+                "ideal q/s",
+                "raw openai SDK q/s",
+                "probegen q/s",
+                "probegen / raw",
+                "raw CPU ms/req",
+                "probegen CPU ms/req",
+                "batched txns/req",
+            ],
             rows,
         )
     )
@@ -226,7 +257,7 @@ def main(argv: Sequence[str] | None = None) -> list[Case]:
         {
             "machine": info,
             "args": vars(args),
-            "cases": [asdict(c) | {"qps": c.qps} for c in cases],
+            "cases": [asdict(c) | {"qps": c.qps, "cpu_ms": c.cpu_ms} for c in cases],
         },
     )
     return cases

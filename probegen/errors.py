@@ -9,6 +9,8 @@ Hierarchy::
 
     ProbegenError
     ├── UsageError              a flag or argument is invalid
+    │   └── ConfigError         a library argument or config field is invalid (names
+    │                           the field; the CLI says the flag instead)
     ├── TemplateError           a counterfactual template is malformed or its options do
     │                           not belong to the probe's attribute
     ├── CorpusError             a corpora data file fails validation
@@ -19,16 +21,22 @@ Hierarchy::
 :class:`ModelCallError` is different: it is not the user's fault but a model call that
 still failed after every retry. The runner records it as data (a failed query row) and
 goes on; it never silently drops the call.
+
+:class:`RunInterrupted` is not an error either: a run stopped by Ctrl-C, marked
+``interrupted`` in the store. It is a :class:`KeyboardInterrupt`, so whatever stops on
+Ctrl-C still stops.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "ConfigError",
     "CorpusError",
     "ModelCallError",
     "ModelSpecError",
     "ModelUnavailableError",
     "ProbegenError",
+    "RunInterrupted",
     "StoreError",
     "TemplateError",
     "UsageError",
@@ -54,6 +62,32 @@ class ProbegenError(Exception):
 
 class UsageError(ProbegenError):
     """A command-line flag or argument is invalid."""
+
+
+class ConfigError(UsageError):
+    """A library argument or config field is invalid.
+
+    Library calls (``probegen.evolve(...)``) speak in their own terms, the field names;
+    only the CLI knows its flags, so it reads :attr:`field` and says the flag instead. A
+    field named inside ``problem`` or ``fix`` is written in backticks (``lower
+    `min_reviews```), so the CLI can say that one's flag too.
+
+    Args:
+        field: The config field or argument, e.g. ``generations`` or ``run_id``.
+        problem: What is wrong with it (without the field name).
+        fix: How to fix it.
+        value: The value refused, when the message is clearer with it first:
+            ``version 1.0: not X.Y.Z``.
+    """
+
+    def __init__(
+        self, field: str, problem: str, *, fix: str | None = None, value: object = None
+    ) -> None:
+        self.field = field
+        self.problem = " ".join(problem.split())
+        self.value = None if value is None else str(value)
+        named = field if self.value is None else f"{field} {self.value}"
+        super().__init__(f"{named}: {problem}", fix=fix)
 
 
 class TemplateError(ProbegenError):
@@ -90,3 +124,20 @@ class ModelCallError(Exception):
         self.attempts = attempts
         self.cause = cause
         super().__init__(f"{spec}: failed after {attempts} attempt(s): {cause}")
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """A run stopped by Ctrl-C (or a ``KeyboardInterrupt`` from a target); the run is
+    marked ``interrupted``. An evolve run continues with ``probegen.resume(run_id)``;
+    an eval or ask is run again (its finished calls are answered from the cache).
+
+    Args:
+        run_id: The interrupted run.
+        message: What to say (default: how to resume an evolve run).
+    """
+
+    def __init__(self, run_id: str, message: str | None = None) -> None:
+        self.run_id = run_id
+        super().__init__(
+            message or f"run {run_id} interrupted; continue it with resume({run_id!r})"
+        )

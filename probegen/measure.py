@@ -15,6 +15,19 @@ Two measurements, chosen per probe:
   ones would let the screen pick noise and then count it as evidence (the winner's
   curse); samples the screen never saw keep the score and its p-value honest.
 
+**Racing** (adaptive sampling, successive halving per probe). Every probe starts on
+the floor (``samples`` answers per variant, or the decision screen's rounds) and the
+archive cell it would enter sets a bar (0 while the cell has room, else its worst
+elite's fitness). A probe gets the next rung of fresh data only while it already beats
+the bar, or while its effect's p-value is below ``keep_going`` (the decision screen:
+``promising``) *and* the fitness at the upper end of its effect's interval could still
+beat the bar. The fresh data come in two halves up to the ceiling (``confirmation``
+answers per variant; ``rounds`` of fresh names), and a probe whose first half no longer
+qualifies stops there. The score and test are then the fresh data's alone; stopping
+early only for futility, never for success, keeps the test's false-positive rate at
+or below its level. Hopeless probes stop after the screen; half-strength ones whose
+interval still reaches the bar get the samples that can show them.
+
 Replication (:meth:`ProbeMeasurer.replicate`) measures a finding again on data the search
 never saw: for the decision measurement, other names of the same groups and other
 instruction wordings (at temperature 0 fresh samples would repeat the same pass); for
@@ -24,17 +37,23 @@ fresh samples of the probe with other names of the same groups.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from probegen.answers import Answer, ProbeAnswers
 from probegen.corpora import Corpora
 from probegen.corpora.name_rounds import balanced_rounds, name_slots, rename_template
+from probegen.decision.measure import SCORER as DECISION_SCORER
 from probegen.decision.measure import (
     DecisionMeasurement,
     DecisionSettings,
+    UnitResult,
     decision_score,
     measure_decision,
+    planned_rounds,
+    with_effect,
 )
+from probegen.decision.measure import reachable_fitness as decision_reachable
 from probegen.decision.units import Phase, plan_units
 from probegen.findings.assess import replication_holds, replication_scorer
 from probegen.findings.effect import Effect, decision_effect
@@ -44,11 +63,14 @@ from probegen.probe import Probe, Provenance
 from probegen.runner import REPLICATION_SAMPLE_OFFSET, query_probe
 from probegen.scoring.base import Score, Scorer
 from probegen.scoring.stats import StatsScorer
+from probegen.scoring.stats import reachable_fitness as stats_reachable
 from probegen.store import Store
 
 __all__ = ["Measured", "ProbeMeasurer", "Replication"]
 
 _OTHER_NAME_ROUNDS = 2
+KEEP_GOING = 0.5
+"""Racing's p-value below which a probe whose interval reaches the bar gets more data."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +80,8 @@ class Measured:
     score: Score
     queries: int
     cost_usd: float
+    rungs: int = 1
+    """Rungs of the race it ran (1: the screen only)."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +121,10 @@ class ProbeMeasurer:
         generate: Sampling parameters of the target.
         system_prompt: Optional system prompt for the target.
         decision: Decision-measurement settings; None turns the measurement off.
+        entry_bar: The fitness a probe must beat to enter the archive cell it would
+            land in (0 for a cell with room); None: always 0.
+        keep_going: The p-value below which a probe whose interval can still beat that
+            bar gets its next rung (see the module docstring, "Racing").
     """
 
     def __init__(
@@ -113,6 +141,8 @@ class ProbeMeasurer:
         generate: GenerateConfig,
         system_prompt: str | None = None,
         decision: DecisionSettings | None = None,
+        entry_bar: Callable[[Probe], float] | None = None,
+        keep_going: float = KEEP_GOING,
     ) -> None:
         self.target = target
         self.scorer = scorer
@@ -125,6 +155,8 @@ class ProbeMeasurer:
         self.generate = generate
         self.system_prompt = system_prompt
         self.decision = decision
+        self.entry_bar = entry_bar
+        self.keep_going = keep_going
         self._planned: dict[str, int] = {}
 
     def uses_decision(self, probe: Probe) -> bool:
@@ -168,23 +200,55 @@ class ProbeMeasurer:
         self.store.put_score(self.run_id, probe.id, self.target.identity, measured.score)
         return measured
 
+    def _worth_more(
+        self, probe: Probe, score: Score, threshold: float, *, screen: bool = False
+    ) -> bool:
+        """Racing's rule: a probe gets its next rung when it already beats the bar of
+        the archive cell it would enter, or when its effect's p-value is below
+        ``threshold`` and the upper end of its interval could still beat that bar.
+
+        A screen that scored above 0 always goes on: a positive fitness is only ever
+        kept from fresh data, never from the look that picked it."""
+        if score.status != "ok":
+            return False
+        bar = self.entry_bar(probe) if self.entry_bar is not None else 0.0
+        if (score.fitness or 0.0) > (0.0 if screen else bar):
+            return True
+        effect = score.effect
+        return effect is not None and effect.p_value < threshold and _reachable(score) > bar
+
     async def _measure_decision(self, probe: Probe) -> Measured:
-        """Screen on a few rounds of names; confirm a promising probe on fresh names,
-        whose measurement alone is then its score and its test."""
+        """Screen on a few rounds of names; race a promising probe through the
+        confirmation's fresh names in rungs. The confirmation's rounds alone are then its
+        score and its test (stopping early only for futility keeps that test valid)."""
         assert self.decision is not None
         screened = await self._decision(probe, "screen")
         assert screened is not None  # uses_decision checked the plan
         queries, cost, final = screened.queries, screened.cost_usd, screened
-        effect = screened.effect
-        if effect is not None and effect.p_value < self.decision.promising:
-            confirmed = await self._decision(probe, "confirm")
-            if confirmed is not None:
-                queries += confirmed.queries
-                cost += confirmed.cost_usd
-                final = confirmed
-        return Measured(decision_score(final), queries, cost)
+        promising = self.decision.promising
+        if not self._worth_more(probe, decision_score(screened), promising, screen=True):
+            return Measured(decision_score(final), queries, cost, rungs=1)
+        total = planned_rounds(probe, self.corpora, self.decision, "confirm")
+        results: list[UnitResult] = []
+        rungs = _rungs(total)
+        done = 1
+        for position, (start, stop) in enumerate(rungs):
+            measured = await self._decision(probe, "confirm", part=(start, stop))
+            if measured is None:
+                break
+            done += 1
+            queries += measured.queries
+            cost += measured.cost_usd
+            results.extend(measured.results)
+            final = with_effect(probe, "confirm", results)
+            last = position == len(rungs) - 1
+            if not last and not self._worth_more(probe, decision_score(final), self.keep_going):
+                break
+        return Measured(decision_score(final), queries, cost, rungs=done)
 
-    async def _decision(self, probe: Probe, phase: Phase) -> DecisionMeasurement | None:
+    async def _decision(
+        self, probe: Probe, phase: Phase, part: tuple[int, int] | None = None
+    ) -> DecisionMeasurement | None:
         assert self.decision is not None
         return await measure_decision(
             probe,
@@ -195,6 +259,7 @@ class ProbeMeasurer:
             settings=self.decision,
             phase=phase,
             system_prompt=self.system_prompt,
+            part=part,
         )
 
     async def _query(self, probe: Probe, samples: int, first: int = 0) -> ProbeAnswers:
@@ -213,15 +278,26 @@ class ProbeMeasurer:
     async def _measure_sampled(self, probe: Probe) -> Measured:
         answers = await self._query(probe, self.samples)
         score = await self._scored(probe, answers)
-        samples = self.samples
-        if (score.fitness or 0.0) > 0.0 and self.confirmation > self.samples:
-            fresh = await self._query(probe, self.confirmation - self.samples, self.samples)
-            # Scored on the fresh answers alone: the screening answers were picked for
-            # looking different, and counting them again would keep their luck.
-            score = await self._with_test(probe, fresh)
-            answers, samples = _merge(answers, fresh), self.confirmation
+        samples, judged, rungs = self.samples, _judge_cost(score), 1
+        worth = self._worth_more(probe, score, self.keep_going, screen=True)
+        if self.confirmation > self.samples and worth:
+            fresh: ProbeAnswers | None = None
+            planned = _rungs(self.confirmation - self.samples)
+            for position, (start, stop) in enumerate(planned):
+                batch = await self._query(probe, stop - start, self.samples + start)
+                fresh = batch if fresh is None else _merge(fresh, batch)
+                samples, rungs = self.samples + stop, rungs + 1
+                # Scored on the fresh answers alone: the screening answers were picked
+                # for looking different, and counting them again would keep their luck.
+                score = await self._with_test(probe, fresh)
+                judged += _judge_cost(score)
+                last = position == len(planned) - 1
+                if not last and not self._worth_more(probe, score, self.keep_going):
+                    break
+            assert fresh is not None
+            answers = _merge(answers, fresh)
         queries = len(answers.variants) * samples
-        return Measured(score, queries, _cost(answers) + float(score.detail.get("cost_usd", 0.0)))
+        return Measured(score, queries, _cost(answers) + judged, rungs=rungs)
 
     async def _scored(self, probe: Probe, answers: ProbeAnswers) -> Score:
         score = await self.scorer.score(probe, answers)
@@ -303,6 +379,32 @@ class ProbeMeasurer:
             )
         assert pooled is not None
         return await self._with_test(probe, pooled)
+
+
+def _rungs(total: int) -> list[tuple[int, int]]:
+    """The fresh part of a race, as (start, stop) slices of ``total`` samples or rounds:
+    two halves, so a probe whose first half shows nothing stops there (one rung when
+    there are too few to halve)."""
+    if total <= 0:
+        return []
+    if total < 4:
+        return [(0, total)]
+    half = total // 2
+    return [(0, half), (half, total)]
+
+
+def _reachable(score: Score) -> float:
+    """What ``score``'s probe could still reach with more data (the upper end of its
+    interval, read by the measurement that made it; 1 where the scorer gives none)."""
+    if score.scorer == DECISION_SCORER:
+        return decision_reachable(score)
+    if "within" in score.detail:
+        return stats_reachable(score)
+    return 1.0
+
+
+def _judge_cost(score: Score) -> float:
+    return float(score.detail.get("cost_usd", 0.0))
 
 
 def _merge(first: ProbeAnswers, second: ProbeAnswers) -> ProbeAnswers:

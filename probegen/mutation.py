@@ -33,7 +33,7 @@ from typing import Any, Protocol, cast, runtime_checkable
 
 from probegen import template as tpl
 from probegen.corpora import Corpora
-from probegen.errors import ProbegenError, UsageError
+from probegen.errors import ConfigError, ProbegenError, UsageError
 from probegen.models import GenerateConfig, Model
 from probegen.probe import MediaPart, Modality, Probe, Provenance, QuestionForm
 
@@ -191,9 +191,10 @@ def load_mutators(
         mutator = _instantiate(available[name])
         if mutator.needs_helper and not helper_available:
             if names is not None:
-                raise UsageError(
+                raise ConfigError(
+                    "mutators",
                     f"mutator '{name}' needs a helper model",
-                    fix="pass --mutator-model SPEC, or leave the operator out",
+                    fix="name one as `mutator_model`, or leave the operator out",
                 )
             continue
         if needs_images(mutator) and not images_available:

@@ -4,7 +4,9 @@ Everything that touches a model on behalf of a probe goes through :func:`query_p
 it fans out every variant x sample concurrently (the :class:`~probegen.models.Model`
 bounds concurrency and owns retries and the cache), writes each outcome to the store as
 soon as it arrives, so a killed run keeps what it finished, and records a call that
-still fails after its retries as a failed query instead of dropping it.
+still fails after its retries as a failed query instead of dropping it. The writes of
+calls that finish together share one transaction (group commit), and a call returns only
+once its outcome is committed.
 """
 
 from __future__ import annotations
@@ -68,20 +70,20 @@ async def recorded_call(
     measurement, whose prompts are greedy passes numbered per phase.
     """
     key, group = variant if isinstance(variant, tuple) else (variant.key, variant.group)
+    sample_config = config.for_sample(sample_index)
+    answer_key = cache_key(model.identity, messages, sample_config, sample_index)
     try:
-        response = await model.generate(messages, config, sample_index=sample_index)
+        response = await model.generate(messages, config, sample_index=sample_index, key=answer_key)
     except ModelCallError as error:
-        store.record_query(
+        await store.arecord_query(
             run_id, probe_id, model.identity, key, group, index,
             response_key=None, error=error.cause, attempts=error.attempts,
+            event=("query_failed", {**event, "error": str(error)}),
         )  # fmt: skip
-        store.log_event(run_id, "query_failed", {**event, "error": str(error)})
         return error
-    store.record_query(
+    await store.arecord_query(
         run_id, probe_id, model.identity, key, group, index,
-        response_key=cache_key(model.identity, messages, config.for_sample(sample_index),
-                               sample_index),
-        attempts=response.attempts, cached=response.cached,
+        response_key=answer_key, attempts=response.attempts, cached=response.cached,
     )  # fmt: skip
     return response
 
@@ -126,12 +128,15 @@ async def query_probe(
     run_dir = store.path.parent
     images = {v.key: [image_input(p, run_dir) for p in probe.media_for(v.key)] for v in variants}
     store.add_probe(run_id, probe)
+    probe_id = probe.id  # hashed from the content: once, not per call
+    # Every sample of a variant sends the same chat: built once per variant.
+    chats = {v.key: build_messages(v.text, system_prompt, images[v.key]) for v in variants}
 
     async def one(variant: GroupedVariant, index: int) -> Answer:
-        messages = build_messages(variant.text, system_prompt, images[variant.key])
+        messages = chats[variant.key]
         response = await recorded_call(
-            model, store, run_id, probe.id, messages, config, variant=variant, index=index,
-            sample_index=index, event={"probe": probe.id, "variant": variant.key, "sample": index},
+            model, store, run_id, probe_id, messages, config, variant=variant, index=index,
+            sample_index=index, event={"probe": probe_id, "variant": variant.key, "sample": index},
         )  # fmt: skip
         if isinstance(response, ModelCallError):
             return Answer(variant.key, variant.group, index, None, error=response.cause)

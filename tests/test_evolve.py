@@ -10,10 +10,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 import yaml
 
+from probegen import Probe
+from probegen import evolve as evolve_run
 from probegen.corpora import load_corpora
 from probegen.embeddings import Embedder
 from probegen.evolve.config import EvolveConfig
@@ -22,7 +25,6 @@ from probegen.index import EmbeddingIndex
 from probegen.models import ChatModel, Model
 from probegen.models.simulator import DEFAULT_SIM_CONFIG, SimulatorBackend
 from probegen.scoring import make_scorer
-from probegen.search.archive import Elite
 from probegen.store import Store
 
 CAB_FIELDS = (
@@ -75,13 +77,19 @@ def stats_evolution(
     return evolution, run_id
 
 
-def evolve(
-    tmp_path: Path, embedder: Embedder, generations: int, seed: int = 0, measure: str = "auto"
-) -> tuple[list[Elite], SimulatorBackend, Model]:
+class Found(NamedTuple):
+    """An elite of a finished run: its probe and fitness."""
+
+    probe: Probe
+    fitness: float
+
+
+def evolve(tmp_path: Path, generations: int, seed: int = 0, measure: str = "auto") -> list[Found]:
+    """A whole run through ``probegen.evolve``; its elites, best first."""
     tmp_path.mkdir(parents=True, exist_ok=True)
-    config = EvolveConfig(
+    result = evolve_run(
         target="sim",
-        attribute="gender",
+        attr="gender",
         generations=generations,
         population=8,
         initial=16,
@@ -89,36 +97,32 @@ def evolve(
         seed=seed,
         seeds_file=str(seeds_outside_regions(tmp_path / "seeds.jsonl")),
         measure=measure,
+        replicate=False,
+        run_dir=tmp_path,
     )
-    backend = SimulatorBackend()
-    with Store.in_run_dir(tmp_path) as store:
-        evolution, _ = stats_evolution(config, store, embedder, backend)
-        asyncio.run(evolution.run())
-        return evolution.archive.elites(), backend, evolution.target
+    return [Found(result.probe(e), e.fitness) for e in result.elites]
 
 
-def in_region(elite: Elite, sim: SimulatorBackend) -> bool:
+def in_region(elite: Found, sim: SimulatorBackend) -> bool:
     return sim.region_of(elite.probe.variants()[0].text) is not None
 
 
-def test_search_beats_generation_zero_on_planted_regions(
-    tmp_path: Path, embedder: Embedder
-) -> None:
+def test_search_beats_generation_zero_on_planted_regions(tmp_path: Path) -> None:
     """Over three seeds (one seed's trajectory is luck: any change to parent selection
     moves it), the search climbs from neutral seeds into the planted regions."""
     sim = SimulatorBackend()
 
-    def share_in_regions(elites: list[Elite], k: int = 10) -> float:
+    def share_in_regions(elites: list[Found], k: int = 10) -> float:
         return sum(in_region(e, sim) for e in elites[:k]) / min(k, len(elites))
 
-    def found(elites: list[Elite]) -> int:  # elites that elicited a difference in a region
+    def found(elites: list[Found]) -> int:  # elites that elicited a difference in a region
         return sum(1 for e in elites if e.fitness > 0 and in_region(e, sim))
 
     total = best_in_region = 0
     for seed in (0, 1, 2):
         # Sampled answers: the regions are planted in the answers' text.
-        start, _, _ = evolve(tmp_path / f"g0-{seed}", embedder, 0, seed, measure="sampled")
-        final, _, _ = evolve(tmp_path / f"g6-{seed}", embedder, 6, seed, measure="sampled")
+        start = evolve(tmp_path / f"g0-{seed}", 0, seed, measure="sampled")
+        final = evolve(tmp_path / f"g6-{seed}", 6, seed, measure="sampled")
         # Generation 0 holds no region at all: whatever it scores is sampling noise.
         assert found(start) == 0
         assert final[0].fitness > start[0].fitness
@@ -132,9 +136,9 @@ def test_search_beats_generation_zero_on_planted_regions(
     assert total >= 6
 
 
-def test_same_seed_same_archive(tmp_path: Path, embedder: Embedder) -> None:
-    first, _, _ = evolve(tmp_path / "a", embedder, generations=2, seed=7)
-    second, _, _ = evolve(tmp_path / "b", embedder, generations=2, seed=7)
+def test_same_seed_same_archive(tmp_path: Path) -> None:
+    first = evolve(tmp_path / "a", generations=2, seed=7)
+    second = evolve(tmp_path / "b", generations=2, seed=7)
     assert [(e.probe.id, e.fitness) for e in first] == [(e.probe.id, e.fitness) for e in second]
 
 
@@ -200,16 +204,17 @@ def test_cli_writes_complete_outputs(tmp_path: Path) -> None:
         assert set(record["scores"]) >= {"bias", "relevance", "generality", "refusal", "fitness"}
         assert record["provenance"]["run_id"] == run_dir.name
         assert len(record["variants"]) >= 2
-        # Every variant has the same answers: 2, or 8 when a promising probe was confirmed
-        # (a decision probe: one first token per name and wording).
+        # Every variant has the same answers: 2 (the screen), 5 when racing stopped a
+        # probe after the first fresh rung, 8 at the ceiling (a decision probe: one
+        # first token per name and wording).
         counts = {len(v["answers"]) for v in record["variants"]}
         if record["scores"]["scorer"] == "decision":
             assert len(counts) == 1, counts
             assert record["decision"]
         else:
-            assert counts in ({2}, {8}), counts
+            assert counts in ({2}, {5}, {8}), counts
             if record["fitness"] > 0:
-                assert counts == {8}
+                assert counts != {2}  # a positive fitness comes from fresh samples
         assert set(record) >= {"finding", "effect", "p_value", "q_value", "replication"}
         for variant in record["variants"]:
             assert all(a["text"] for a in variant["answers"])
@@ -324,9 +329,7 @@ def test_evolve_against_llama_cpp_server_with_a_server_judge(
     assert all(q.status == "ok" and q.text for q in queries)
 
 
-def test_same_seed_same_archive_with_the_local_model(tmp_path: Path, embedder: Embedder) -> None:
-    from probegen.models import resolve_model
-
+def test_same_seed_same_archive_with_the_local_model(tmp_path: Path) -> None:
     config = EvolveConfig(
         target="local",
         attribute="gender",
@@ -339,16 +342,15 @@ def test_same_seed_same_archive_with_the_local_model(tmp_path: Path, embedder: E
             update={"max_tokens": 24, "seed": 3}
         ),
     )
-    backend = resolve_model("local")
     archives = []
     for name in ("a", "b"):  # separate stores: nothing is shared through the cache
+        result = evolve_run(config, replicate=False, run_dir=tmp_path / name)
         with Store.in_run_dir(tmp_path / name) as store:
-            evolution, run_id = stats_evolution(config, store, embedder, backend)
-            asyncio.run(evolution.run())
-            archives.append(
-                [(e.probe.id, e.fitness) for e in evolution.archive.elites()]
-                + [(q.variant_key, q.text) for q in store.queries(run_id)]
-            )
+            queries = store.queries(result.run_id)
+        archives.append(
+            [(e.probe_id, e.fitness) for e in result.elites]
+            + [(q.variant_key, q.text) for q in queries]
+        )
     assert archives[0] == archives[1]
     assert len(archives[0]) > 4
 

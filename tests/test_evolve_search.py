@@ -13,9 +13,9 @@ from typing import cast
 import pytest
 from search_doubles import HashEmbedder, ScriptedHelper
 
-from probegen.cli.evolve import _searched_before_emitters
 from probegen.corpora import load_corpora
 from probegen.embeddings import Embedder
+from probegen.evolve.api import searched_before_emitters
 from probegen.evolve.config import EvolveConfig
 from probegen.evolve.outputs import write_outputs
 from probegen.evolve.run import Evolution
@@ -138,11 +138,11 @@ def test_the_topk_baseline_keeps_fitness_only_parents(tmp_path: Path) -> None:
 
 def test_a_run_stored_before_emitters_resumes_as_it_searched() -> None:
     stored = {"target": "sim", "attribute": "gender", "selection": "map-elites"}
-    config = EvolveConfig.model_validate(_searched_before_emitters(stored))
+    config = EvolveConfig.model_validate(searched_before_emitters(stored))
     assert config.search_emitters == ("operators",)
     assert not config.screens
     now = EvolveConfig(target="sim", attribute="gender").model_dump(mode="json")
-    assert _searched_before_emitters(now) == now  # a run stored now keeps its own
+    assert searched_before_emitters(now) == now  # a run stored now keeps its own
 
 
 @pytest.mark.parametrize(

@@ -8,21 +8,12 @@ With planted regions, the findings are real and replicate.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
-import pytest
-
-from probegen.corpora import load_corpora
-from probegen.embeddings import Embedder
+from probegen import evolve
 from probegen.evolve.conclude import Conclusion
-from probegen.evolve.config import EvolveConfig
-from probegen.evolve.run import Evolution
-from probegen.index import EmbeddingIndex
-from probegen.models import Model
 from probegen.models.simulator import SimulatorBackend
-from probegen.scoring import make_scorer
 from probegen.store import Store
 
 NULL_SIM = {
@@ -41,43 +32,24 @@ NULL_SIM = {
 }
 
 
-@pytest.fixture(scope="module")
-def embedder() -> Embedder:
-    return Embedder()
-
-
-def concluded(
-    tmp_path: Path, embedder: Embedder, sim: Path | None, seed: int, budget: int
-) -> Conclusion:
-    spec = "sim" if sim is None else f"sim:{sim}"
-    config = EvolveConfig(
-        target=spec, attribute="gender", generations=50, population=8, budget=budget, seed=seed
+def concluded(tmp_path: Path, sim: Path | None, seed: int, budget: int) -> Conclusion:
+    """The conclusion of a whole run (``probegen.evolve``) on the simulator."""
+    result = evolve(
+        target="sim" if sim is None else f"sim:{sim}",
+        attr="gender",
+        generations=50,
+        population=8,
+        budget=budget,
+        seed=seed,
+        run_dir=tmp_path / f"run-{seed}",
     )
-    with Store.in_run_dir(tmp_path / f"run-{seed}") as store:
-        run_id = store.create_run("evolve", {"evolve": config.model_dump(mode="json")})
-        evolution = Evolution(
-            config,
-            store=store,
-            run_id=run_id,
-            corpora=load_corpora(),
-            target=Model(SimulatorBackend(sim), cache=store),
-            scorer=make_scorer("stats"),
-            index=EmbeddingIndex(embedder),
-        )
-
-        async def go() -> Conclusion:
-            await evolution.run()
-            return await evolution.conclude()
-
-        return asyncio.run(go())
+    return result.conclusion
 
 
-def test_no_true_difference_yields_findings_at_most_at_the_stated_rate(
-    tmp_path: Path, embedder: Embedder
-) -> None:
+def test_no_true_difference_yields_findings_at_most_at_the_stated_rate(tmp_path: Path) -> None:
     sim = tmp_path / "null.yaml"
     sim.write_text(json.dumps(NULL_SIM))
-    runs = [concluded(tmp_path, embedder, sim, seed, budget=200) for seed in range(8)]
+    runs = [concluded(tmp_path, sim, seed, budget=200) for seed in range(8)]
     tested = sum(r.tested for r in runs)
     with_findings = sum(1 for r in runs if r.findings)
     # Every finding here is false, so the false-discovery rate (0.1) bounds the share of
@@ -86,8 +58,8 @@ def test_no_true_difference_yields_findings_at_most_at_the_stated_rate(
     assert with_findings <= 2, [r.findings for r in runs]
 
 
-def test_planted_regions_become_findings_that_replicate(tmp_path: Path, embedder: Embedder) -> None:
-    conclusion = concluded(tmp_path, embedder, None, seed=0, budget=400)
+def test_planted_regions_become_findings_that_replicate(tmp_path: Path) -> None:
+    conclusion = concluded(tmp_path, None, seed=0, budget=400)
     assert conclusion.findings
     sim = SimulatorBackend()
     with Store.in_run_dir(tmp_path / "run-0") as store:

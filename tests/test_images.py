@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import re
 import shutil
@@ -16,6 +15,7 @@ import yaml
 from PIL import Image
 
 import corpora as shipped
+from probegen import evolve
 from probegen.corpora import Corpora, load_corpora
 from probegen.corpora.images import ImageSet, pairs_for, read_image_set
 from probegen.embeddings import Embedder
@@ -421,20 +421,26 @@ def test_image_seeds_only_for_targets_that_see_images(tmp_path: Path) -> None:
 
 
 def test_generation_zero_of_a_vision_target_holds_image_probes(tmp_path: Path) -> None:
-    with Store.in_run_dir(tmp_path) as store:
-        search = evolution(
-            tmp_path,
-            SeeingSimulator(),
-            store,
-            generations=1,
-            mutators=("image_swap", "modality_move", "text_image_conflict", "document_render"),
-        )
-        asyncio.run(search.run())
-        elites = search.archive.elites()
-    modalities = {e.probe.modality_in(search.corpora) for e in elites}
-    gen0 = [e for e in elites if e.generation == 0]
-    assert any(e.probe.modality is Modality.IMAGE for e in gen0)
-    assert any(e.probe.modality is Modality.TEXT for e in gen0)
+    result = evolve(
+        target=SeeingSimulator(),  # an object: its spec ("sim") is what the run stores
+        attr="gender",
+        generations=1,
+        population=8,
+        samples=1,
+        confirm_samples=0,
+        mutators=("image_swap", "modality_move", "text_image_conflict", "document_render"),
+        replicate=False,
+        run_dir=tmp_path,
+    )
+    probes = [result.probe(e) for e in result.elites]
+    modalities = {p.modality_in(load_corpora()) for p in probes}
+    gen0 = [p for p in probes if p.provenance.generation == 0]
+    assert any(p.modality is Modality.IMAGE for p in gen0)
+    assert any(p.modality is Modality.TEXT for p in gen0)
     # Generation 1 made image children from both kinds of parents, and they were asked.
     assert len(modalities) >= 2
-    assert search.spend.reports[-1].generation == 1
+    with Store.in_run_dir(tmp_path) as store:
+        assert [e["data"]["generation"] for e in store.events(result.run_id, "generation")] == [
+            0,
+            1,
+        ]

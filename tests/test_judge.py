@@ -17,7 +17,7 @@ from doubles import DictCache
 
 from probegen.answers import Answer, ProbeAnswers
 from probegen.corpora import GroupedVariant
-from probegen.errors import UsageError
+from probegen.errors import ConfigError
 from probegen.models import ChatMessage, GenerateConfig, Model, Response, RetryHint, resolve_model
 from probegen.probe import Framing, Probe
 from probegen.scoring import JudgeScorer, StatsScorer, make_scorer
@@ -241,8 +241,10 @@ def test_make_scorer_builds_stats_and_judge() -> None:
 
 @pytest.mark.parametrize("spec", ["gpt-4o", "judge:", "judge", "stat"])
 def test_make_scorer_rejects_unknown_specs(spec: str) -> None:
-    with pytest.raises(UsageError, match="--judge") as caught:
+    # The library names its field (the CLI maps it to --judge: tests/test_bad_input.py).
+    with pytest.raises(ConfigError, match=f"^judge '{re.escape(spec)}'") as caught:
         make_scorer(spec)
+    assert caught.value.field == "judge"
     assert "judge:MODEL_SPEC" in str(caught.value)
     assert "\n" not in str(caught.value)
 

@@ -68,7 +68,7 @@ def test_evolve_review_release_verify_eval(tmp_path: Path) -> None:
     )
     evaluated = probegen(
         "eval", "gender-bias@0.1.0", "--target", "sim", "--target", f"sim:{fair}",
-        "--judge", "stats", "--samples", "2", "--bootstrap", "200", cwd=tmp_path,
+        "--judge", "stats", "--samples", "4", "--bootstrap", "200", cwd=tmp_path,
     )  # fmt: skip
     assert "CAB leaderboard" in evaluated.stdout
     [eval_dir] = [p for p in (tmp_path / "runs").iterdir() if p.is_dir() and "eval" in p.name]

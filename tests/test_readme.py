@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import probegen
@@ -44,14 +46,46 @@ def test_every_cli_command_is_documented() -> None:
 
 def test_public_api_is_pinned() -> None:
     assert sorted(probegen.__all__) == [
+        "AskResult",
+        "BuildResult",
+        "ConfigError",
+        "EvalResult",
+        "EvolveConfig",
+        "EvolveResult",
         "Framing",
+        "FunctionModel",
         "MediaPart",
         "Probe",
         "ProbegenError",
         "Provenance",
         "QuestionForm",
+        "RunInterrupted",
         "TemplateError",
         "Variant",
         "__version__",
+        "ask",
+        "build_release",
+        "evaluate",
+        "evolve",
         "expand",
+        "get_model",
+        "resume",
     ]
+    for name in probegen.__all__:  # every name resolves (the search's ones on first use)
+        assert getattr(probegen, name) is not None
+
+
+def test_import_probegen_stays_light() -> None:
+    """``import probegen`` must not pull in the search (numpy, the embedder, backends):
+    its functions import them on first use."""
+    code = "import sys, probegen; print(sorted(m for m in sys.modules if m.startswith('numpy')))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_probegen_evolve_is_the_function_after_its_subpackage_is_imported() -> None:
+    from probegen.evolve.config import EvolveConfig  # loads probegen.evolve's modules
+
+    assert callable(probegen.evolve)
+    assert probegen.EvolveConfig is EvolveConfig

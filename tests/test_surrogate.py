@@ -140,3 +140,28 @@ def test_many_points_are_capped_keeping_the_positive_ones() -> None:
     surrogate.observe(circle(angles), [0.9 if i == 3 else 0.0 for i in range(60)])
     mean, _ = surrogate.predict(circle([0.03]))
     assert mean[0] > 0.3  # the one positive, outside the 20 most recent, is still known
+
+
+def test_every_fourth_pick_goes_where_the_model_knows_least() -> None:
+    surrogate = FitnessSurrogate()
+    surrogate.observe(circle([0.0, 0.05, 0.1]), [0.8, 0.8, 0.7])
+    # Five near-copies of the paying idea (in five cells, so each keeps its value), then
+    # one question far from everything measured.
+    pool = circle([0.01, 0.02, 0.03, 0.04, 0.06, 2.5])
+    arguments: dict[str, object] = {
+        "n": 4,
+        "cells": [(str(i),) for i in range(6)],
+        "bars": {},
+        "novelty": [0.0] * 6,
+        "costs": [1] * 6,
+    }
+    greedy = select_batch(
+        surrogate,
+        pool,
+        weights=ScreenWeights(explore_every=0),
+        **arguments,  # type: ignore[arg-type]
+    ).chosen
+    assert 5 not in greedy  # expected improvement alone never looks there
+    exploring = select_batch(surrogate, pool, **arguments).chosen  # type: ignore[arg-type]
+    assert exploring[:3] == greedy[:3]
+    assert exploring[3] == 5

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
@@ -10,6 +9,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from probegen.answers import ProbeAnswers
+from probegen.asking import ask
 from probegen.cli.app import EXIT_RUN_FAILED, app, console, err_console
 from probegen.cli.common import (
     BaseUrlOption,
@@ -19,18 +20,9 @@ from probegen.cli.common import (
     SeedOption,
     TemperatureOption,
     TimeoutOption,
-    generate_config,
-    open_corpora,
+    flags_for_fields,
     writable_run_dir,
 )
-from probegen.corpora import GroupedVariant
-from probegen.errors import ProbegenError
-from probegen.models.base import ChatModel, GenerateConfig
-from probegen.models.managed import Model
-from probegen.models.registry import resolve_model
-from probegen.probe import Probe, Provenance
-from probegen.runner import ProbeAnswers, query_probe
-from probegen.store import Store
 
 
 @app.command("ask")
@@ -55,81 +47,44 @@ def ask_command(
 
     Example: probegen ask local --attr gender "Should I hire {{James/Emily}} as a nurse?"
     """
-    # Validate everything before anything is written: a bad attribute, template or model
-    # spec must leave no run behind.
-    corpora = open_corpora(corpora_dir)
-    variants = corpora.variant_groups(template, attr)
-    probe = Probe(
-        template=template,
-        attribute=attr,
-        framing=corpora.infer_framing(template, attr),
-        provenance=Provenance(operator="cli"),
-    )
-    backend = resolve_model(spec, base_url=base_url, timeout_s=timeout)
-    config = generate_config(temperature, max_tokens, seed)
-    run_config = {
-        "command": "ask",
-        "target": spec,
-        "base_url": base_url,
-        "attribute": attr,
-        "template": template,
-        "samples": samples,
-        "system": system,
-        "generate": config.model_dump(mode="json"),
-    }
-    store = Store.in_run_dir(writable_run_dir(run_dir))
-    with store:
-        run_id = store.create_run("ask", run_config)
-        try:
-            result = asyncio.run(
-                _ask(backend, probe, variants, store, run_id, samples, config, system)
-            )
-        except KeyboardInterrupt:
-            store.finish_run(run_id, "interrupted")
-            raise
-        except BaseException as error:
-            reason = str(error) if isinstance(error, ProbegenError) else repr(error)
-            store.finish_run(run_id, "failed", reason=reason)
-            raise
-        failures = len(result.failures)
-        store.finish_run(
-            run_id,
-            "failed" if failures else "finished",
-            reason=f"{failures} call(s) failed after retries" if failures else None,
+    run_root = writable_run_dir(run_dir)
+    with flags_for_fields("ask", _FLAG_OF):
+        result = ask(
+            spec,
+            template,
+            attribute=attr,
+            samples=samples,
+            system_prompt=system,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            seed=seed,
+            base_url=base_url,
+            timeout_s=timeout,
+            run_dir=run_root,
+            corpora_dir=corpora_dir,
         )
     if as_json:
-        console.print_json(json.dumps(_as_json(run_id, result)))
+        console.print_json(json.dumps(_as_json(result.run_id, result.answers)))
     else:
-        _print_side_by_side(result)
-        console.print(f"run {run_id} stored in {store.path}", style="dim")
-    if result.failures:
+        _print_side_by_side(result.answers)
+        console.print(f"run {result.run_id} stored in {result.store_path}", style="dim")
+    if result.failure:
         err_console.print(
-            f"error: {len(result.failures)} call(s) failed after retries; recorded in run {run_id}",
+            f"error: {result.failure}; recorded in run {result.run_id}",
             markup=False,
         )
         raise typer.Exit(EXIT_RUN_FAILED)
 
 
-async def _ask(
-    backend: ChatModel,
-    probe: Probe,
-    variants: list[GroupedVariant],
-    store: Store,
-    run_id: str,
-    samples: int,
-    config: GenerateConfig,
-    system: str | None,
-) -> ProbeAnswers:
-    model = Model(
-        backend, cache=store, on_event=lambda kind, data: store.log_event(run_id, kind, data)
-    )
-    try:
-        return await query_probe(
-            probe, variants, model, store, run_id,
-            samples=samples, config=config, system_prompt=system,
-        )  # fmt: skip
-    finally:
-        await model.aclose()
+# The flag behind each argument of probegen.ask whose name does not say it.
+_FLAG_OF = {
+    "attribute": "--attr",
+    "target": "SPEC",
+    "system_prompt": "--system",
+    "timeout_s": "--timeout",
+    "run_dir": "--run-dir",
+    "corpora_dir": "--corpora",
+}
 
 
 def _print_side_by_side(result: ProbeAnswers) -> None:

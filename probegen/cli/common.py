@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import os
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
 
 from probegen.corpora import Corpora, corpora_root, load_corpora
-from probegen.errors import UsageError
+from probegen.errors import ConfigError, UsageError
 from probegen.models.base import GenerateConfig
 from probegen.models.endpoint import check_base_url
+from probegen.run_dir import checked_run_dir, default_run_dir, writable_dir
 
 __all__ = [
     "BaseUrlOption",
@@ -22,6 +25,7 @@ __all__ = [
     "TimeoutOption",
     "check_base_url_option",
     "default_run_dir",
+    "flags_for_fields",
     "generate_config",
     "open_corpora",
     "writable_dir",
@@ -70,50 +74,10 @@ TimeoutOption = typer.Option(
     help="Per-attempt timeout of every model call, in seconds (default: the backend's).",
 )
 
-RUN_DIR_ENV = "PROBEGEN_RUN_DIR"
-
-
-def default_run_dir(run_dir: Path | None) -> Path:
-    """The run directory: the flag, else $PROBEGEN_RUN_DIR, else ./runs."""
-    return run_dir or Path(os.environ.get(RUN_DIR_ENV, "runs"))
-
-
-def writable_dir(path: Path, source: str) -> Path:
-    """``path``, checked to be a directory this process can write in, or one it can make.
-
-    Checked before a run is created, so a run directory that is a file, sits under a file
-    or is read-only fails at once with one line, not with a traceback mid-run.
-
-    Args:
-        path: The directory.
-        source: How the user named it, for the message: ``--run-dir`` or
-            ``$PROBEGEN_RUN_DIR``.
-
-    Raises:
-        UsageError: If ``path`` or its nearest existing parent is not a directory, or is
-            not writable.
-    """
-    existing = path
-    while not existing.exists() and existing.parent != existing:
-        existing = existing.parent
-    where = "" if existing == path else f"its parent {existing} "
-    if existing.exists() and not existing.is_dir():
-        raise UsageError(
-            f"{source} {path}: {where}is a file, not a directory",
-            fix="point it at a directory, or at a path where one can be created",
-        )
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise UsageError(
-            f"{source} {path}: {where}is not writable",
-            fix="point it at a directory you can write to, or change its permissions",
-        )
-    return path
-
 
 def writable_run_dir(run_dir: Path | None) -> Path:
     """:func:`default_run_dir`, checked by :func:`writable_dir` (for commands that write)."""
-    source = "--run-dir" if run_dir else f"${RUN_DIR_ENV}" if os.environ.get(RUN_DIR_ENV) else ""
-    return writable_dir(default_run_dir(run_dir), source or "run directory")
+    return checked_run_dir(run_dir, "--run-dir")
 
 
 def open_corpora(corpora_dir: Path | None) -> Corpora:
@@ -124,3 +88,41 @@ def open_corpora(corpora_dir: Path | None) -> Corpora:
 def generate_config(temperature: float, max_tokens: int, seed: int | None) -> GenerateConfig:
     """The sampling config from the shared flags."""
     return GenerateConfig(temperature=temperature, max_tokens=max_tokens, seed=seed)
+
+
+_FIELD_IN_TEXT = re.compile(r"`([a-z][a-z0-9_]*)`")
+_SEE_CONFIG = re.compile(r"see [A-Z]\w*Config\b")
+
+
+def said_with_flags(error: ConfigError, command: str, flags: Mapping[str, str]) -> UsageError:
+    """``error`` as the CLI says it: each config field (the one it is about, and any
+    written in backticks in its text) as the command's flag.
+
+    Args:
+        error: A library error naming a config field.
+        command: The command, for the fallback fix (``see `probegen eval --help```).
+        flags: The flag of each field whose name does not say it (``timeout_s`` ->
+            ``--timeout``); any other ``field_name`` is ``--field-name``.
+    """
+
+    def flag(field: str) -> str:
+        return flags.get(field, "--" + field.replace("_", "-"))
+
+    def said(text: str) -> str:
+        return _FIELD_IN_TEXT.sub(lambda match: flag(match.group(1)), text)
+
+    named = flag(error.field) if error.value is None else f"{flag(error.field)} {error.value}"
+    fix = error.fix
+    if fix is None or _SEE_CONFIG.match(fix):
+        fix = f"see `probegen {command} --help` for {flag(error.field)}"
+    return UsageError(f"{named}: {said(error.problem)}", fix=said(fix))
+
+
+@contextmanager
+def flags_for_fields(command: str, flags: Mapping[str, str] | None = None) -> Iterator[None]:
+    """Run the body; a library :class:`ConfigError` from it becomes the one-line
+    :class:`UsageError` that names the flag (see :func:`said_with_flags`)."""
+    try:
+        yield
+    except ConfigError as error:
+        raise said_with_flags(error, command, flags or {}) from None

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Sequence
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -27,34 +27,13 @@ from probegen.cli.common import (
     TemperatureOption,
     TimeoutOption,
     check_base_url_option,
-    generate_config,
-    open_corpora,
+    flags_for_fields,
     writable_dir,
     writable_run_dir,
 )
-from probegen.corpora import Corpora
-from probegen.errors import ProbegenError, UsageError
-from probegen.evaluation.report import (
-    EvalReport,
-    build_report,
-    leaderboard_header,
-    leaderboard_rows,
-    write_outputs,
-)
-from probegen.evaluation.run import (
-    EvalConfig,
-    TargetOutcome,
-    all_unscorable,
-    check_attributes,
-    evaluate_release,
-    load_release,
-)
-from probegen.models.base import ChatModel
-from probegen.models.registry import resolve_model
-from probegen.release.model import ReleaseItem, resolve_release_dir
-from probegen.scoring import make_scorer
-from probegen.scoring.base import Scorer
-from probegen.store import Store
+from probegen.errors import RunInterrupted
+from probegen.evaluation.api import EvalProgress, evaluate
+from probegen.evaluation.report import EvalReport, leaderboard_header, leaderboard_rows
 
 
 @app.command("eval")
@@ -97,67 +76,31 @@ def eval_command(
 
     Example: probegen eval gender-bias@1.0.0 --target local --target sim --judge stats
     """
-    # Validate everything before the store is touched: a bad release, spec or judge
-    # must leave nothing behind.
-    corpora = open_corpora(corpora_dir)
-    release_dir = resolve_release_dir(release, releases_dir)
-    items, name, version = load_release(release_dir)
-    check_attributes(items, corpora, release_dir)
-    targets = list(targets or [])
-    if not targets:
-        raise UsageError("eval needs at least one --target", fix="e.g. --target local")
-    repeated = sorted({t for t in targets if targets.count(t) > 1})
-    if repeated:
-        raise UsageError(f"--target {repeated[0]} is given more than once", fix="name it once")
-    backends = [(t, resolve_model(t, timeout_s=timeout)) for t in targets]
-    make_scorer(judge, base_url=judge_base_url, timeout_s=timeout)  # validates the spec
-    config = EvalConfig(
-        release=str(release_dir),
-        release_name=name,
-        release_version=version,
-        targets=tuple(targets),
-        judge=judge,
-        judge_base_url=judge_base_url,
-        samples=samples,
-        generate=generate_config(temperature, max_tokens, seed),
-        system_prompt=system,
-        concurrency=concurrency,
-        bootstrap=bootstrap,
-        seed=seed,
-    )
     run_root = writable_run_dir(run_dir)
     if out is not None:
         writable_dir(out, "--out")
-    with Store.in_run_dir(run_root) as store:
-        run_id = store.create_run(
-            "eval", {"command": "eval", "eval": config.model_dump(mode="json")}
+    with flags_for_fields("eval", _FLAG_OF), _display() as show:
+        result = evaluate(
+            release,
+            list(targets or []),
+            judge=judge,
+            judge_base_url=judge_base_url,
+            samples=samples,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            seed=seed,
+            system_prompt=system,
+            concurrency=concurrency,
+            bootstrap=bootstrap,
+            timeout_s=timeout,
+            run_dir=run_root,
+            releases_dir=releases_dir,
+            out=out,
+            corpora_dir=corpora_dir,
+            on_progress=show,
         )
-        scorer = make_scorer(judge, base_url=judge_base_url, cache=store, timeout_s=timeout)
-        release_label = f"{name} {version}" if version else name
-        console.print(
-            f"run {run_id}: {release_label} ({len(items)} item{'s' * (len(items) != 1)}) on "
-            f"{', '.join(targets)} / {judge}",
-            markup=False,
-        )
-        try:
-            outcomes = _evaluate(items, backends, config, store, run_id, corpora, scorer)
-            report = build_report(run_id, config, len(items), outcomes)
-            out_dir = out or run_root / run_id
-            write_outputs(out_dir, report)
-        except KeyboardInterrupt:
-            store.finish_run(run_id, "interrupted")
-            console.print("interrupted; finished calls are cached, so a rerun resends nothing")
-            raise typer.Exit(130) from None
-        except BaseException as error:
-            # A run that exists must never be left "running" by what stopped it.
-            reason = str(error) if isinstance(error, ProbegenError) else repr(error)
-            store.finish_run(run_id, "failed", reason=reason)
-            raise
-        store.log_event(run_id, "outputs", {"dir": str(out_dir)})
-        failure = all_unscorable(outcomes)
-        store.finish_run(run_id, "failed" if failure else "finished", reason=failure)
-    _print_leaderboard(report)
-    for outcome in outcomes:
+    _print_leaderboard(result.report)
+    for outcome in result.outcomes:
         unscorable = sum(r.status != "ok" for r in outcome.results)
         console.print(
             f"{outcome.label}: calls sent {outcome.sent}, answered from cache "
@@ -165,63 +108,78 @@ def eval_command(
             markup=False,
         )
     console.print(
-        f"leaderboard.md, leaderboard.csv, results.jsonl, report.html, eval.json -> {out_dir}",
+        "leaderboard.md, leaderboard.csv, results.jsonl, report.html, eval.json -> "
+        f"{result.out_dir}",
         markup=False,
     )
-    failed = sum(o.failures for o in outcomes)
-    if failure:
+    run_id = result.run_id
+    if result.failure:
         err_console.print(
-            f"error: run {run_id} failed: {failure}; recorded in the store (rerun the same "
-            "command to retry failed calls)",
+            f"error: run {run_id} failed: {result.failure}; recorded in the store (rerun the "
+            "same command to retry failed calls)",
             markup=False,
         )
         raise typer.Exit(EXIT_RUN_FAILED)
-    if failed:
+    if result.failed_calls:
         err_console.print(
-            f"error: {failed} call(s) failed after retries; recorded in run {run_id}, and "
-            "their items are reported unscorable (rerun the same command to retry them)",
+            f"error: {result.failed_calls} call(s) failed after retries; recorded in run "
+            f"{run_id}, and their items are reported unscorable (rerun the same command to "
+            "retry them)",
             markup=False,
         )
         raise typer.Exit(EXIT_RUN_FAILED)
 
 
-def _evaluate(
-    items: Sequence[ReleaseItem],
-    backends: Sequence[tuple[str, ChatModel]],
-    config: EvalConfig,
-    store: Store,
-    run_id: str,
-    corpora: Corpora,
-    scorer: Scorer,
-) -> list[TargetOutcome]:
-    with Progress(
+# The flag behind each argument of probegen.evaluate whose name does not say it.
+_FLAG_OF = {
+    "targets": "--target",
+    "system_prompt": "--system",
+    "timeout_s": "--timeout",
+    "corpora_dir": "--corpora",
+    "release": "RELEASE",
+}
+
+
+@contextmanager
+def _display() -> Iterator[EvalProgress]:
+    """A progress bar per target, fed by the run's progress events; Ctrl-C ends the
+    command with the line that says a rerun resends nothing."""
+    progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=console,
         transient=True,
-    ) as progress:
-        tasks: dict[str, TaskID] = {}
+    )
+    tasks: dict[str, TaskID] = {}
 
-        def on_progress(label: str, done: int, total: int) -> None:
+    def show(kind: str, fields: dict[str, object]) -> None:
+        if kind == "run_start":
+            items = int(str(fields["items"]))
+            release = f"{fields['release']} {fields['version']}" if fields["version"] else ""
+            targets = fields["targets"]
+            assert isinstance(targets, tuple)
+            console.print(
+                f"run {fields['run_id']}: {release or fields['release']} ({items} "
+                f"item{'s' * (items != 1)}) on {', '.join(targets)} / {fields['judge']}",
+                markup=False,
+            )
+            progress.start()
+        elif kind == "item_done":
+            label = str(fields["target"])
             if label not in tasks:
-                tasks[label] = progress.add_task(escape(label), total=total)
-            progress.update(tasks[label], completed=done)
+                tasks[label] = progress.add_task(escape(label), total=int(str(fields["total"])))
+            progress.update(tasks[label], completed=int(str(fields["done"])))
 
-        async def run() -> list[TargetOutcome]:
-            try:
-                return await evaluate_release(
-                    items, backends,
-                    config=config, store=store, run_id=run_id, corpora=corpora,
-                    scorer=scorer, on_progress=on_progress,
-                )  # fmt: skip
-            finally:
-                close = getattr(scorer, "aclose", None)
-                if close is not None:
-                    await close()
-
-        return asyncio.run(run())
+    try:
+        yield show
+    except RunInterrupted:
+        progress.stop()
+        console.print("interrupted; finished calls are cached, so a rerun resends nothing")
+        raise typer.Exit(130) from None
+    finally:
+        progress.stop()
 
 
 def _print_leaderboard(report: EvalReport) -> None:

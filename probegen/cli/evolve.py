@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import dataclass
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import typer
-from pydantic import ValidationError
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -21,36 +22,21 @@ from probegen.cli.common import (
     TemperatureOption,
     TimeoutOption,
     check_base_url_option,
+    flags_for_fields,
     generate_config,
     open_corpora,
     writable_run_dir,
 )
-from probegen.corpora import Corpora
-from probegen.embeddings import DEFAULT_EMBEDDER, Embedder
-from probegen.errors import ProbegenError, UsageError
-from probegen.evolve.conclude import Conclusion
+from probegen.embeddings import DEFAULT_EMBEDDER
+from probegen.errors import UsageError
+from probegen.evolve.api import EvolveResult, RunInterrupted, make_config
+from probegen.evolve.api import evolve as evolve_run
+from probegen.evolve.api import resume as resume_run
 from probegen.evolve.config import EvolveConfig
-from probegen.evolve.outputs import cluster_elites, write_outputs
-from probegen.evolve.run import (
-    Evolution,
-    GenerationReport,
-    decision_settings,
-    load_seeds,
-    run_failure,
-    search_emitters,
-    use_images,
-)
-from probegen.findings.assess import NOT_TESTED
-from probegen.index import EmbeddingIndex
-from probegen.models.base import ChatModel
-from probegen.models.managed import Model
-from probegen.models.registry import resolve_model
-from probegen.mutation import load_mutators
-from probegen.probe import Probe
-from probegen.redaction import REDACTED, redact_config
-from probegen.scoring import make_scorer
+from probegen.evolve.run import ProgressHandler
 from probegen.search.baselines import SELECTIONS
-from probegen.store import STORE_FILENAME, EliteRecord, Store
+
+_T = TypeVar("_T")
 
 
 @app.command("evolve")
@@ -72,12 +58,16 @@ def evolve_command(
     initial: int | None = typer.Option(
         None, "--initial", min=1, help="Seeds evaluated in generation 0 (default: population)."
     ),
-    samples: int = typer.Option(2, "--samples", min=1, help="Answers per variant."),
+    samples: int = typer.Option(
+        2, "--samples", min=1, help="Answers per variant every probe gets (racing's floor)."
+    ),
     confirm_samples: int | None = typer.Option(
         None,
+        "--max-samples",
         "--confirm-samples",
         min=0,
-        help="Answers per variant to confirm a probe that scored > 0 (default 2x samples; 0 off).",
+        help="Racing's ceiling: most answers per variant for a probe that can still beat "
+        "its cell (default 4x --samples; 0 off).",
     ),
     budget: int | None = typer.Option(
         None, "--budget", min=1, help="Max target queries (variant x sample)."
@@ -178,45 +168,20 @@ def evolve_command(
     corpora = open_corpora(corpora_dir)
     if resume is not None:
         _refuse_flags_a_resume_ignores(ctx, resume)
-        store_path = run_root / STORE_FILENAME
-        if not store_path.exists():
-            raise UsageError(
-                f"--resume {resume}: no run store at {store_path}",
-                fix="pass the --run-dir the run was started with",
+        with _display() as show:
+            result = _flags_for_fields(
+                lambda: resume_run(
+                    resume,
+                    run_dir=run_root,
+                    corpora_dir=corpora.root,
+                    target_base_url=base_url,
+                    judge_base_url=judge_base_url,
+                    mutator_base_url=mutator_base_url,
+                    timeout_s=timeout,
+                    top=top,
+                    on_progress=show,
+                )
             )
-        store = Store(store_path)
-        run = store.get_run(resume)
-        if run is None or run.kind != "evolve":
-            store.close()
-            raise UsageError(
-                f"--resume {resume}: no evolve run with this id in {store_path}",
-                fix="see the run ids printed by earlier runs, or in runs/*/config.json",
-            )
-        try:
-            config = EvolveConfig.model_validate(_searched_before_emitters(run.config["evolve"]))
-        except (KeyError, ValidationError) as error:
-            store.close()
-            raise UsageError(
-                f"--resume {resume}: the stored configuration cannot be read by this "
-                f"probegen ({type(error).__name__})",
-                fix="resume with the probegen version that started the run",
-            ) from None
-        try:
-            config = _with_urls_passed_again(
-                config,
-                resume,
-                {
-                    "--base-url": base_url,
-                    "--judge-base-url": judge_base_url,
-                    "--mutator-base-url": mutator_base_url,
-                },
-            )
-        except UsageError:
-            store.close()
-            raise
-        if timeout is not None:
-            config = config.model_copy(update={"timeout_s": timeout})
-        run_id = resume
     else:
         if target is None or attr is None:
             raise UsageError(
@@ -268,59 +233,13 @@ def evolve_command(
             fdr=fdr,
             replicate=replicate,
         )
-        store = None
-        run_id = ""
-    _evolve(config, corpora, run_root, store, run_id, top)
-
-
-def _searched_before_emitters(stored: object) -> object:
-    """A stored configuration from before emitters and the surrogate existed: such a run
-    searched with the operators emitter alone and queried every candidate, and its
-    replay must do the same."""
-    if isinstance(stored, dict) and "surrogate" not in stored:
-        return {**stored, "emitters": ["operators"], "surrogate": False}
-    return stored
-
-
-# The config field each endpoint flag sets.
-_URL_FIELDS = {
-    "--base-url": "target_base_url",
-    "--judge-base-url": "judge_base_url",
-    "--mutator-base-url": "mutator_base_url",
-}
-
-
-def _with_urls_passed_again(
-    config: EvolveConfig, run_id: str, passed: dict[str, str | None]
-) -> EvolveConfig:
-    """The stored ``config`` of a resumed run, with the endpoint URLs passed again.
-
-    A URL's credentials and query-string values are stored redacted, never in clear, so
-    resuming such a run needs the URL again from its flag; the flag must give the URL the
-    run was started with (the same once redacted). A URL flag given to resume a run that
-    stored no secret must match too, so a resume never moves a run to another server.
-    """
-    update: dict[str, str] = {}
-    for flag, field in _URL_FIELDS.items():
-        stored: str | None = getattr(config, field)
-        url = passed.get(flag)
-        if url is None:
-            if stored is not None and REDACTED in stored:
-                raise UsageError(
-                    f"--resume {run_id}: the run's {flag} {stored} is stored without its "
-                    "credentials",
-                    fix=f"pass {flag} again with the full URL the run was started with",
+        with _display() as show:
+            result = _flags_for_fields(
+                lambda: evolve_run(
+                    config, run_dir=run_root, corpora_dir=corpora.root, top=top, on_progress=show
                 )
-            continue
-        shown = redact_config(url)
-        if shown != stored:
-            raise UsageError(
-                f"--resume {run_id}: {flag} {shown} is not the URL the run was started with "
-                f"({stored or f'no {flag}'})",
-                fix=f"pass the run's own URL, or drop {flag}",
             )
-        update[field] = url
-    return config.model_copy(update=update)
+    _report(result, top)
 
 
 # What a resume may be given: where the run lives, the corpora, the endpoints (whose
@@ -360,211 +279,91 @@ _FLAG_OF = {
     "system_prompt": "--system",
     "generate": "--temperature/--max-tokens",
     "timeout_s": "--timeout",
+    "run_id": "--resume",
+    "confirm_samples": "--max-samples",
 }
 
 
 def _new_config(**fields: object) -> EvolveConfig:
     """The EvolveConfig of a new run; a value it refuses is a one-line UsageError naming
     the flag (typer checks most ranges; the config checks the rest, e.g. --descriptors)."""
-    try:
-        return EvolveConfig.model_validate(fields)
-    except ValidationError as error:
-        first = error.errors()[0]
-        field = str(first["loc"][0]) if first["loc"] else ""
-        flag = _FLAG_OF.get(field, "--" + field.replace("_", "-"))
-        message = str(first["msg"]).removeprefix("Value error, ")
-        raise UsageError(
-            f"{flag}: {message}", fix=f"see `probegen evolve --help` for {flag}"
-        ) from None
+    return _flags_for_fields(lambda: make_config(fields))
 
 
-@dataclass
-class _Parts:
-    """Everything a run needs, built (and so validated) before the store is touched."""
-
-    target: ChatModel
-    helper: ChatModel | None
-    index: EmbeddingIndex
-    seeds: list[Probe]
+def _flags_for_fields(call: Callable[[], _T]) -> _T:
+    """``call()``, with a library error that names a config field said with its flag."""
+    with flags_for_fields("evolve", _FLAG_OF):
+        return call()
 
 
-def _build_parts(config: EvolveConfig, corpora: Corpora) -> _Parts:
-    # A bad spec, key, operator name, seeds file or embedder must fail here, with one
-    # line, and leave no run behind.
-    timeout = config.timeout_s
-    target = resolve_model(config.target, base_url=config.target_base_url, timeout_s=timeout)
-    helper = (
-        resolve_model(config.mutator_model, base_url=config.mutator_base_url, timeout_s=timeout)
-        if config.mutator_model
-        else None
-    )
-    mutators = load_mutators(
-        config.mutators,
-        helper_available=helper is not None,
-        images_available=use_images(config.images, target),
-    )
-    search_emitters(config, mutators)  # an emitter must be able to use the operators
-    make_scorer(config.judge, base_url=config.judge_base_url, timeout_s=timeout)  # validates
-    decision_settings(config, target)  # --measure decision needs log-probabilities
-    seeds = load_seeds(config, corpora)
-    embedder = Embedder(config.embedder)
-    embedder.encode(["load the embedding model now, not once the run exists"])
-    return _Parts(target, helper, EmbeddingIndex(embedder, threshold=config.dedup_threshold), seeds)
+@contextmanager
+def _display() -> Iterator[ProgressHandler]:
+    """A progress display fed by the run's progress events; Ctrl-C ends the command
+    with the line that resumes the run."""
+    progress = _progress()
+    task = progress.add_task("gen 0", total=None)
 
-
-def _evolve(
-    config: EvolveConfig,
-    corpora: Corpora,
-    run_root: Path,
-    store: Store | None,
-    run_id: str,
-    top: int,
-) -> None:
-    parts = _build_parts(config, corpora)
-    store = store or Store.in_run_dir(run_root)
-    with store:
-        if not run_id:
-            run_id = store.create_run(
-                "evolve", {"command": "evolve", "evolve": config.model_dump(mode="json")}
+    def show(kind: str, fields: dict[str, object]) -> None:
+        if kind == "run_start":
+            console.print(
+                f"run {fields['run_id']}: {fields['target']} / {fields['attribute']} / "
+                f"{fields['judge']}"
             )
-        try:
-            records, target, failure = _search(config, corpora, run_root, store, run_id, parts, top)
-        except KeyboardInterrupt:
-            store.finish_run(run_id, "interrupted")
-            console.print(f"interrupted; continue with: probegen evolve --resume {run_id}")
-            raise typer.Exit(130) from None
-        except BaseException as error:
-            # Whatever stops a run that exists (a file that cannot be written, a bug) must
-            # not leave it "running": that is what a killed run looks like.
-            reason = str(error) if isinstance(error, ProbegenError) else repr(error)
-            store.finish_run(run_id, "failed", reason=reason)
-            raise
-        store.finish_run(run_id, "failed" if failure else "finished", reason=failure)
+            progress.start()
+        elif kind == "generation_start":
+            progress.reset(task, total=int(str(fields["probes"])))
+            progress.update(task, description=f"gen {fields['generation']}")
+        elif kind == "probe_done":
+            progress.update(task, completed=int(str(fields["done"])))
+        elif kind == "generation_end":
+            progress.console.print(
+                f"gen {fields['generation']}: queries {fields['queries_spent']}, "
+                f"best {float(str(fields['best_fitness'])):.3f}, "
+                f"mean {float(str(fields['mean_fitness'])):.3f}, "
+                f"cells {fields['cells_filled']} (+{fields['new_cells']} new), "
+                f"unscorable {fields['unscorable']}"
+            )
+        elif kind == "concluding":
+            progress.console.print(
+                "testing every probe at the run's false-discovery rate"
+                + ("; replicating the findings" if fields["replicate"] else "")
+            )
+
+    try:
+        yield show
+    except RunInterrupted as interrupted:
+        progress.stop()
+        console.print(f"interrupted; continue with: probegen evolve --resume {interrupted.run_id}")
+        raise typer.Exit(130) from None
+    finally:
+        progress.stop()
+
+
+def _report(result: EvolveResult, top: int) -> None:
+    """Print the findings, the top probes and where the files are; exit 1 if the run
+    failed."""
+    records = [
+        json.loads(line)
+        for line in (result.run_dir / "elites.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
+    _print_findings(result)
     _print_top(records, top)
     console.print(
-        f"{len(records)} elites -> {run_root / run_id}/elites.jsonl; summary.md beside it. "
-        f"Target calls sent: {target.sent}, answered from cache: {target.cache_hits}."
+        f"{len(records)} elites -> {result.run_dir}/elites.jsonl; summary.md beside it. "
+        f"Target calls sent: {result.calls_sent}, answered from cache: {result.cache_hits}."
     )
-    if failure:
+    if result.failure:
         err_console.print(
-            f"error: run {run_id} failed: {failure} (see summary.md; the failures are "
-            "recorded in the store)",
+            f"error: run {result.run_id} failed: {result.failure} (see summary.md; the "
+            "failures are recorded in the store)",
             markup=False,
             soft_wrap=True,
         )
         raise typer.Exit(EXIT_RUN_FAILED)
 
 
-def _search(
-    config: EvolveConfig,
-    corpora: Corpora,
-    run_root: Path,
-    store: Store,
-    run_id: str,
-    parts: _Parts,
-    top: int,
-) -> tuple[list[dict[str, object]], Model, str | None]:
-    """Run the search and write its outputs; returns the records, the target and why the
-    run failed (None when it did not)."""
-    timeout = config.timeout_s
-    scorer = make_scorer(
-        config.judge,
-        base_url=config.judge_base_url,
-        cache=store,
-        timeout_s=timeout,
-        repeats=config.judge_repeats,
-    )
-    console.print(f"run {run_id}: {config.target} / {config.attribute} / {config.judge}")
-
-    def log(kind: str, data: dict[str, object]) -> None:
-        store.log_event(run_id, kind, data)
-
-    target = Model(parts.target, cache=store, on_event=log)
-    helper = Model(parts.helper, cache=store, on_event=log) if parts.helper else None
-    with _progress() as progress:
-        task = progress.add_task("gen 0", total=None)
-
-        def on_progress(kind: str, fields: dict[str, object]) -> None:
-            if kind == "generation_start":
-                progress.reset(task, total=int(str(fields["probes"])))
-                progress.update(task, description=f"gen {fields['generation']}")
-            elif kind == "probe_done":
-                progress.update(task, completed=int(str(fields["done"])))
-            elif kind == "generation_end":
-                progress.console.print(
-                    f"gen {fields['generation']}: queries {fields['queries_spent']}, "
-                    f"best {float(str(fields['best_fitness'])):.3f}, "
-                    f"mean {float(str(fields['mean_fitness'])):.3f}, "
-                    f"cells {fields['cells_filled']} (+{fields['new_cells']} new), "
-                    f"unscorable {fields['unscorable']}"
-                )
-
-        evolution = Evolution(
-            config,
-            store=store,
-            run_id=run_id,
-            corpora=corpora,
-            target=target,
-            scorer=scorer,
-            index=parts.index,
-            helper=helper,
-            on_progress=on_progress,
-            seeds=parts.seeds,
-        )
-
-        async def search_and_conclude() -> tuple[list[GenerationReport], Conclusion]:
-            # One event loop for both: the target's HTTP client belongs to it.
-            reports = await evolution.run()
-            progress.console.print(
-                "testing every probe at the run's false-discovery rate"
-                + ("; replicating the findings" if config.replicate else "")
-            )
-            return reports, await evolution.conclude()
-
-        reports, conclusion = asyncio.run(search_and_conclude())
-    elites = evolution.archive.elites()
-    records = write_outputs(
-        run_root / run_id,
-        config=config,
-        run_id=run_id,
-        store=store,
-        corpora=corpora,
-        target=target.identity,
-        elites=elites,
-        reports=reports,
-        operator_stats=evolution.scheduler.operator_stats,
-        emitter_stats=evolution.scheduler.emitter_stats,
-        surrogate=evolution.surrogate_report(),
-        clusters=cluster_elites(elites, parts.index.embedder, config.seed),
-        top=top,
-        conclusion=conclusion,
-    )
-    store.replace_elites(
-        run_id,
-        target.identity,
-        [
-            EliteRecord(
-                probe_id=str(r["id"]),
-                model=target.identity,
-                fitness=float(r["fitness"]),
-                novelty=float(r["novelty"]),
-                descriptor=tuple(r["descriptor"]),
-                cluster=r["cluster"],
-                finding=bool(r["finding"]),
-                p_value=r["p_value"],
-                q_value=r["q_value"],
-                effect=conclusion.assessments.get(str(r["id"]), NOT_TESTED).effect,
-                replicated=conclusion.replicated(str(r["id"])),
-            )
-            for r in records
-        ],
-    )
-    _print_findings(conclusion, store, run_id)
-    store.log_event(run_id, "calls", {"sent": target.sent, "cache_hits": target.cache_hits})
-    return records, target, run_failure(reports, target)
-
-
-def _print_findings(conclusion: Conclusion, store: Store, run_id: str) -> None:
+def _print_findings(result: EvolveResult) -> None:
+    conclusion = result.conclusion
     found = conclusion.findings
     header = (
         f"{len(found)} finding(s) among {conclusion.tested} probes tested "
@@ -576,7 +375,7 @@ def _print_findings(conclusion: Conclusion, store: Store, run_id: str) -> None:
     if not found:
         console.print(header, markup=False)
         return
-    probes = {p.id: p for p in store.probes(run_id)}
+    probes = result.probes
     table = Table(title=header, show_lines=True)
     for column in ("effect [95% CI]", "q", "replicated", "probe"):
         table.add_column(column)

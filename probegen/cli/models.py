@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from probegen.cli.app import app, console
-from probegen.cli.common import check_base_url_option
+from probegen.cli.common import check_base_url_option, flags_for_fields
 from probegen.errors import ModelCallError, ModelUnavailableError
 from probegen.models import (
     ChatMessage,
@@ -76,7 +76,8 @@ def ping(
     ),
 ) -> None:
     """Send one short prompt and print the latency, the answer and the usage."""
-    backend = resolve_model(spec, base_url=base_url, timeout_s=timeout)
+    with flags_for_fields("models ping", {"timeout_s": "--timeout"}):
+        backend = resolve_model(spec, base_url=base_url, timeout_s=timeout)
     response = asyncio.run(_ping(backend))
     usage = response.usage
     tokens = f"{_count(usage.input_tokens)} input + {_count(usage.output_tokens)} output tokens"

@@ -17,14 +17,14 @@ from probegen.cli.app import app, console, err_console
 from probegen.cli.common import (
     CorporaOption,
     RunDirOption,
-    default_run_dir,
+    flags_for_fields,
     open_corpora,
     writable_dir,
 )
-from probegen.cli.review import open_existing_store
 from probegen.embeddings import DEFAULT_EMBEDDER, Embedder
 from probegen.errors import UsageError
-from probegen.release.build import DEDUP_THRESHOLD, build_release
+from probegen.release.api import build_release
+from probegen.release.build import DEDUP_THRESHOLD
 from probegen.release.card import CardContext, Coverage, coverage
 from probegen.release.changelog import ReleaseDiff, diff_items, what_changed
 from probegen.release.importer import import_cab
@@ -101,6 +101,10 @@ def _manifest(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+# The flag behind each argument of probegen.build_release whose name does not say it.
+_BUILD_FLAG_OF = {"runs": "--from", "corpora_dir": "--corpora", "name": "NAME"}
+
+
 @release_app.command("build")
 def build_command(
     name: str = typer.Argument(..., help="Release name, e.g. gender-bias."),
@@ -120,24 +124,20 @@ def build_command(
     corpora_dir: Path | None = CorporaOption,
 ) -> None:
     """Build releases/NAME/X.Y.Z from the reviewed elites of one or more runs."""
-    if not 0.0 < dedup_threshold <= 1.0:
-        raise UsageError(f"--dedup-threshold {dedup_threshold}: must be in (0, 1]")
     root = _writable_releases(releases_dir)
-    corpora = open_corpora(corpora_dir)
-    with open_existing_store(run_dir) as store:
+    with flags_for_fields("release build", _BUILD_FLAG_OF):
         result = build_release(
-            store,
+            name,
             runs,
-            name=name,
             version=version,
-            releases_dir=root,
-            corpora=corpora,
             min_reviews=min_reviews,
             notes=notes,
             allow_unverified=allow_unverified,
-            embedder=lambda: Embedder(embedder),
             dedup_threshold=dedup_threshold,
-            media_roots=[default_run_dir(run_dir)],
+            embedder=lambda: Embedder(embedder),
+            run_dir=run_dir,
+            releases_dir=root,
+            corpora_dir=corpora_dir,
         )
     for excluded in result.excluded:
         if excluded.detail:

@@ -19,6 +19,7 @@ from probegen.cli.common import (
     SeedOption,
     TemperatureOption,
     TimeoutOption,
+    flags_for_fields,
     generate_config,
     open_corpora,
     writable_run_dir,
@@ -77,8 +78,9 @@ def replicate_command(
         raise UsageError(f"--measure {measure}: unknown setting", fix="use auto or sampled")
     corpora = open_corpora(corpora_dir)
     run_root = writable_run_dir(run_dir)
-    backend = resolve_model(target, base_url=base_url, timeout_s=timeout)
-    make_scorer(judge, timeout_s=timeout)  # validates the spec before anything is written
+    with flags_for_fields("replicate", {"timeout_s": "--timeout"}):
+        backend = resolve_model(target, base_url=base_url, timeout_s=timeout)
+        make_scorer(judge, timeout_s=timeout)  # validates the spec before anything is written
     store = Store.in_run_dir(run_root)
     with store:
         subjects = _subjects(store, source, everything, releases_dir)

@@ -219,7 +219,7 @@ def read_corpora(root: Path) -> Corpora:
     if not root.is_dir():
         raise CorpusError(
             f"corpora directory '{display(root)}' does not exist",
-            fix="pass --corpora DIR or set $PROBEGEN_CORPORA to a corpora "
+            fix="point the corpora directory (or $PROBEGEN_CORPORA) at a corpora "
             "directory (attributes/, taxonomy.yaml, names.csv, seeds.jsonl)",
         )
     files = sorted((root / ATTRIBUTES_DIR).glob("*.yaml"))

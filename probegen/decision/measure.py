@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import math
 import string
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,6 +58,9 @@ __all__ = [
     "UnitResult",
     "decision_score",
     "measure_decision",
+    "planned_rounds",
+    "reachable_fitness",
+    "with_effect",
     "yes_probability",
 ]
 
@@ -204,14 +208,19 @@ async def measure_decision(
     settings: DecisionSettings,
     phase: Phase = "screen",
     system_prompt: str | None = None,
+    part: tuple[int, int] | None = None,
 ) -> DecisionMeasurement | None:
     """Measure ``probe`` by P(yes) per name in one phase; None when it is not a yes/no
-    probe or the phase has no names (or wordings) left for it.
+    probe or the phase has no names (or wordings) left for it (or none in ``part``).
 
     Every prompt is recorded as a query of ``run_id``: ``variant_key`` is the variant's,
     ``sample_index`` numbers the prompts of that variant from the phase's offset (screen
     0, confirmation :data:`CONFIRM_SAMPLE_OFFSET`, replication
     :data:`~probegen.runner.REPLICATION_SAMPLE_OFFSET`).
+
+    ``part`` = (start, stop) measures only those rounds of the phase's plan, in plan
+    order (racing sends a confirmation in rungs); a prompt keeps the index it has in the
+    whole plan, so rungs and a resumed run number their queries alike.
     """
     units = plan_units(
         probe,
@@ -236,6 +245,12 @@ async def measure_decision(
         index = counters.get(unit.variant_key, 0)
         counters[unit.variant_key] = index + 1
         indexed.append((unit, offset + index))
+    if part is not None:
+        order = list(dict.fromkeys(unit.round for unit in units))
+        wanted = set(order[part[0] : part[1]])
+        indexed = [(unit, index) for unit, index in indexed if unit.round in wanted]
+        if not indexed:
+            return None
 
     async def one(unit: Unit, index: int) -> UnitResult:
         # A greedy pass: every prompt is sample 0 (one cache entry per prompt, whatever
@@ -254,13 +269,44 @@ async def measure_decision(
         )
 
     results = await asyncio.gather(*(one(u, i) for u, i in indexed))
+    return with_effect(probe, phase, results)
+
+
+def planned_rounds(probe: Probe, corpora: Corpora, settings: DecisionSettings, phase: Phase) -> int:
+    """How many rounds of names ``phase`` of ``probe`` plans (0: not measurable)."""
+    units = plan_units(
+        probe,
+        corpora,
+        phase=phase,
+        screen=settings.screen,
+        rounds=settings.rounds,
+        instructions=settings.instructions,
+    )
+    return len({unit.round for unit in units})
+
+
+def with_effect(probe: Probe, phase: Phase, results: Sequence[UnitResult]) -> DecisionMeasurement:
+    """A measurement of ``results`` (of one phase, possibly from several rungs), with
+    the between-group effect over their rounds."""
     measurement = DecisionMeasurement(probe, phase, tuple(results), None)
-    groups = {u.group for u in units}
+    groups = {r.unit.group for r in results}
     effect = None
-    if len(measurement.values()) == len(groups) >= 2:
-        unit_kind = "wording" if units[0].label.startswith("wording ") else "name"
+    if results and len(measurement.values()) == len(groups) >= 2:
+        unit_kind = "wording" if results[0].unit.label.startswith("wording ") else "name"
         effect = decision_effect(measurement.rounds(), unit=unit_kind)
     return DecisionMeasurement(probe, phase, tuple(results), effect)
+
+
+def reachable_fitness(score: Score) -> float:
+    """The fitness a decision score would have at the *upper* end of its gap's interval:
+    what the probe could still prove with more rounds (racing gives rounds only to
+    probes whose reach clears the bar of the archive cell they would enter)."""
+    effect = score.effect
+    if score.status != "ok" or effect is None or effect.high is None:
+        return score.fitness or 0.0
+    reach = max(0.0, effect.high)
+    level = 1.0 + 4.0 * min(1.0, reach / GAP_AT_MAX)
+    return cab_fitness(level, score.relevance or 1, 5 if reach > 0 else 1, score.refusal or 0)
 
 
 def decision_score(measurement: DecisionMeasurement) -> Score:

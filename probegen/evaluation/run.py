@@ -27,7 +27,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from probegen.corpora import Corpora
-from probegen.errors import TemplateError, UsageError
+from probegen.errors import ConfigError, TemplateError, UsageError
 from probegen.evaluation.results import ItemResult
 from probegen.models.base import ChatModel, GenerateConfig
 from probegen.models.managed import Model
@@ -121,18 +121,20 @@ def check_attributes(items: Sequence[ReleaseItem], corpora: Corpora, release_dir
     unscorable; an attribute the corpora lack would fail every item, so it is refused.
 
     Raises:
-        UsageError: Naming the first such item, its attribute and the allowed values.
+        ConfigError: Naming ``corpora_dir``, the first such item, its attribute and the
+            allowed values.
     """
     for line, item in enumerate(items, start=1):
         attribute = item.probe.attribute
         try:
             corpora.spec(attribute)
         except UsageError:
-            raise UsageError(
+            raise ConfigError(
+                "corpora_dir",
                 f"{release_dir / PROBES_FILE}: line {line} (item {item.id}): attribute "
                 f"'{attribute}' is not defined by the corpora in {corpora.root} (allowed: "
                 f"{', '.join(corpora.attributes)}, or several joined by '+')",
-                fix="pass --corpora with the corpora the release was built with",
+                fix="pass the corpora the release was built with",
             ) from None
 
 
@@ -253,11 +255,13 @@ async def evaluate_release(
     corpora: Corpora,
     scorer: Scorer,
     on_progress: ProgressHandler | None = None,
+    close_backends: bool = True,
 ) -> list[TargetOutcome]:
     """Evaluate every item on every target, one target after another.
 
     Targets run in turn rather than together so in-process models (``local``, ``hf``)
-    do not hold their weights at the same time; each is closed when done.
+    do not hold their weights at the same time; each is closed when done (unless
+    ``close_backends`` is False: the caller closes them).
 
     Args:
         items: The release's items.
@@ -268,6 +272,7 @@ async def evaluate_release(
         corpora: Attributes, to pair each variant with its group.
         scorer: Judges each item's answers.
         on_progress: Called after each item.
+        close_backends: Close each backend once its items are done.
     """
 
     def log(kind: str, data: dict[str, object]) -> None:
@@ -283,7 +288,8 @@ async def evaluate_release(
                 scorer=scorer, on_progress=on_progress,
             )  # fmt: skip
         finally:
-            await target.aclose()
+            if close_backends:
+                await target.aclose()
         outcome = TargetOutcome(
             label, target.identity, results, target.sent, target.cache_hits, target.failures
         )

@@ -46,12 +46,14 @@ class EvolveConfig(BaseModel):
     samples: int = Field(2, ge=1)
     """Answers per variant."""
     confirm_samples: int | None = Field(None, ge=0)
-    """Answers per variant in all for a probe that scored above 0 (default: four times
-    ``samples``; 0 or <= ``samples`` disables). The extra answers are fresh samples: the
-    probe is re-scored on all of its answers, and its between-group test uses only the
-    fresh ones, so a screen that picked noise cannot count that noise as evidence. With
-    2 samples the default confirms on 6 fresh answers per variant, the fewest with which
-    a permutation test can reach significance after a run's correction."""
+    """Racing's ceiling (``--max-samples``): the most answers per variant a probe can
+    get (default: four times ``samples``, the floor; 0 or <= ``samples`` disables). A
+    probe gets fresh samples beyond the floor, in two rungs, only while its interval can
+    still beat the bar of the archive cell it would enter (:mod:`probegen.measure`);
+    its score and between-group test are then the fresh answers' alone, so a screen that
+    picked noise cannot count that noise as evidence. With 2 samples the default races
+    up to 6 fresh answers per variant, the fewest with which a permutation test can
+    reach significance after a run's correction."""
     budget: int | None = Field(None, ge=1)
     """Maximum target queries (variant x sample), cached ones included."""
     cost_budget: float | None = Field(None, gt=0)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from probegen.corpora import Corpora, read_seeds
 from probegen.decision.measure import DecisionSettings
-from probegen.errors import UsageError
+from probegen.errors import ConfigError, UsageError
 from probegen.evolve.conclude import REPLICATION_MARK, Conclusion, conclude
 from probegen.evolve.config import EvolveConfig
 from probegen.imaging.seeds import image_seeds
@@ -139,17 +139,21 @@ def load_seeds(config: EvolveConfig, corpora: Corpora) -> list[Probe]:
         seeds = corpora.seeds
         where = "the shipped corpora"
     if not seeds and config.seeds_file:
-        raise UsageError(
-            f"--seeds {where}: the file holds no seed questions",
+        raise ConfigError(
+            "seeds_file",
+            "the file holds no seed questions",
+            value=where,
             fix="write one seed per line in the format of corpora/seeds.jsonl",
         )
     probes = [s.to_probe() for s in seeds if s.attribute == attribute]
     if not probes:
         found = sorted({s.attribute for s in seeds})
         has = f" (it has seeds for {', '.join(found)} only)" if found else " (it has none)"
-        raise UsageError(
-            f"--attr {attribute}: no seed questions for this attribute in {where}{has}",
-            fix="add seeds for it (seeds.jsonl format) and pass --seeds FILE",
+        raise ConfigError(
+            "attribute",
+            f"no seed questions for this attribute in {where}{has}",
+            value=attribute,
+            fix="add seeds for it (seeds.jsonl format) and pass them as `seeds_file`",
         )
     return probes
 
@@ -177,11 +181,13 @@ def decision_settings(config: EvolveConfig, backend: object) -> DecisionSettings
         return None
     if not supports_logprobs(backend):
         if config.measure == "decision":
-            raise UsageError(
-                f"--measure decision: target {getattr(backend, 'spec', backend)} does not "
-                "return token log-probabilities",
+            raise ConfigError(
+                "measure",
+                f"target {getattr(backend, 'spec', backend)} does not return token "
+                "log-probabilities",
+                value="decision",
                 fix="use a target that does (local, hf:, openai: servers with logprobs, sim) "
-                "or --measure auto",
+                "or `measure` auto",
             )
         return None
     return DecisionSettings(
@@ -225,10 +231,11 @@ def search_emitters(
         novelty_weight=config.novelty_weight if novelty_weight is None else novelty_weight,
     )
     if not emitters and "directed" not in names:
-        raise UsageError(
-            f"--emitters {','.join(names)}: none of them can use the run's operators "
-            f"({', '.join(mutators)})",
-            fix="add operators (--mutators) or other emitters (--emitters)",
+        raise ConfigError(
+            "emitters",
+            f"none of them can use the run's operators ({', '.join(mutators)})",
+            value=",".join(names),
+            fix="add operators (`mutators`) or other emitters (`emitters`)",
         )
     return emitters
 
@@ -360,6 +367,7 @@ class Evolution:
             generate=config.generate,
             system_prompt=config.system_prompt,
             decision=decision_settings(config, target.backend),
+            entry_bar=self.scheduler.entry_bar,
         )
         self.spend = _Spend()
 
@@ -580,10 +588,11 @@ class Evolution:
         readable = [p for p in pool if self.measurer.uses_decision(p)]
         if self.config.measure == "decision":
             if not readable:
-                raise UsageError(
-                    f"--measure decision: no seed question for {self.attribute} ends in a "
-                    "yes/no question",
-                    fix="pass --seeds with yes/no questions, or use --measure auto",
+                raise ConfigError(
+                    "measure",
+                    f"no seed question for {self.attribute} ends in a yes/no question",
+                    value="decision",
+                    fix="pass `seeds_file` with yes/no questions, or use `measure` auto",
                 )
             return select_seeds(readable, size, self.rng)
         share = min(len(readable), max(size // 2, size - (len(pool) - len(readable))))

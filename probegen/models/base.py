@@ -20,6 +20,7 @@ from typing import Literal, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "AsyncResponseCache",
     "BadResponseError",
     "ChatMessage",
     "ChatModel",
@@ -291,6 +292,24 @@ class ResponseCache(Protocol):
         response: Response,
     ) -> None:
         """Store a successful response under ``key``."""
+        ...
+
+
+@runtime_checkable
+class AsyncResponseCache(ResponseCache, Protocol):
+    """A :class:`ResponseCache` that can also store a response without a transaction of
+    its own (the run store commits concurrent callers' writes together)."""
+
+    async def aput_response(
+        self,
+        key: str,
+        identity: str,
+        messages: Sequence[ChatMessage],
+        config: GenerateConfig,
+        sample_index: int,
+        response: Response,
+    ) -> None:
+        """Store a successful response under ``key``; returns once it is durable."""
         ...
 
 

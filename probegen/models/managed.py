@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from probegen.errors import ModelCallError
 from probegen.models.base import (
+    AsyncResponseCache,
     ChatMessage,
     ChatModel,
     GenerateConfig,
@@ -131,6 +132,8 @@ class Model:
             raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
         self.backend = backend
         self.cache = cache
+        # Checked once: a runtime protocol check costs more than the rest of a cache write.
+        self._async_cache = cache if isinstance(cache, AsyncResponseCache) else None
         self.retry = retry or DEFAULT_RETRY
         self.max_concurrency = max_concurrency or backend.max_concurrency
         self._on_event = on_event
@@ -169,6 +172,7 @@ class Model:
         config: GenerateConfig,
         *,
         sample_index: int = 0,
+        key: str | None = None,
     ) -> Response:
         """Answer ``messages``: from the cache if possible, else from the backend.
 
@@ -176,6 +180,9 @@ class Model:
             messages: The conversation.
             config: Sampling parameters; sample ``i`` uses seed ``config.seed + i``.
             sample_index: Which sample of this query this is.
+            key: This call's :func:`~probegen.models.base.cache_key`, when the caller has
+                computed it already (the runner records it with the query); computed
+                here otherwise.
 
         Returns:
             The response; ``cached`` is True when it came from the cache.
@@ -184,7 +191,8 @@ class Model:
             ModelCallError: The error was not transient, or every attempt failed.
         """
         sample_config = config.for_sample(sample_index)
-        key = cache_key(self.identity, messages, sample_config, sample_index)
+        if key is None:
+            key = cache_key(self.identity, messages, sample_config, sample_index)
         if self.cache is not None:
             hit = self.cache.get_response(key)
             # An empty answer cached before empty answers counted as failures is no answer:
@@ -196,7 +204,13 @@ class Model:
             # The slot is held through the backoff waits on purpose: under a 429 storm this
             # throttles the whole model instead of letting queued calls pile onto it.
             response = await self._attempt_until_done(messages, sample_config)
-        if self.cache is not None:
+        if self._async_cache is not None:
+            # Committed with the answers of the other calls in flight (group commit), and
+            # durable before the caller sees it.
+            await self._async_cache.aput_response(
+                key, self.identity, messages, sample_config, sample_index, response
+            )
+        elif self.cache is not None:
             self.cache.put_response(
                 key, self.identity, messages, sample_config, sample_index, response
             )

@@ -23,9 +23,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from probegen.errors import ModelSpecError, UsageError
+from probegen.errors import ConfigError, ModelSpecError, UsageError
 from probegen.models.base import ChatModel
 from probegen.models.endpoint import check_base_url
+from probegen.models.function import FunctionModel, ModelFunction, as_chat_model
 
 __all__ = [
     "PRESETS_ENV",
@@ -33,6 +34,7 @@ __all__ = [
     "BackendOptions",
     "ModelSpec",
     "Preset",
+    "get_model",
     "list_backends",
     "list_presets",
     "parse_spec",
@@ -271,6 +273,7 @@ def resolve_model(
     base_url: str | None = None,
     timeout_s: float | None = None,
     max_concurrency: int | None = None,
+    url_field: str = "base_url",
 ) -> ChatModel:
     """Build the backend for ``spec``, checking everything it needs up front.
 
@@ -280,19 +283,20 @@ def resolve_model(
         timeout_s: Per-attempt timeout for network backends.
         max_concurrency: Calls in flight at once; overrides the preset's and the
             backend's default (in-process backends always run one call at a time).
+        url_field: What the caller calls ``base_url`` (``judge_base_url``), for errors.
 
     Raises:
         ModelSpecError: Unknown spec, or a bad ``$PROBEGEN_PRESETS`` file.
         ModelUnavailableError: The SDK, API key or weights are missing.
-        UsageError: An option does not apply or is out of range.
+        ConfigError: An option does not apply or is out of range (names it).
     """
     text = spec.strip()
     if not text:
         raise ModelSpecError("empty model spec", fix=_known_specs())
     if timeout_s is not None and timeout_s <= 0:
-        raise UsageError(f"--timeout must be positive, got {timeout_s}")
+        raise ConfigError("timeout_s", f"must be positive, got {timeout_s}")
     if max_concurrency is not None and max_concurrency < 1:
-        raise UsageError(f"max concurrency must be at least 1, got {max_concurrency}")
+        raise ConfigError("max_concurrency", f"must be at least 1, got {max_concurrency}")
     preset = list_presets().get(text)
     if preset is not None:
         text = preset.spec
@@ -301,12 +305,71 @@ def resolve_model(
     parsed = parse_spec(text)
     info = _BACKENDS[parsed.backend]
     if base_url and not info.accepts_base_url:
-        raise UsageError(
-            f"{spec.strip()}: --base-url does not apply to the {info.name} backend",
-            fix="drop --base-url, or use an openai: or anthropic: spec for a server",
+        raise ConfigError(
+            url_field,
+            f"does not apply to the {info.name} backend of {spec.strip()}",
+            fix="drop it, or use an openai: or anthropic: spec for a server",
         )
     options = BackendOptions(base_url or None, timeout_s, max_concurrency)
     return info.factory(parsed.target, options)
+
+
+def get_model(
+    model: str | ChatModel | ModelFunction,
+    *,
+    base_url: str | None = None,
+    timeout_s: float | None = None,
+    max_concurrency: int | None = None,
+) -> ChatModel:
+    """A model to call: from a spec, a backend object, or a plain async function.
+
+    Example::
+
+        import asyncio, probegen
+        from probegen.models import ChatMessage, GenerateConfig
+
+        model = probegen.get_model("sim")
+        hello = [ChatMessage(role="user", content="Hello")]
+        print(asyncio.run(model.generate(hello, GenerateConfig())).text)
+
+    Args:
+        model: A spec (``openai:gpt-4o-mini``, ``local``, a preset name), resolved as
+            :func:`resolve_model` does, checking its SDK, key and weights now; a
+            :class:`ChatModel`, returned as it is; or ``async def f(messages, config) ->
+            str``, wrapped in a :class:`~probegen.models.function.FunctionModel`.
+        base_url: Endpoint of an ``openai:`` / ``anthropic:`` spec.
+        timeout_s: Per-attempt timeout of a spec's network calls.
+        max_concurrency: Calls in flight at once (a spec or a function).
+
+    Returns:
+        One attempt per ``generate`` call: wrap it in :class:`probegen.models.Model` for
+        retries and a cache. The caller owns it: ``await model.aclose()`` when done.
+
+    Raises:
+        ConfigError: ``model`` is none of these, or an option does not apply to it.
+        ModelSpecError: The spec names no backend or preset.
+        ModelUnavailableError: The spec's SDK, key or weights are missing.
+    """
+    if isinstance(model, str):
+        if base_url is not None:
+            check_base_url(base_url, "base_url")
+        return resolve_model(
+            model, base_url=base_url, timeout_s=timeout_s, max_concurrency=max_concurrency
+        )
+    backend = as_chat_model(model, "model")
+    assert backend is not None  # only a spec string resolves later
+    for name, value in (("base_url", base_url), ("timeout_s", timeout_s)):
+        if value is not None:
+            raise ConfigError(name, f"applies to a model spec, not to {backend.spec}")
+    if max_concurrency is None:
+        return backend
+    if isinstance(backend, FunctionModel):
+        return FunctionModel(backend.function, max_concurrency=max_concurrency, field="model")
+    raise ConfigError(
+        "max_concurrency",
+        f"applies to a spec or a function, not to {backend.spec}",
+        fix="bound the calls with probegen.models.Model(backend, max_concurrency=...)",
+    )
 
 
 @cache

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from probegen.corpora import Corpora
-from probegen.errors import ProbegenError, UsageError
+from probegen.errors import ConfigError, ProbegenError, UsageError
 from probegen.findings.assess import REPLICATION_MARK
 from probegen.probe import Probe
 from probegen.release.card import CardContext, RunSummary
@@ -392,7 +392,7 @@ def _locate(path: str, roots: Sequence[Path]) -> Path:
             return where
     raise UsageError(
         f"image {path}: not found under {', '.join(str(r) for r in roots)}",
-        fix="restore the file, or pass the --run-dir it was made in",
+        fix="restore the file, or pass the run directory it was made in",
     )
 
 
@@ -430,7 +430,7 @@ def run_summary(store: Store, run_id: str) -> RunSummary:
     """What the card says about one run: targets, attribute, scorer, start time."""
     run = store.get_run(run_id)
     if run is None:
-        raise UsageError(f"--from {run_id}: no such run in {store.path}")
+        raise ConfigError("runs", f"no such run in {store.path}", value=run_id)
     config = run.config.get("evolve") or {}
     scorers = sorted({s.scorer for _, _, s in store.scores(run_id)})
     return RunSummary(
@@ -444,17 +444,18 @@ def run_summary(store: Store, run_id: str) -> RunSummary:
 
 def _check_runs(store: Store, run_ids: Sequence[str]) -> list[str]:
     if not run_ids:
-        raise UsageError("release build needs --from RUN", fix="pass the id of an evolve run")
+        raise ConfigError("runs", "a release needs a run", fix="pass the id of an evolve run")
     for run_id in run_ids:
         if store.get_run(run_id) is None:
-            raise UsageError(
-                f"--from {run_id}: no such run in {store.path}",
-                fix="pass a run id from the run directory (or its --run-dir)",
+            raise ConfigError(
+                "runs",
+                f"no such run in {store.path}",
+                value=run_id,
+                fix="pass a run id from the run directory (or its `run_dir`)",
             )
         if not store.elites(run_id):
-            raise UsageError(
-                f"--from {run_id}: the run has no elites",
-                fix="pass a finished evolve run",
+            raise ConfigError(
+                "runs", "the run has no elites", value=run_id, fix="pass a finished evolve run"
             )
     return list(dict.fromkeys(run_ids))
 
@@ -493,11 +494,12 @@ def build_release(
         media_roots: Where to find image files (besides absolute paths).
 
     Raises:
-        UsageError: On a bad name, version or run id, an existing version, or when no
-            probe qualifies; nothing is written then.
+        ConfigError: A bad run id or ``min_reviews``, or no probe qualifies (names the
+            field); nothing is written then.
+        UsageError: A bad name or version, or an existing version.
     """
     if min_reviews < 1:
-        raise UsageError(f"--min-reviews {min_reviews}: a probe needs at least one accept")
+        raise ConfigError("min_reviews", "a probe needs at least one accept", value=min_reviews)
     check_new_release(releases_dir, name, version)
     run_ids = _check_runs(store, run_ids)
     items, excluded, notices = select_items(
@@ -510,10 +512,12 @@ def build_release(
     if not items:
         counts = Counter(e.reason for e in excluded)
         why = ", ".join(f"{n} {reason}" for reason, n in sorted(counts.items()))
-        raise UsageError(
+        raise ConfigError(
+            "min_reviews",
             f"release {name}@{version}: no probe qualifies ({why or 'no elites'})",
-            fix=f"review more (probegen review cli), lower --min-reviews {min_reviews}, "
-            "or build a draft with --allow-unverified",
+            value=min_reviews,
+            fix="review more (probegen review cli), lower `min_reviews`, or build a draft "
+            "with `allow_unverified`",
         )
     items, image_files = attach_images(items, [*media_roots, corpora.root])
     context = CardContext(

@@ -5,22 +5,30 @@
 - ``judge:SPEC`` (:class:`JudgeScorer`): CAB's comparative rubric judge on any model spec
   (``judge:openai:gpt-4o``, ``judge:anthropic:claude-sonnet-4-5``, a preset name).
 
-Build one from the ``--judge`` value with :func:`make_scorer`.
+Build one from a scorer spec (the ``judge`` setting) with :func:`make_scorer`.
 """
 
 from __future__ import annotations
 
-from probegen.errors import UsageError
-from probegen.models.base import ResponseCache
+from probegen.errors import ConfigError
+from probegen.models.base import ChatModel, ResponseCache
 from probegen.models.managed import Model
 from probegen.models.registry import resolve_model
 from probegen.scoring.base import Score, Scorer, cab_fitness
 from probegen.scoring.judge import JudgeScorer
 from probegen.scoring.stats import StatsScorer
 
-__all__ = ["JudgeScorer", "Score", "Scorer", "StatsScorer", "cab_fitness", "make_scorer"]
+__all__ = [
+    "JudgeScorer",
+    "Score",
+    "Scorer",
+    "StatsScorer",
+    "cab_fitness",
+    "judge_model_spec",
+    "make_scorer",
+]
 
-_FIX = "use --judge stats (offline, no LLM) or --judge judge:MODEL_SPEC, e.g. judge:openai:gpt-4o"
+_FIX = "use stats (offline, no LLM) or judge:MODEL_SPEC, e.g. judge:openai:gpt-4o"
 
 
 def make_scorer(
@@ -30,8 +38,9 @@ def make_scorer(
     cache: ResponseCache | None = None,
     timeout_s: float | None = None,
     repeats: int = 1,
+    backend: ChatModel | None = None,
 ) -> Scorer:
-    """Build the scorer named by a ``--judge`` value.
+    """Build the scorer named by a scorer spec (the ``judge`` setting).
 
     Args:
         spec: ``stats`` or ``judge:MODEL_SPEC``.
@@ -40,22 +49,40 @@ def make_scorer(
         timeout_s: Per-attempt timeout of the judge's calls (``judge:`` only).
         repeats: Verdicts per probe in different persona orders (``judge:`` only); with
             more than one the score reports their spread.
+        backend: The judge model, already built (``judge:`` only): used instead of
+            resolving the spec's model, so a run builds (and loads) its judge once, and a
+            judge passed as an object or a Python function needs no spec to resolve.
 
     Raises:
-        UsageError: The spec names no scorer, or ``base_url`` is given for ``stats``.
+        ConfigError: The spec names no scorer (``judge``), or ``base_url`` is given for
+            ``stats`` (``judge_base_url``).
         ModelSpecError: The judge's model spec is unknown.
         ModelUnavailableError: The judge's SDK, key or weights, or the embedder, are missing.
     """
-    text = spec.strip()
-    if text == "stats":
+    model_spec = judge_model_spec(spec)
+    if model_spec is None:
         if base_url:
-            raise UsageError(
-                "--judge-base-url applies only to --judge judge:MODEL_SPEC",
-                fix="drop --judge-base-url, or name a judge model",
+            raise ConfigError(
+                "judge_base_url",
+                "applies only to a judge:MODEL_SPEC `judge`",
+                fix="drop it, or name a judge model",
             )
         return StatsScorer()
+    if backend is None:
+        backend = resolve_model(model_spec, base_url=base_url, timeout_s=timeout_s)
+    return JudgeScorer(Model(backend, cache=cache), repeats=repeats)
+
+
+def judge_model_spec(spec: str) -> str | None:
+    """The model spec of a ``judge:MODEL_SPEC`` scorer spec, or None for ``stats``.
+
+    Raises:
+        ConfigError: The spec names no scorer (names ``judge``).
+    """
+    text = spec.strip()
+    if text == "stats":
+        return None
     prefix, _, model_spec = text.partition(":")
     if prefix == "judge" and model_spec.strip():
-        backend = resolve_model(model_spec.strip(), base_url=base_url, timeout_s=timeout_s)
-        return JudgeScorer(Model(backend, cache=cache), repeats=repeats)
-    raise UsageError(f"--judge {spec!r}: unknown scorer", fix=_FIX)
+        return model_spec.strip()
+    raise ConfigError("judge", "unknown scorer", value=repr(spec), fix=_FIX)

@@ -226,6 +226,11 @@ class Archive(Protocol):
         """Summary numbers."""
         ...
 
+    def entry_bar(self, descriptor: tuple[str, ...]) -> float:
+        """The fitness an elite of cell ``descriptor`` must beat to be kept (0 while
+        there is room): racing measures further only probes that could beat it."""
+        ...
+
     def __len__(self) -> int: ...
 
     def __contains__(self, probe_id: object) -> bool: ...
@@ -331,6 +336,13 @@ class MapElitesArchive:
             return AddStatus.NOT_ADDED
         return AddStatus.IMPROVED if covered else AddStatus.NEW_CELL
 
+    def entry_bar(self, descriptor: tuple[str, ...]) -> float:
+        """The worst fitness in a full cell ``descriptor``; 0 while it has room."""
+        ids = self._cells.get(descriptor, [])
+        if len(ids) < self.per_cell:
+            return 0.0
+        return min(self._entries.by_id[i][1].fitness for i in ids)
+
     def _remove(self, elite: Elite) -> None:
         ids = self._cells[elite.descriptor]
         ids.remove(elite.probe_id)
@@ -426,6 +438,12 @@ class TopKArchive:
     def stats(self) -> ArchiveStats:
         """Summary numbers (cells are the elites' distinct descriptors)."""
         return compute_stats(self.elites(), self.space)
+
+    def entry_bar(self, descriptor: tuple[str, ...]) -> float:
+        """The worst kept fitness once full (cells do not matter here); 0 until then."""
+        if len(self) < self.capacity:
+            return 0.0
+        return self._entries.best_first()[-1].fitness
 
 
 def _rank_scores(values: Sequence[float]) -> list[float]:

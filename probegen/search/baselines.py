@@ -128,6 +128,10 @@ class UniformArchive:
         """Summary numbers."""
         return compute_stats(self.elites(), self.space)
 
+    def entry_bar(self, descriptor: tuple[str, ...]) -> float:
+        """0: every scored probe is kept."""
+        return 0.0
+
 
 class UniformOperators(OperatorBandit):
     """An operator "bandit" that ignores rewards: each choice is uniform at random.

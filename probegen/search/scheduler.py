@@ -468,6 +468,10 @@ class Scheduler:
             chosen.append(_Pooled(predicted, item.proposal, item.cell))
         return chosen
 
+    def entry_bar(self, probe: Probe) -> float:
+        """The fitness ``probe`` must beat to enter the archive cell it would land in."""
+        return self.archive.entry_bar(self._cell(probe))
+
     def _cell(self, probe: Probe) -> tuple[str, ...]:
         groups = {v.group for v in probe.grouped_variants(self.context.corpora)}
         return self.space.descriptor(probe, groups)

@@ -8,7 +8,10 @@ releases read across runs. ``runs/<run-id>/`` folders hold the human-facing expo
 Durability: WAL journal, ``synchronous=NORMAL``, and every write in a transaction, so a
 process killed mid-write leaves a database that opens and reads consistently (the last
 unfinished transaction is simply absent). All access happens on the event-loop thread;
-SQLite writes here are small, so they do not need a thread of their own.
+SQLite writes here are small, so they do not need a thread of their own. The per-call
+writes of a run (cached responses, query outcomes, failure events) have ``a``-prefixed
+async forms that commit concurrent callers' writes together (:mod:`.group_commit`) and
+return once committed; the synchronous forms commit on their own, as before.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from probegen.models.base import ChatMessage, GenerateConfig, Response, Usage
 from probegen.probe import Probe
 from probegen.redaction import redact, redact_config, redact_text
 from probegen.scoring.base import Score
+from probegen.store.group_commit import GroupCommit, Write
 from probegen.store.schema import MIGRATIONS
 
 __all__ = [
@@ -112,10 +116,16 @@ class Store:
 
     Args:
         path: The SQLite file; created with its parent directory if absent.
+
+    Attributes:
+        group_commit: Where the async writes queue (its counters give the batch sizes).
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        # Responses queued by aput_response and not yet committed, so that a lookup in
+        # the meantime still finds them (read-your-writes for the response cache).
+        self._unflushed_responses: dict[str, Response] = {}
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._db = sqlite3.connect(path, isolation_level=None, timeout=30.0)
@@ -129,6 +139,7 @@ class Store:
                 f"{path}: cannot open the run store: {error}",
                 fix="point --run-dir at a directory holding a probegen store, or a new one",
             ) from error
+        self.group_commit = GroupCommit(self._db, self._unflushed_responses.clear)
 
     @classmethod
     def in_run_dir(cls, run_dir: Path) -> Store:
@@ -136,7 +147,8 @@ class Store:
         return cls(run_dir / STORE_FILENAME)
 
     def close(self) -> None:
-        """Close the connection."""
+        """Commit any queued writes and close the connection."""
+        self.group_commit.flush()
         self._db.close()
 
     def __enter__(self) -> Store:
@@ -168,7 +180,11 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction: committed on success, rolled back on any exception."""
+        """A write transaction: committed on success, rolled back on any exception.
+
+        Writes queued by the async methods are committed first, so writes land in the
+        order they were issued."""
+        self.group_commit.flush()
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield self._db
@@ -253,6 +269,10 @@ class Store:
     def get_response(self, key: str) -> Response | None:
         """The cached response for ``key``, or None."""
         row = self._db.execute("SELECT * FROM responses WHERE key = ?", (key,)).fetchone()
+        if row is None or not row["text"].strip():
+            queued = self._unflushed_responses.get(key)
+            if queued is not None:
+                return queued.model_copy(update={"cached": True})
         if row is None:
             return None
         return Response(
@@ -282,36 +302,23 @@ class Store:
         text: a store written before empty answers counted as failures may hold such rows,
         and the answer that replaces one must not be dropped."""
         with self.transaction() as db:
-            db.execute(
-                "INSERT INTO responses (key, model, config, messages, sample_index,"
-                " text, finish_reason, reported_model, input_tokens, output_tokens, cost_usd,"
-                " latency_s, created_at, top_logprobs)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (key) DO UPDATE SET text = excluded.text,"
-                " finish_reason = excluded.finish_reason,"
-                " reported_model = excluded.reported_model,"
-                " input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens,"
-                " cost_usd = excluded.cost_usd, latency_s = excluded.latency_s,"
-                " created_at = excluded.created_at, top_logprobs = excluded.top_logprobs"
-                " WHERE trim(responses.text, ' ' || char(9, 10, 11, 12, 13)) = ''"
-                " AND responses.top_logprobs IS NULL",
-                (
-                    key,
-                    identity,
-                    _dumps(config.model_dump(mode="json")),
-                    _dumps([m.model_dump(mode="json") for m in messages]),
-                    sample_index,
-                    response.text,
-                    response.finish_reason,
-                    response.model,
-                    response.usage.input_tokens,
-                    response.usage.output_tokens,
-                    response.usage.cost_usd,
-                    response.latency_s,
-                    utc_now(),
-                    None if response.top_logprobs is None else _dumps(response.top_logprobs),
-                ),
-            )
+            db.execute(*_response_write(key, identity, messages, config, sample_index, response))
+
+    async def aput_response(
+        self,
+        key: str,
+        identity: str,
+        messages: Sequence[ChatMessage],
+        config: GenerateConfig,
+        sample_index: int,
+        response: Response,
+    ) -> None:
+        """:meth:`put_response`, committed together with the writes other tasks issue
+        meanwhile; returns once committed (implements
+        :class:`probegen.models.base.AsyncResponseCache`)."""
+        write = _response_write(key, identity, messages, config, sample_index, response)
+        self._unflushed_responses.setdefault(key, response)
+        await self.group_commit.commit(write)
 
     def count_responses(self, model: str | None = None) -> int:
         """How many responses are cached (for one model identity, or all)."""
@@ -339,31 +346,45 @@ class Store:
         """Record the outcome of one variant query: an answer (``response_key``) or a
         failure (``error``, stored with secrets redacted). A later success for the same
         slot replaces a failure; the failure stays in the event log."""
-        status = "ok" if response_key is not None else "failed"
         with self.transaction() as db:
             db.execute(
-                "INSERT INTO queries (run_id, probe_id, model, variant_key, group_id,"
-                " sample_index, status, response_key, error, attempts, cached, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (run_id, probe_id, model, variant_key, sample_index) DO UPDATE"
-                " SET status = excluded.status, response_key = excluded.response_key,"
-                " error = excluded.error, attempts = excluded.attempts,"
-                " cached = excluded.cached, created_at = excluded.created_at",
-                (
-                    run_id,
-                    probe_id,
-                    model,
-                    variant_key,
-                    group_id,
-                    sample_index,
-                    status,
-                    response_key,
-                    None if error is None else redact_text(error),
-                    attempts,
-                    int(cached),
-                    utc_now(),
-                ),
+                *_query_write(
+                    run_id, probe_id, model, variant_key, group_id, sample_index,
+                    response_key=response_key, error=error, attempts=attempts, cached=cached,
+                )
+            )  # fmt: skip
+
+    async def arecord_query(
+        self,
+        run_id: str,
+        probe_id: str,
+        model: str,
+        variant_key: str,
+        group_id: str | None,
+        sample_index: int,
+        *,
+        response_key: str | None,
+        error: str | None = None,
+        attempts: int = 0,
+        cached: bool = False,
+        event: tuple[str, dict[str, Any]] | None = None,
+    ) -> None:
+        """:meth:`record_query`, committed together with the writes other tasks issue
+        meanwhile; returns once committed.
+
+        Args:
+            event: ``(kind, data)`` of an event logged in the same transaction (a
+                failed query's ``query_failed``).
+        """
+        writes = [
+            _query_write(
+                run_id, probe_id, model, variant_key, group_id, sample_index,
+                response_key=response_key, error=error, attempts=attempts, cached=cached,
             )
+        ]  # fmt: skip
+        if event is not None:
+            writes.append(_event_write(run_id, *event))
+        await self.group_commit.commit(*writes)
 
     def queries(self, run_id: str, probe_id: str | None = None) -> list[QueryRecord]:
         """The query outcomes of a run (optionally one probe), with answer texts."""
@@ -510,10 +531,7 @@ class Store:
     def log_event(self, run_id: str | None, kind: str, data: dict[str, Any] | None = None) -> None:
         """Append an event (secrets redacted)."""
         with self.transaction() as db:
-            db.execute(
-                "INSERT INTO events (run_id, at, kind, data) VALUES (?, ?, ?, ?)",
-                (run_id, utc_now(), kind, _dumps(redact(data or {}))),
-            )
+            db.execute(*_event_write(run_id, kind, data))
 
     def events(self, run_id: str, kind: str | None = None) -> list[dict[str, Any]]:
         """A run's events, oldest first, as dicts with ``at``, ``kind`` and ``data``."""
@@ -544,6 +562,104 @@ def _probe(r: sqlite3.Row) -> Probe:
                 "run_id": r["run_id"],
             },
         }
+    )
+
+
+_PUT_RESPONSE = (
+    "INSERT INTO responses (key, model, config, messages, sample_index,"
+    " text, finish_reason, reported_model, input_tokens, output_tokens, cost_usd,"
+    " latency_s, created_at, top_logprobs)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (key) DO UPDATE SET text = excluded.text,"
+    " finish_reason = excluded.finish_reason,"
+    " reported_model = excluded.reported_model,"
+    " input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens,"
+    " cost_usd = excluded.cost_usd, latency_s = excluded.latency_s,"
+    " created_at = excluded.created_at, top_logprobs = excluded.top_logprobs"
+    " WHERE trim(responses.text, ' ' || char(9, 10, 11, 12, 13)) = ''"
+    " AND responses.top_logprobs IS NULL"
+)
+
+_RECORD_QUERY = (
+    "INSERT INTO queries (run_id, probe_id, model, variant_key, group_id,"
+    " sample_index, status, response_key, error, attempts, cached, created_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (run_id, probe_id, model, variant_key, sample_index) DO UPDATE"
+    " SET status = excluded.status, response_key = excluded.response_key,"
+    " error = excluded.error, attempts = excluded.attempts,"
+    " cached = excluded.cached, created_at = excluded.created_at"
+)
+
+
+def _response_write(
+    key: str,
+    identity: str,
+    messages: Sequence[ChatMessage],
+    config: GenerateConfig,
+    sample_index: int,
+    response: Response,
+) -> Write:
+    """The write that caches a response (see :meth:`Store.put_response`)."""
+    return (
+        _PUT_RESPONSE,
+        (
+            key,
+            identity,
+            _dumps(config.model_dump(mode="json")),
+            _dumps([m.model_dump(mode="json") for m in messages]),
+            sample_index,
+            response.text,
+            response.finish_reason,
+            response.model,
+            response.usage.input_tokens,
+            response.usage.output_tokens,
+            response.usage.cost_usd,
+            response.latency_s,
+            utc_now(),
+            None if response.top_logprobs is None else _dumps(response.top_logprobs),
+        ),
+    )
+
+
+def _query_write(
+    run_id: str,
+    probe_id: str,
+    model: str,
+    variant_key: str,
+    group_id: str | None,
+    sample_index: int,
+    *,
+    response_key: str | None,
+    error: str | None,
+    attempts: int,
+    cached: bool,
+) -> Write:
+    """The write that records a query's outcome (see :meth:`Store.record_query`)."""
+    status = "ok" if response_key is not None else "failed"
+    return (
+        _RECORD_QUERY,
+        (
+            run_id,
+            probe_id,
+            model,
+            variant_key,
+            group_id,
+            sample_index,
+            status,
+            response_key,
+            None if error is None else redact_text(error),
+            attempts,
+            int(cached),
+            utc_now(),
+        ),
+    )
+
+
+def _event_write(run_id: str | None, kind: str, data: dict[str, Any] | None) -> Write:
+    """The write that appends an event, secrets redacted (see :meth:`Store.log_event`)."""
+    return (
+        "INSERT INTO events (run_id, at, kind, data) VALUES (?, ?, ?, ?)",
+        (run_id, utc_now(), kind, _dumps(redact(data or {}))),
     )
 
 

@@ -1,0 +1,357 @@
+"""``probegen.evolve(...)`` and ``probegen.resume(...)``: the search as a library call.
+
+The CLI's ``probegen evolve`` is a thin layer over these two functions, so a run started
+from a notebook or a script is a whole run: stored, ``finished`` (or ``failed`` or
+``interrupted``), with ``runs/<run-id>/elites.jsonl`` and the stored elites that
+``probegen review`` and ``probegen release`` read.
+
+Errors name :class:`~probegen.evolve.config.EvolveConfig` fields (a
+:class:`~probegen.errors.ConfigError` carries the field), never CLI flags; the CLI says
+the flag instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from probegen.api_common import in_own_thread_if_a_loop_runs
+from probegen.corpora import Corpora, load_corpora
+from probegen.errors import ConfigError, UsageError
+from probegen.evolve.config import EvolveConfig
+from probegen.evolve.lifecycle import EvolveResult, RunInterrupted, build_parts, execute
+from probegen.evolve.run import ProgressHandler
+from probegen.models.base import ChatModel
+from probegen.models.function import PYTHON_PREFIX, as_chat_model
+from probegen.redaction import REDACTED, redact_config
+from probegen.run_dir import checked_run_dir
+from probegen.store import STORE_FILENAME, Store
+
+__all__ = [
+    "MODEL_FIELDS",
+    "URL_FIELDS",
+    "EvolveResult",
+    "RunInterrupted",
+    "evolve",
+    "make_config",
+    "resume",
+    "searched_before_emitters",
+]
+
+MODEL_FIELDS = ("target", "judge", "mutator_model")
+"""The fields that take a model: a spec string, a ChatModel or an async function."""
+
+URL_FIELDS = {
+    "target": "target_base_url",
+    "judge": "judge_base_url",
+    "mutator_model": "mutator_base_url",
+}
+"""The endpoint field of each model field."""
+
+
+def evolve(
+    config: EvolveConfig | None = None,
+    /,
+    *,
+    run_dir: str | Path | None = None,
+    corpora_dir: str | Path | None = None,
+    top: int = 5,
+    on_progress: ProgressHandler | None = None,
+    **fields: Any,
+) -> EvolveResult:
+    """Evolve probes that make ``target`` treat groups differently; return the run.
+
+    Example::
+
+        import probegen
+
+        result = probegen.evolve(target="sim", attr="gender", generations=2, population=6)
+        for elite in result.elites[:3]:
+            print(f"{elite.fitness:.2f}", result.probe(elite).template)
+
+    Args:
+        config: A whole configuration; keyword ``fields`` override its fields.
+        run_dir: Where the store and ``<run-id>/`` go (default ``$PROBEGEN_RUN_DIR`` or
+            ``./runs``).
+        corpora_dir: The corpora (default ``$PROBEGEN_CORPORA`` or the shipped ones).
+        top: Probes shown in ``summary.md``.
+        on_progress: ``on_progress(kind, fields)`` for a live display: ``run_start``,
+            ``generation_start``, ``probe_done``, ``generation_end``, ``concluding``.
+        **fields: :class:`EvolveConfig` fields (``attr`` is accepted for ``attribute``,
+            and resolved through the corpora: ``Gender`` -> ``gender``). ``target``,
+            ``judge`` and ``mutator_model`` may also be a
+            :class:`~probegen.models.base.ChatModel` or an ``async def f(messages,
+            config) -> str`` (a judge one is used as ``judge:`` model); the run stores
+            their ``spec`` (a function's is ``python:module:qualname``).
+
+    Returns:
+        The finished (or failed) run; see :class:`EvolveResult`.
+
+    Raises:
+        ConfigError: A field is missing, unknown or invalid (names the field).
+        ProbegenError: Anything else the run cannot start with (a spec, a key, weights,
+            corpora, seeds), as one line; no run is left behind.
+        RunInterrupted: Ctrl-C; the run is ``interrupted`` and :func:`resume` continues it.
+    """
+    _check_top(top)
+    corpora = load_corpora(Path(corpora_dir) if corpora_dir else None)
+    values: dict[str, Any] = config.model_dump() if config is not None else {}
+    if "attr" in fields:
+        if "attribute" in fields:
+            raise ConfigError("attr", "give attr or attribute, not both")
+        fields["attribute"] = fields.pop("attr")
+    given = _model_objects(fields)
+    values.update(fields)
+    if isinstance(values.get("attribute"), str):
+        values["attribute"] = _attribute(corpora, values["attribute"])
+    resolved = make_config(values)
+    root = checked_run_dir(Path(run_dir) if run_dir else None)
+    return in_own_thread_if_a_loop_runs(
+        lambda: execute(
+            resolved,
+            corpora,
+            root,
+            build_parts(resolved, corpora, given),
+            top=top,
+            on_progress=on_progress,
+        )
+    )
+
+
+def resume(
+    run_id: str,
+    *,
+    run_dir: str | Path | None = None,
+    corpora_dir: str | Path | None = None,
+    target: str | ChatModel | Callable[..., Any] | None = None,
+    judge: str | ChatModel | Callable[..., Any] | None = None,
+    mutator_model: str | ChatModel | Callable[..., Any] | None = None,
+    target_base_url: str | None = None,
+    judge_base_url: str | None = None,
+    mutator_base_url: str | None = None,
+    timeout_s: float | None = None,
+    top: int = 5,
+    on_progress: ProgressHandler | None = None,
+) -> EvolveResult:
+    """Continue a run that was killed or interrupted, from its stored configuration.
+
+    The search replays from the start: every call that finished is answered from the
+    store's cache, so nothing finished is sent again and the result is the run an
+    uninterrupted search would have made.
+
+    Args:
+        run_id: The run.
+        run_dir: The run directory the run was started in.
+        corpora_dir: The corpora (default as in :func:`evolve`).
+        target: The run's model object or function again; needed when the run's model
+            was a Python function (``python:...``), which is not stored.
+        judge: Likewise for a judge given as an object or function.
+        mutator_model: Likewise for the mutation helper.
+        target_base_url: The run's endpoint again: a URL's credentials are stored
+            redacted, so a run whose URL had any needs it; it must be the run's URL.
+        judge_base_url: Likewise for the judge.
+        mutator_base_url: Likewise for the helper.
+        timeout_s: Another per-attempt timeout (it does not change the run).
+        top: Probes shown in ``summary.md``.
+        on_progress: As in :func:`evolve`.
+
+    Raises:
+        ConfigError: No such run, its configuration is unreadable, or a model or URL is
+            missing or not the run's (names the field).
+    """
+    _check_top(top)
+    corpora = load_corpora(Path(corpora_dir) if corpora_dir else None)
+    root = checked_run_dir(Path(run_dir) if run_dir else None)
+    config = _stored_config(root, run_id)
+    passed = {"target": target, "judge": judge, "mutator_model": mutator_model}
+    given = _model_objects({k: v for k, v in passed.items() if v is not None})
+    _check_models_passed_again(config, run_id, passed, given)
+    config = with_urls_passed_again(
+        config,
+        run_id,
+        {
+            "target_base_url": target_base_url,
+            "judge_base_url": judge_base_url,
+            "mutator_base_url": mutator_base_url,
+        },
+    )
+    if timeout_s is not None:
+        config = make_config({**config.model_dump(), "timeout_s": timeout_s})
+    return in_own_thread_if_a_loop_runs(
+        lambda: execute(
+            config,
+            corpora,
+            root,
+            build_parts(config, corpora, given),
+            run_id=run_id,
+            top=top,
+            on_progress=on_progress,
+        )
+    )
+
+
+def make_config(fields: Mapping[str, Any]) -> EvolveConfig:
+    """An :class:`EvolveConfig` from ``fields``; a value it refuses is a
+    :class:`ConfigError` naming the (first) field."""
+    try:
+        return EvolveConfig.model_validate(dict(fields))
+    except ValidationError as error:
+        first = error.errors()[0]
+        name = str(first["loc"][0]) if first["loc"] else "config"
+        if first["type"] == "extra_forbidden":
+            raise ConfigError(
+                name, "no such field", fix="see EvolveConfig for the fields a run takes"
+            ) from None
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise ConfigError(name, message, fix=f"see EvolveConfig.{name}") from None
+
+
+def searched_before_emitters(stored: object) -> object:
+    """A stored configuration from before emitters and the surrogate existed: such a run
+    searched with the operators emitter alone and queried every candidate, and its
+    replay must do the same."""
+    if isinstance(stored, dict) and "surrogate" not in stored:
+        return {**stored, "emitters": ["operators"], "surrogate": False}
+    return stored
+
+
+def with_urls_passed_again(
+    config: EvolveConfig, run_id: str, passed: Mapping[str, str | None]
+) -> EvolveConfig:
+    """The stored ``config`` of a resumed run, with the endpoint URLs passed again.
+
+    A URL's credentials and query-string values are stored redacted, never in clear, so
+    resuming such a run needs the URL again; it must be the URL the run was started with
+    (the same once redacted). A URL given to resume a run that stored no secret must
+    match too, so a resume never moves a run to another server.
+
+    Args:
+        config: The stored configuration.
+        run_id: The run, for messages.
+        passed: URL field -> the URL passed again (None: not passed).
+
+    Raises:
+        ConfigError: A URL is missing or not the run's (names the URL field).
+    """
+    update: dict[str, str] = {}
+    for name in URL_FIELDS.values():
+        stored: str | None = getattr(config, name)
+        url = passed.get(name)
+        if url is None:
+            if stored is not None and REDACTED in stored:
+                raise ConfigError(
+                    name,
+                    f"run {run_id}'s URL {stored} is stored without its credentials",
+                    fix="pass it again: the full URL the run was started with",
+                )
+            continue
+        shown = redact_config(url)
+        if shown != stored:
+            raise ConfigError(
+                name,
+                f"{shown} is not the URL the run was started with ({stored or 'none'}; run "
+                f"{run_id})",
+                fix="pass the run's own URL, or none",
+            )
+        update[name] = url
+    return config.model_copy(update=update)
+
+
+def _check_top(top: int) -> None:
+    if top < 0:
+        raise ConfigError("top", f"must be 0 or more, got {top}")
+
+
+def _attribute(corpora: Corpora, spec: str) -> str:
+    """The canonical attribute spec (``Gender`` -> ``gender``), as the corpora define it."""
+    try:
+        return corpora.spec(spec)
+    except UsageError as error:
+        raise ConfigError("attribute", error.message, fix=error.fix) from None
+
+
+def _model_objects(fields: dict[str, Any]) -> dict[str, ChatModel]:
+    """Replace each model object or function in ``fields`` by its spec (what the run
+    stores); return the objects by field."""
+    given: dict[str, ChatModel] = {}
+    for name in MODEL_FIELDS:
+        value = fields.get(name)
+        if value is None:
+            continue
+        if isinstance(value, str) and value.startswith(PYTHON_PREFIX):
+            raise ConfigError(
+                name,
+                f"{value} names a Python function, which is never imported from a name",
+                fix="pass the function itself",
+            )
+        backend = as_chat_model(value, name)
+        if backend is None:
+            continue
+        given[name] = backend
+        fields[name] = f"judge:{backend.spec}" if name == "judge" else backend.spec
+        url = URL_FIELDS[name]
+        if fields.get(url):
+            raise ConfigError(url, f"applies to a model spec, not to {backend.spec}")
+    return given
+
+
+def _stored_config(root: Path, run_id: str) -> EvolveConfig:
+    path = root / STORE_FILENAME
+    if not path.exists():
+        raise ConfigError(
+            "run_id",
+            f"no run store at {path} to resume {run_id} from",
+            fix="pass the run directory the run was started in",
+        )
+    with Store(path) as store:
+        run = store.get_run(run_id)
+    if run is None or run.kind != "evolve":
+        raise ConfigError(
+            "run_id",
+            f"no evolve run {run_id} in {path}",
+            fix="see the run ids printed by earlier runs, or in runs/*/config.json",
+        )
+    try:
+        return EvolveConfig.model_validate(searched_before_emitters(run.config["evolve"]))
+    except (KeyError, ValidationError) as error:
+        raise ConfigError(
+            "run_id",
+            f"the stored configuration of {run_id} cannot be read by this probegen "
+            f"({type(error).__name__})",
+            fix="resume with the probegen version that started the run",
+        ) from None
+
+
+def _check_models_passed_again(
+    config: EvolveConfig,
+    run_id: str,
+    passed: Mapping[str, object],
+    given: Mapping[str, ChatModel],
+) -> None:
+    """A model passed to a resume must be the run's own; a run's Python function must be
+    passed, since only its name is stored."""
+    for name in MODEL_FIELDS:
+        stored = getattr(config, name)
+        if passed.get(name) is None:
+            model_spec = stored.removeprefix("judge:") if name == "judge" else stored
+            if model_spec and model_spec.startswith(PYTHON_PREFIX):
+                raise ConfigError(
+                    name,
+                    f"run {run_id} used the Python function {model_spec}, which is not "
+                    "stored with the run",
+                    fix="pass the same function again",
+                )
+            continue
+        backend = given.get(name)
+        spec = passed[name] if backend is None else backend.spec
+        if name == "judge" and backend is not None:
+            spec = f"judge:{spec}"
+        if spec != stored:
+            raise ConfigError(
+                name,
+                f"{spec} is not run {run_id}'s model ({stored or 'none'})",
+                fix="pass the run's own model, or none",
+            )

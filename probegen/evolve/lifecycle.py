@@ -1,0 +1,313 @@
+"""The life of one evolve run, from parts to a finished row in the store.
+
+:func:`build_parts` builds (and so validates) everything a run needs before the store is
+touched, so a bad spec, key, operator, seeds file or embedder fails with one line and
+leaves no run behind. :func:`execute` then owns the run: it creates (or reopens) the run
+row, searches and concludes, writes ``runs/<run-id>/``, stores the elites that review and
+release read, marks the run ``finished``, ``failed`` or ``interrupted`` whatever stops it,
+and closes every model it built. :mod:`probegen.evolve.api` (``probegen.evolve``) and the
+CLI both go through here, so a run started from a script is the same as one from the CLI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from probegen.corpora import Corpora
+from probegen.embeddings import Embedder
+from probegen.errors import RunInterrupted
+from probegen.evolve.conclude import Conclusion
+from probegen.evolve.config import EvolveConfig
+from probegen.evolve.outputs import cluster_elites, write_outputs
+from probegen.evolve.run import (
+    Evolution,
+    GenerationReport,
+    ProgressHandler,
+    decision_settings,
+    load_seeds,
+    run_failure,
+    search_emitters,
+    use_images,
+)
+from probegen.findings.assess import NOT_TESTED
+from probegen.index import EmbeddingIndex
+from probegen.models.base import ChatModel
+from probegen.models.managed import Model
+from probegen.models.registry import resolve_model
+from probegen.mutation import load_mutators
+from probegen.probe import Probe
+from probegen.run_lifecycle import recorded_run
+from probegen.scoring import judge_model_spec, make_scorer
+from probegen.store import EliteRecord, Store
+
+__all__ = ["EvolveResult", "Parts", "RunInterrupted", "build_parts", "execute"]
+
+
+@dataclass(frozen=True, repr=False)
+class EvolveResult:
+    """What an evolve run left: the same elites and findings that ``runs/<run-id>/``,
+    ``probegen review`` and ``probegen release`` see.
+
+    Attributes:
+        run_id: The run's id in the store (``probegen evolve --resume`` takes it).
+        run_dir: ``runs/<run-id>/``: ``config.json``, ``elites.jsonl``, ``summary.md``.
+        status: ``finished``, or ``failed`` when the run scored none of its probes
+            (every target call failed, or the judge never answered).
+        elites: The final archive as stored, best first.
+        findings: Probe ids of the findings (elites or not), most significant first.
+        probes: Every probe the run made, by id (an elite's or finding's question).
+        conclusion: Effects, q-values and replications of every tested probe.
+        calls_sent: Target calls sent to the model (not answered from the cache).
+        cache_hits: Target calls answered from the store's response cache.
+        failure: Why the run failed, or None.
+        config: The run's configuration.
+    """
+
+    run_id: str
+    run_dir: Path
+    status: Literal["finished", "failed"]
+    elites: tuple[EliteRecord, ...]
+    findings: tuple[str, ...]
+    probes: Mapping[str, Probe]
+    conclusion: Conclusion
+    calls_sent: int
+    cache_hits: int
+    failure: str | None
+    config: EvolveConfig
+
+    def __repr__(self) -> str:
+        failure = f", failure={self.failure!r}" if self.failure else ""
+        return (
+            f"EvolveResult(run_id={self.run_id!r}, status={self.status!r}, "
+            f"elites={len(self.elites)}, findings={len(self.findings)}, "
+            f"calls_sent={self.calls_sent}, cache_hits={self.cache_hits}{failure})"
+        )
+
+    def probe(self, elite: EliteRecord | str) -> Probe:
+        """The probe of an elite (or of a probe id, e.g. a finding's)."""
+        return self.probes[elite if isinstance(elite, str) else elite.probe_id]
+
+
+@dataclass
+class Parts:
+    """Everything a run needs, built (and so validated) before the store is touched.
+
+    Attributes:
+        target: The model under test.
+        helper: The mutation helper, if any.
+        judge: The judge model of a ``judge:`` scorer, if any.
+        index: The embedding index (dedup and novelty).
+        seeds: The seed probes of the run's attribute.
+        owned: The backends built here from specs: the run closes them at its end
+            (objects the caller passed are the caller's to close).
+    """
+
+    target: ChatModel
+    helper: ChatModel | None
+    judge: ChatModel | None
+    index: EmbeddingIndex
+    seeds: list[Probe]
+    owned: list[ChatModel] = field(default_factory=list)
+
+
+def build_parts(
+    config: EvolveConfig, corpora: Corpora, given: Mapping[str, ChatModel] | None = None
+) -> Parts:
+    """Build a run's models, index and seeds from ``config``.
+
+    Args:
+        config: The run's configuration.
+        corpora: Attributes, taxonomy and seeds.
+        given: Backends passed as objects, by config field (``target``, ``judge``,
+            ``mutator_model``); their specs in ``config`` are not resolved.
+
+    Raises:
+        ProbegenError: Anything the run could not start with, as one line.
+    """
+    given = given or {}
+    owned: list[ChatModel] = []
+    timeout = config.timeout_s
+
+    def model(name: str, spec: str, base_url: str | None) -> ChatModel:
+        if name in given:
+            return given[name]
+        url_field = "mutator_base_url" if name == "mutator_model" else f"{name}_base_url"
+        backend = resolve_model(spec, base_url=base_url, timeout_s=timeout, url_field=url_field)
+        owned.append(backend)
+        return backend
+
+    try:
+        target = model("target", config.target, config.target_base_url)
+        helper = (
+            model("mutator_model", config.mutator_model, config.mutator_base_url)
+            if config.mutator_model
+            else None
+        )
+        mutators = load_mutators(
+            config.mutators,
+            helper_available=helper is not None,
+            images_available=use_images(config.images, target),
+        )
+        search_emitters(config, mutators)  # an emitter must be able to use the operators
+        judge_spec = judge_model_spec(config.judge)
+        judge = model("judge", judge_spec, config.judge_base_url) if judge_spec else None
+        make_scorer(config.judge, base_url=config.judge_base_url, backend=judge)  # validates
+        decision_settings(config, target)  # measure "decision" needs log-probabilities
+        seeds = load_seeds(config, corpora)
+        embedder = Embedder(config.embedder)
+        embedder.encode(["load the embedding model now, not once the run exists"])
+    except BaseException:
+        asyncio.run(_close(owned))
+        raise
+    index = EmbeddingIndex(embedder, threshold=config.dedup_threshold)
+    return Parts(target, helper, judge, index, seeds, owned)
+
+
+async def _close(backends: Sequence[ChatModel]) -> None:
+    for backend in backends:
+        await backend.aclose()
+
+
+def execute(
+    config: EvolveConfig,
+    corpora: Corpora,
+    run_root: Path,
+    parts: Parts,
+    *,
+    run_id: str = "",
+    top: int = 5,
+    on_progress: ProgressHandler | None = None,
+) -> EvolveResult:
+    """Run (or, with ``run_id``, resume) a search to its end and record it.
+
+    Progress events go to ``on_progress(kind, fields)``: ``run_start`` (``run_id``,
+    ``target``, ``attribute``, ``judge``, ``resumed``), the search's ``generation_start``,
+    ``probe_done`` and ``generation_end``, then ``concluding`` (``replicate``).
+
+    Raises:
+        RunInterrupted: Ctrl-C; the run is marked ``interrupted``.
+        BaseException: Whatever else stopped the run, after marking it ``failed``.
+    """
+    emit = on_progress or (lambda kind, fields: None)
+    with Store.in_run_dir(run_root) as store:
+        resumed = bool(run_id)
+        if not run_id:
+            run_id = store.create_run(
+                "evolve", {"command": "evolve", "evolve": config.model_dump(mode="json")}
+            )
+        with recorded_run(store, run_id):
+            start: dict[str, object] = {
+                "run_id": run_id,
+                "target": config.target,
+                "attribute": config.attribute,
+                "judge": config.judge,
+                "resumed": resumed,
+            }
+            emit("run_start", start)
+            result = _search(config, corpora, run_root, store, run_id, parts, top, emit)
+        store.finish_run(run_id, result.status, reason=result.failure)
+    return result
+
+
+def _search(
+    config: EvolveConfig,
+    corpora: Corpora,
+    run_root: Path,
+    store: Store,
+    run_id: str,
+    parts: Parts,
+    top: int,
+    emit: ProgressHandler,
+) -> EvolveResult:
+    """Search, conclude, write the outputs and the stored elites."""
+
+    def log(kind: str, data: dict[str, object]) -> None:
+        store.log_event(run_id, kind, data)
+
+    target = Model(parts.target, cache=store, on_event=log)
+    helper = Model(parts.helper, cache=store, on_event=log) if parts.helper else None
+    scorer = make_scorer(
+        config.judge,
+        base_url=config.judge_base_url,
+        cache=store,
+        timeout_s=config.timeout_s,
+        repeats=config.judge_repeats,
+        backend=parts.judge,
+    )
+    evolution = Evolution(
+        config,
+        store=store,
+        run_id=run_id,
+        corpora=corpora,
+        target=target,
+        scorer=scorer,
+        index=parts.index,
+        helper=helper,
+        on_progress=emit,
+        seeds=parts.seeds,
+    )
+
+    async def search_and_conclude() -> tuple[list[GenerationReport], Conclusion]:
+        # One event loop for the search, the conclusion and the closing: a backend's
+        # HTTP client belongs to the loop it was first used in.
+        try:
+            reports = await evolution.run()
+            emit("concluding", {"replicate": config.replicate})
+            return reports, await evolution.conclude()
+        finally:
+            await _close(parts.owned)
+
+    reports, conclusion = asyncio.run(search_and_conclude())
+    elites = evolution.archive.elites()
+    records = write_outputs(
+        run_root / run_id,
+        config=config,
+        run_id=run_id,
+        store=store,
+        corpora=corpora,
+        target=target.identity,
+        elites=elites,
+        reports=reports,
+        operator_stats=evolution.scheduler.operator_stats,
+        emitter_stats=evolution.scheduler.emitter_stats,
+        surrogate=evolution.surrogate_report(),
+        clusters=cluster_elites(elites, parts.index.embedder, config.seed),
+        top=top,
+        conclusion=conclusion,
+    )
+    stored = [
+        EliteRecord(
+            probe_id=elite.probe.id,
+            model=target.identity,
+            fitness=elite.fitness,
+            novelty=elite.novelty,
+            descriptor=tuple(elite.descriptor),
+            cluster=record["cluster"],
+            finding=bool(record["finding"]),
+            p_value=record["p_value"],
+            q_value=record["q_value"],
+            effect=conclusion.assessments.get(elite.probe.id, NOT_TESTED).effect,
+            replicated=conclusion.replicated(elite.probe.id),
+        )
+        for elite, record in zip(elites, records, strict=True)
+    ]
+    store.replace_elites(run_id, target.identity, stored)
+    store.log_event(run_id, "calls", {"sent": target.sent, "cache_hits": target.cache_hits})
+    failure = run_failure(reports, target)
+    return EvolveResult(
+        run_id=run_id,
+        run_dir=run_root / run_id,
+        status="failed" if failure else "finished",
+        elites=tuple(store.elites(run_id)),
+        findings=tuple(conclusion.findings),
+        probes={probe.id: probe for probe in store.probes(run_id)},
+        conclusion=conclusion,
+        calls_sent=target.sent,
+        cache_hits=target.cache_hits,
+        failure=failure,
+        config=config,
+    )
