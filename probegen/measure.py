@@ -224,10 +224,9 @@ class ProbeMeasurer:
         assert self.decision is not None
         screened = await self._decision(probe, "screen")
         assert screened is not None  # uses_decision checked the plan
-        queries, cost, final = screened.queries, screened.cost_usd, screened
-        promising = self.decision.promising
-        if not self._worth_more(probe, decision_score(screened), promising, screen=True):
-            return Measured(decision_score(final), queries, cost, rungs=1)
+        queries, cost, score = screened.queries, screened.cost_usd, decision_score(screened)
+        if not self._worth_more(probe, score, self.decision.promising, screen=True):
+            return Measured(score, queries, cost, rungs=1)
         total = planned_rounds(probe, self.corpora, self.decision, "confirm")
         results: list[UnitResult] = []
         rungs = _rungs(total)
@@ -240,11 +239,11 @@ class ProbeMeasurer:
             queries += measured.queries
             cost += measured.cost_usd
             results.extend(measured.results)
-            final = with_effect(probe, "confirm", results)
+            score = decision_score(with_effect(probe, "confirm", results))
             last = position == len(rungs) - 1
-            if not last and not self._worth_more(probe, decision_score(final), self.keep_going):
+            if not last and not self._worth_more(probe, score, self.keep_going):
                 break
-        return Measured(decision_score(final), queries, cost, rungs=done)
+        return Measured(score, queries, cost, rungs=done)
 
     async def _decision(
         self, probe: Probe, phase: Phase, part: tuple[int, int] | None = None
@@ -279,8 +278,8 @@ class ProbeMeasurer:
         answers = await self._query(probe, self.samples)
         score = await self._scored(probe, answers)
         samples, judged, rungs = self.samples, _judge_cost(score), 1
-        worth = self._worth_more(probe, score, self.keep_going, screen=True)
-        if self.confirmation > self.samples and worth:
+        races = self.confirmation > self.samples
+        if races and self._worth_more(probe, score, self.keep_going, screen=True):
             fresh: ProbeAnswers | None = None
             planned = _rungs(self.confirmation - self.samples)
             for position, (start, stop) in enumerate(planned):
