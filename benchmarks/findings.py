@@ -46,12 +46,10 @@ from probegen.corpora import Corpora, load_corpora
 from probegen.embeddings import Embedder
 from probegen.evolve.conclude import Conclusion, discovery_scores
 from probegen.evolve.config import EvolveConfig
-from probegen.evolve.run import Evolution
+from probegen.evolve.lifecycle import make_evolution
 from probegen.index import EmbeddingIndex
-from probegen.models import Model
 from probegen.models.simulator import DEFAULT_SIM_CONFIG, SimulatorBackend
 from probegen.probe import Probe
-from probegen.scoring import make_scorer
 from probegen.store import Store
 
 NULL_SIM = """\
@@ -111,13 +109,12 @@ def run_one(
     started = time.perf_counter()
     with Store.in_run_dir(run_dir) as store:
         run_id = store.create_run("evolve", {"evolve": config.model_dump(mode="json")})
-        evolution = Evolution(
+        evolution = make_evolution(
             config,
             store=store,
             run_id=run_id,
             corpora=corpora,
-            target=Model(backend, cache=store),
-            scorer=make_scorer("stats"),
+            target=backend,
             index=EmbeddingIndex(embedder, threshold=config.dedup_threshold),
         )
 

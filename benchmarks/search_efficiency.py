@@ -6,7 +6,8 @@ target-query budgets.
 - ``random``: seeds plus uniformly random valid mutations of uniformly drawn earlier
   probes, no selection (``--selection random``).
 
-All three run through the same :class:`~probegen.evolve.run.Evolution` (runner, scorer,
+All three run through the same :class:`~probegen.evolve.run.Evolution`, wired by
+:func:`~probegen.evolve.lifecycle.make_evolution` as a product run is (runner, scorer,
 confirmation, budget, dedup); only ``EvolveConfig.selection`` differs. Each run gets a
 fresh run store, so nothing is shared between runs through the cache.
 
@@ -53,12 +54,11 @@ from _common import mean_sd, print_machine, table, write_json
 from probegen.corpora import Corpora, load_corpora
 from probegen.embeddings import Embedder
 from probegen.evolve.config import EvolveConfig
-from probegen.evolve.run import Evolution
+from probegen.evolve.lifecycle import make_evolution
 from probegen.index import EmbeddingIndex
-from probegen.models import Model, resolve_model
+from probegen.models import resolve_model
 from probegen.models.base import ChatModel
 from probegen.models.simulator import GRADED_SIM_CONFIGS, STRONG_BIAS, SimulatorBackend
-from probegen.scoring import make_scorer
 from probegen.search.archive import DescriptorSpace
 from probegen.search.baselines import SELECTIONS
 from probegen.store import Store
@@ -246,13 +246,13 @@ def run_once(
     started = time.perf_counter()
     with Store.in_run_dir(run_dir) as store:
         run_id = store.create_run("evolve", {"evolve": config.model_dump(mode="json")})
-        evolution = Evolution(
+        # Wired as the product wires a run, so the figures measure what ships.
+        evolution = make_evolution(
             config,
             store=store,
             run_id=run_id,
             corpora=corpora,
-            target=Model(backend, cache=store),
-            scorer=make_scorer("stats"),
+            target=backend,
             index=EmbeddingIndex(embedder, threshold=config.dedup_threshold),
         )
         # The run ends by itself when the budget cannot pay for another probe.

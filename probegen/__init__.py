@@ -13,6 +13,8 @@ or an async function. Everything else lives in clearly named modules:
 - :mod:`probegen.corpora` — attributes, names, topic taxonomy and seed questions.
 - :mod:`probegen.models` — the :class:`ChatModel` protocol and its backends.
 - :mod:`probegen.store` — the SQLite run store and response cache.
+- :mod:`probegen.elite` — the typed, versioned elite record of ``elites.jsonl``.
+- :mod:`probegen.cab` — CAB's record format (fields, checks, seeds from a ``cab.json``).
 - :mod:`probegen.runner` — sends probe variants to models and records the outcomes.
 """
 

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from probegen.errors import ConfigError
 from probegen.models.base import ChatModel, GenerateConfig
 from probegen.models.function import PYTHON_PREFIX, ModelFunction, as_chat_model
-from probegen.models.registry import resolve_model
+from probegen.models.registry import BaseUrls, resolve_model
 
 __all__ = ["ModelLike", "OwnedModels", "in_own_thread_if_a_loop_runs", "sampling"]
 
@@ -43,7 +43,7 @@ class OwnedModels:
         self.owned: list[ChatModel] = []
 
     def get(
-        self, value: object, field: str, *, base_url: str | None = None, url_field: str = ""
+        self, value: object, field: str, *, base_url: BaseUrls = None, url_field: str = ""
     ) -> ChatModel:
         """The backend for a model argument; one built from a spec is closed by
         :meth:`aclose`.
@@ -51,7 +51,7 @@ class OwnedModels:
         Args:
             value: A spec, a :class:`ChatModel` or an async function.
             field: The argument, for errors (``target``, ``judge``).
-            base_url: The spec's endpoint.
+            base_url: The spec's endpoint, or its replicas' endpoints.
             url_field: The argument ``base_url`` was given as (default
                 ``<field>_base_url``).
 

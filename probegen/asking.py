@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -84,7 +85,7 @@ def ask(
     temperature: float = 0.7,
     max_tokens: int = 256,
     seed: int = 0,
-    base_url: str | None = None,
+    base_url: str | Sequence[str] | None = None,
     timeout_s: float | None = None,
     run_dir: str | Path | None = None,
     corpora_dir: str | Path | None = None,
@@ -111,7 +112,8 @@ def ask(
         temperature: Sampling temperature.
         max_tokens: Most tokens per answer.
         seed: Base seed; sample ``i`` uses ``seed + i``.
-        base_url: Endpoint of an ``openai:`` / ``anthropic:`` spec.
+        base_url: Endpoint of an ``openai:`` / ``anthropic:`` spec, or a list of
+            endpoints serving the same model (replicas).
         timeout_s: Per-attempt timeout of the model's calls.
         run_dir: Where the store goes (default ``$PROBEGEN_RUN_DIR`` or ``./runs``).
         corpora_dir: The corpora (default ``$PROBEGEN_CORPORA`` or the shipped ones).

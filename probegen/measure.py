@@ -110,7 +110,7 @@ class ProbeMeasurer:
 
     Args:
         target: The managed target model.
-        scorer: Scores sampled answers (the run's ``--judge``).
+        scorer: Scores sampled answers (the run's ``judge``).
         tester: Tests sampled answers for a group difference (the stats scorer's
             between-group test), whatever scorer judged them.
         store: The run store.

@@ -9,6 +9,9 @@ top-level ``mutators`` package) and a third party's are loaded the same way::
     my_operator = "my_package.module:MyOperator"
 
 An entry point may name a class (instantiated without arguments) or a ready instance.
+The entry points fill the :data:`MUTATORS` registry (:mod:`probegen.plugins`), where
+code can also register an operator by name; a run can be given operator objects
+directly as well (``probegen.evolve(..., mutators=[...])``, see :func:`check_mutator`).
 An operator that only makes sense for targets that can see images sets the optional
 attribute ``needs_images = True``; it is then left out of searches on text-only targets,
 which run exactly as if it were not installed.
@@ -35,12 +38,15 @@ from probegen import template as tpl
 from probegen.corpora import Corpora
 from probegen.errors import ConfigError, ProbegenError, UsageError
 from probegen.models import GenerateConfig, Model
+from probegen.plugins import Registry
 from probegen.probe import MediaPart, Modality, Probe, Provenance, QuestionForm
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "MUTATORS",
     "MutationContext",
     "Mutator",
+    "check_mutator",
     "keep_options_literal",
     "load_mutators",
     "make_child",
@@ -50,6 +56,16 @@ __all__ = [
 ]
 
 ENTRY_POINT_GROUP = "probegen.mutators"
+
+
+def _entry_points(group: str) -> list[EntryPoint]:
+    # Looked up at call time, so a test can replace this module's ``entry_points``.
+    return list(entry_points(group=group))
+
+
+MUTATORS: Registry[object] = Registry(ENTRY_POINT_GROUP, "mutator", discover=_entry_points)
+"""Operators by name: a class (made per run) or an instance. :func:`load_mutators`
+re-reads the entry points on every call, as it always has."""
 
 
 def _default_helper_config() -> GenerateConfig:
@@ -67,7 +83,7 @@ class MutationContext:
             from the corpora directory too (``framings.yaml``).
         attribute: The run's attribute spec, e.g. ``gender`` or ``gender+race``.
         rng: The only source of randomness an operator may use, so a seeded run repeats.
-        helper: A helper LLM for operators that need one (``--mutator-model``).
+        helper: A helper LLM for operators that need one (the run's ``mutator_model``).
         helper_config: Sampling parameters for helper calls.
         run_dir: Where the run's images live (``<run_dir>/media/``, see
             :mod:`probegen.media`); operators that make images store them there.
@@ -107,27 +123,51 @@ class Mutator(Protocol):
 # --- registry --------------------------------------------------------------------------------
 
 
-def _plugin_error(entry: EntryPoint, problem: str, fix: str) -> UsageError:
-    return UsageError(f"mutator plugin '{entry.name}' ({entry.value}) {problem}", fix=fix)
-
-
-def _instantiate(entry: EntryPoint) -> Mutator:
-    try:
-        loaded = entry.load()
-    except Exception as error:  # a plugin may fail in any way while importing
-        raise _plugin_error(
-            entry,
-            f"failed to import: {type(error).__name__}: {error}",
-            "install the package that provides it, or uninstall the broken plugin",
-        ) from None
+def _instantiate(name: str) -> Mutator:
+    loaded = MUTATORS.get(name)
     try:
         mutator: Any = loaded() if inspect.isclass(loaded) else loaded
     except Exception as error:
-        raise _plugin_error(
-            entry,
+        raise MUTATORS.error(
+            name,
             f"could not be created: {type(error).__name__}: {error}",
             "an operator class must be constructible without arguments",
         ) from None
+    problem = _not_a_mutator(mutator, name)
+    if problem:
+        raise MUTATORS.error(name, *problem)
+    return cast(Mutator, mutator)
+
+
+def _unique(items: Sequence[str | Mutator]) -> list[str | Mutator]:
+    # A name given twice is one operator, as it always was; objects are kept as given.
+    seen: set[str] = set()
+    kept: list[str | Mutator] = []
+    for item in items:
+        if isinstance(item, str):
+            if item in seen:
+                continue
+            seen.add(item)
+        kept.append(item)
+    return kept
+
+
+def check_mutator(value: object, field: str = "mutators") -> Mutator:
+    """``value`` as an operator, after the checks an entry point's operator passes.
+
+    Raises:
+        ConfigError: ``value`` is not an operator (names ``field``).
+    """
+    if inspect.isclass(value):
+        raise ConfigError(field, f"{value.__qualname__} is a class", fix="pass an instance of it")
+    problem = _not_a_mutator(value, None)
+    if problem:
+        raise ConfigError(field, f"{value!r} {problem[0]}", fix=problem[1])
+    return cast(Mutator, value)
+
+
+def _not_a_mutator(mutator: Any, name: str | None) -> tuple[str, str] | None:
+    """What is wrong with ``mutator`` (problem, fix), or None; ``name``: its entry point's."""
     missing = [
         attr
         for attr, kind in (("name", str), ("arity", int), ("needs_helper", bool))
@@ -136,21 +176,19 @@ def _instantiate(entry: EntryPoint) -> Mutator:
     if not inspect.iscoroutinefunction(getattr(mutator, "mutate", None)):
         missing.append("async mutate(parents, ctx)")
     if missing:
-        raise _plugin_error(
-            entry,
+        return (
             f"is not a mutation operator: missing or wrong {', '.join(missing)}",
             "implement probegen.mutation.Mutator (name: str, arity: int, needs_helper: "
             "bool, async mutate)",
         )
-    if mutator.name != entry.name:
-        raise _plugin_error(
-            entry,
+    if name is not None and mutator.name != name:
+        return (
             f"calls itself '{mutator.name}'",
             "make the operator's name equal to its entry-point name",
         )
     if mutator.arity not in (1, 2):
-        raise _plugin_error(entry, f"has arity {mutator.arity}", "use arity 1 or 2")
-    return cast(Mutator, mutator)
+        return f"has arity {mutator.arity}", "use arity 1 or 2"
+    return None
 
 
 def needs_images(mutator: Mutator) -> bool:
@@ -159,12 +197,17 @@ def needs_images(mutator: Mutator) -> bool:
 
 
 def load_mutators(
-    names: Sequence[str] | None = None, *, helper_available: bool, images_available: bool = True
+    names: Sequence[str | Mutator] | None = None,
+    *,
+    helper_available: bool,
+    images_available: bool = True,
 ) -> dict[str, Mutator]:
-    """Load mutation operators from the ``probegen.mutators`` entry points.
+    """Load mutation operators from :data:`MUTATORS` (the ``probegen.mutators`` entry
+    points and those registered in code).
 
     Args:
-        names: Operators to load, in this order; None loads every installed one.
+        names: Operators to load, in this order; None loads every installed one. An
+            operator object in the list is used as it is (see :func:`check_mutator`).
         helper_available: Whether a helper model was given. Without one, operators that
             need it are left out, or rejected when asked for by name.
         images_available: Whether the target can see images. Without that, operators
@@ -177,18 +220,30 @@ def load_mutators(
         UsageError: A plugin fails to import or is not an operator (naming its entry
             point), a name is unknown (listing the available ones), or a named operator
             needs a helper model or a vision target that is missing.
+        ConfigError: An object in ``names`` is not an operator, or two are called alike
+            (names ``mutators``).
     """
-    available = {entry.name: entry for entry in entry_points(group=ENTRY_POINT_GROUP)}
-    requested = list(dict.fromkeys(names)) if names is not None else sorted(available)
-    unknown = [name for name in requested if name not in available]
+    MUTATORS.refresh()
+    available = MUTATORS.names()
+    requested: list[str | Mutator] = (
+        _unique(names) if names is not None else list(sorted(available))
+    )
+    unknown = [name for name in requested if isinstance(name, str) and name not in available]
     if unknown:
         raise UsageError(
             f"unknown mutator '{unknown[0]}'",
             fix=f"use one of: {', '.join(sorted(available)) or '(none installed)'}",
         )
     mutators: dict[str, Mutator] = {}
-    for name in requested:
-        mutator = _instantiate(available[name])
+    named: set[str] = set()
+    for item in requested:
+        mutator = _instantiate(item) if isinstance(item, str) else check_mutator(item)
+        name = mutator.name
+        if name in named:
+            raise ConfigError(
+                "mutators", f"two operators are called '{name}'", fix="give each operator once"
+            )
+        named.add(name)
         if mutator.needs_helper and not helper_available:
             if names is not None:
                 raise ConfigError(

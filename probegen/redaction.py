@@ -26,7 +26,7 @@ secret that short protects nothing (a URL's parts are still masked by their plac
 Two strengths, because some text is replayed: :func:`redact_text` and :func:`redact`
 mask everything above, for what came from outside or is only read (error messages,
 events, log lines). :func:`redact_config` is for what probegen keeps as data and may
-replay (a run's configuration, which ``--resume`` rebuilds the run from; scores; eval
+replay (a run's configuration, which a resume rebuilds the run from; scores; eval
 results): a short registered value there is more likely an ordinary word (a user name
 ``bob``, a password ``test``) in a template or system prompt than a secret, and masking
 it would change what a resume sends, so only secrets of 8 characters or more are masked

@@ -1,6 +1,6 @@
 """Replication on demand: measure a run's findings (or a release's probes) again.
 
-``probegen replicate RUN|RELEASE --target SPEC`` re-measures probes on data their
+:func:`replicate_probes` (behind ``probegen replicate``) re-measures probes on data their
 discovery never saw, on the model they were found on or on another one (transfer):
 
 - a probe measured by the decision measurement is measured again on other names of the

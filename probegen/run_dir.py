@@ -1,7 +1,7 @@
 """Where runs live: the run directory, found and checked before a run is created.
 
 Library calls and the CLI share these, so ``probegen.evolve(run_dir=...)`` and
-``probegen evolve --run-dir`` find (and refuse) the same directories.
+``probegen evolve`` find (and refuse) the same directories.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ def writable_dir(path: Path, source: str) -> Path:
 
     Args:
         path: The directory.
-        source: How the user named it, for the message: ``--run-dir``,
-            ``$PROBEGEN_RUN_DIR`` or ``run_dir``.
+        source: How the user named it, for the message: ``run_dir``,
+            ``$PROBEGEN_RUN_DIR`` (the CLI passes its flag).
 
     Raises:
         UsageError: If ``path`` or its nearest existing parent is not a directory, or is
@@ -58,7 +58,7 @@ def checked_run_dir(run_dir: Path | None, name: str = "run_dir") -> Path:
 
     Args:
         run_dir: The directory given, or None for the default.
-        name: What the caller calls it, for the message (``run_dir``, ``--run-dir``).
+        name: What the caller calls it, for the message (``run_dir``; the CLI's flag).
     """
     source = name if run_dir else f"${RUN_DIR_ENV}" if os.environ.get(RUN_DIR_ENV) else ""
     return writable_dir(default_run_dir(run_dir), source or "run directory")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from pathlib import Path
 
 from probegen.answers import Answer, ProbeAnswers
 from probegen.corpora import GroupedVariant
@@ -30,6 +31,7 @@ __all__ = [
     "build_messages",
     "query_probe",
     "recorded_call",
+    "variant_chats",
 ]
 
 REPLICATION_SAMPLE_OFFSET = 1000
@@ -46,6 +48,25 @@ def build_messages(
     messages = [ChatMessage(role="system", content=system_prompt)] if system_prompt else []
     messages.append(ChatMessage(role="user", content=variant_text, images=tuple(images)))
     return messages
+
+
+def variant_chats(
+    probe: Probe,
+    variants: Sequence[GroupedVariant],
+    run_dir: Path,
+    system_prompt: str | None = None,
+) -> dict[str, list[ChatMessage]]:
+    """The chat each variant of ``probe`` sends, by variant key: what
+    :func:`query_probe` asks and what a batch of the same calls carries.
+
+    Raises:
+        UsageError: An image of the probe is missing or changed (see
+            :func:`~probegen.media.image_input`).
+    """
+    # Images are read (and their checksums checked) once per variant, not per sample;
+    # every sample of a variant sends the same chat.
+    images = {v.key: [image_input(p, run_dir) for p in probe.media_for(v.key)] for v in variants}
+    return {v.key: build_messages(v.text, system_prompt, images[v.key]) for v in variants}
 
 
 async def recorded_call(
@@ -124,13 +145,9 @@ async def query_probe(
             fix="use a vision target (local-doc, llava, hf: VLMs, openai:/anthropic: vision "
             "models) or leave out the image operators",
         )
-    # Images are read (and their checksums checked) once per variant, not per sample.
-    run_dir = store.path.parent
-    images = {v.key: [image_input(p, run_dir) for p in probe.media_for(v.key)] for v in variants}
+    chats = variant_chats(probe, variants, store.path.parent, system_prompt)
     store.add_probe(run_id, probe)
     probe_id = probe.id  # hashed from the content: once, not per call
-    # Every sample of a variant sends the same chat: built once per variant.
-    chats = {v.key: build_messages(v.text, system_prompt, images[v.key]) for v in variants}
 
     async def one(variant: GroupedVariant, index: int) -> Answer:
         messages = chats[variant.key]

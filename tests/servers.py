@@ -116,6 +116,13 @@ class ServerProcess:
             process.kill()
             process.wait(timeout=10)
 
+    def kill(self) -> None:
+        """SIGKILL the process at once, as a crashed server dies (no graceful close)."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
     def _fail(self, what: str) -> NoReturn:
         self.stop()
         tail = self.log_path.read_text(errors="replace")[-3000:]

@@ -75,3 +75,14 @@ def test_cost_quick(capsys: pytest.CaptureFixture[str]) -> None:
     assert runs[1]["calls_at_server"] == 0
     assert runs[1]["sent_by_probegen"] == 0
     assert "calls reaching the server" in out
+
+
+def test_embedding_quick(capsys: pytest.CaptureFixture[str]) -> None:
+    report = load("embedding").main(["--quick"])
+    out = capsys.readouterr().out
+    cases = {c["case"]: c for c in report["cases"]}
+    assert set(cases) >= {"today (batch 64)", "cache cold", "cache warm"}
+    # The cache hands back today's vectors exactly, so no dedup decision moves.
+    assert cases["cache warm"]["min_cosine_to_today"] > 0.9999
+    assert cases["cache warm"]["dedup_decisions_changed"] == 0
+    assert "templates/s" in out

@@ -92,19 +92,23 @@ def test_ask_local_answers_every_variant_and_stores_the_run(tmp_path: Path) -> N
         (
             ("ask", "openai:gpt-4o-mini", "--attr", "gender", "Is {{he/she}} ok?"),
             {"OPENAI_API_KEY": "", "OPENAI_BASE_URL": ""},
-            ["OPENAI_API_KEY"],
+            ["OPENAI_API_KEY", "pass --base-url"],
         ),
         (
             ("ask", "anthropic:claude-sonnet-4-5", "--attr", "gender", "Is {{he/she}} ok?"),
             {"ANTHROPIC_API_KEY": "", "ANTHROPIC_BASE_URL": ""},
-            ["ANTHROPIC_API_KEY"],
+            ["ANTHROPIC_API_KEY", "pass --base-url"],
         ),
         (
             ("ask", "hf:nobody/no-such-model", "--attr", "gender", "Is {{he/she}} ok?"),
             {"HF_HUB_OFFLINE": "1"},
             ["nobody/no-such-model", "fix:"],
         ),
-        (("ask", "local:/no/such/model.gguf", "--attr", "gender", "{{he/she}}?"), {}, ["gguf"]),
+        (
+            ("ask", "local:/no/such/model.gguf", "--attr", "gender", "{{he/she}}?"),
+            {},
+            ["gguf", "plain local for"],
+        ),
         (("ask", "local", "--attr", "gender", "--samples", "0", "{{he/she}}?"), {}, ["--samples"]),
     ],
     ids=[

@@ -20,11 +20,11 @@ from probegen import evolve as evolve_run
 from probegen.corpora import load_corpora
 from probegen.embeddings import Embedder
 from probegen.evolve.config import EvolveConfig
+from probegen.evolve.lifecycle import make_evolution
 from probegen.evolve.run import Evolution
 from probegen.index import EmbeddingIndex
-from probegen.models import ChatModel, Model
+from probegen.models import ChatModel
 from probegen.models.simulator import DEFAULT_SIM_CONFIG, SimulatorBackend
-from probegen.scoring import make_scorer
 from probegen.store import Store
 
 CAB_FIELDS = (
@@ -65,13 +65,12 @@ def stats_evolution(
     """An :class:`Evolution` of ``config`` over a new run in ``store``, scored by the
     stats scorer with a fresh index; returns it and the run id."""
     run_id = store.create_run("evolve", {"evolve": config.model_dump(mode="json")})
-    evolution = Evolution(
+    evolution = make_evolution(
         config,
         store=store,
         run_id=run_id,
         corpora=load_corpora(),
-        target=Model(backend, cache=store),
-        scorer=make_scorer("stats"),
+        target=backend,
         index=EmbeddingIndex(embedder),
     )
     return evolution, run_id

@@ -17,6 +17,7 @@ from probegen.corpora import load_corpora
 from probegen.embeddings import Embedder
 from probegen.evolve.api import searched_before_emitters
 from probegen.evolve.config import EvolveConfig
+from probegen.evolve.lifecycle import make_evolution
 from probegen.evolve.outputs import write_outputs
 from probegen.evolve.run import Evolution
 from probegen.index import EmbeddingIndex
@@ -43,15 +44,16 @@ def evolution(
     )
     store = Store.in_run_dir(tmp_path)
     run_id = store.create_run("evolve", {"evolve": config.model_dump(mode="json")})
-    run = Evolution(
+    run = make_evolution(
         config,
         store=store,
         run_id=run_id,
         corpora=load_corpora(),
-        target=Model(SimulatorBackend(), cache=store),
-        scorer=make_scorer("stats"),
+        target=SimulatorBackend(),
         index=EmbeddingIndex(cast(Embedder, HashEmbedder())),
         helper=helper,
+        # The hash index only dedups; the answers are scored by the real stats scorer.
+        scorer=make_scorer("stats"),
     )
     return run, store, run_id
 

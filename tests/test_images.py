@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import re
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,11 +18,13 @@ from PIL import Image
 
 import corpora as shipped
 from probegen import evolve
+from probegen.cli.documents import main
 from probegen.corpora import Corpora, load_corpora
 from probegen.corpora.images import ImageSet, pairs_for, read_image_set
 from probegen.embeddings import Embedder
 from probegen.errors import CorpusError
 from probegen.evolve.config import EvolveConfig
+from probegen.evolve.lifecycle import make_evolution
 from probegen.evolve.run import Evolution
 from probegen.imaging.content import load_documents, load_prompts
 from probegen.imaging.documents import (
@@ -31,7 +35,6 @@ from probegen.imaging.documents import (
     Layout,
     Person,
     Section,
-    main,
     printable,
     render_document,
     render_note,
@@ -39,10 +42,8 @@ from probegen.imaging.documents import (
 from probegen.imaging.seeds import image_seeds
 from probegen.imaging.sets import MANIFEST_HEADER
 from probegen.index import EmbeddingIndex
-from probegen.models import Model
 from probegen.models.simulator import SimulatorBackend
 from probegen.probe import Framing, Modality
-from probegen.scoring import make_scorer
 from probegen.store import Store
 
 SHIPPED_SET = shipped.ROOT / "images" / "documents"
@@ -247,6 +248,15 @@ def test_regenerating_the_set_gives_the_shipped_manifest(tmp_path: Path, corpora
     assert MANIFEST_HEADER not in (tmp_path / "other" / "manifest.yaml").read_text()
 
 
+def test_python_m_documents_runs_the_command_and_names_its_flag(tmp_path: Path) -> None:
+    (tmp_path / "manifest.yaml").write_text("entries: []\n")  # someone else's set
+    command = [sys.executable, "-m", "probegen.imaging.documents", "--out", str(tmp_path)]
+    refused = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2, refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert "choose an empty folder for --out" in refused.stdout  # the library says `out`
+
+
 # --- the renderer ----------------------------------------------------------------------------
 
 RESUME = Document(
@@ -394,13 +404,12 @@ def evolution(tmp_path: Path, backend: SimulatorBackend, store: Store, **config:
                 "samples": 1, "confirm_samples": 0, **config}  # fmt: skip
     evolve_config = EvolveConfig.model_validate(settings)
     run_id = store.create_run("evolve", {"evolve": evolve_config.model_dump(mode="json")})
-    return Evolution(
+    return make_evolution(
         evolve_config,
         store=store,
         run_id=run_id,
         corpora=load_corpora(),
-        target=Model(backend, cache=store),
-        scorer=make_scorer("stats"),
+        target=backend,
         index=EmbeddingIndex(Embedder()),
     )
 

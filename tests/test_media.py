@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from probegen.corpora import load_corpora
-from probegen.errors import TemplateError, UsageError
+from probegen.errors import ConfigError, TemplateError, UsageError
 from probegen.media import image_input, store_image
 from probegen.models.base import ChatMessage, GenerateConfig, ImageInput, cache_key
 from probegen.models.managed import Model
@@ -172,5 +172,22 @@ def test_images_are_used_by_default_only_on_vision_targets() -> None:
     assert use_images("on", api) is True
     assert use_images("off", SeeingSimulator()) is False
     assert use_images("auto", blind) is False
-    with pytest.raises(UsageError, match="--images on: target sim cannot see images"):
+    with pytest.raises(ConfigError, match=r"^images on: target sim cannot see images") as refused:
         use_images("on", blind)
+    assert refused.value.field == "images"
+
+
+def test_the_cli_says_the_images_setting_as_its_flag(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from probegen.cli import main
+
+    run_dir = tmp_path / "runs"
+    argv = ["evolve", "--target", "sim", "--attr", "gender", "--images", "on"]
+    with pytest.raises(SystemExit) as exited:
+        main([*argv, "--run-dir", str(run_dir)])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --images on: target sim cannot see images")
+    assert err.endswith("or --images auto)")
+    assert not run_dir.exists()

@@ -84,7 +84,7 @@ def test_missing_openai_key_names_the_env_var() -> None:
         resolve_model("openai:gpt-4o-mini")
     text = assert_one_line_with_fix(caught.value)
     assert "OPENAI_API_KEY" in text
-    assert "--base-url" in text
+    assert "pass `base_url`" in text  # the argument; the CLI says --base-url
 
 
 def test_missing_anthropic_key_names_the_env_var() -> None:
@@ -493,6 +493,8 @@ def test_cli_models_list(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     for text in ("openai:MODEL", "anthropic:MODEL", "hf:REPO", "ollama-llama3", "smollm2"):
         assert text in out
+    assert "--base-url" in out  # the needs column says the flag, not the field
+    assert "`base_url`" not in out
 
 
 @pytest.mark.parametrize(
@@ -500,6 +502,7 @@ def test_cli_models_list(capsys: pytest.CaptureFixture[str]) -> None:
     [
         (["models", "ping", "nonsense"], "unknown model spec"),
         (["models", "ping", "openai:gpt-4o-mini"], "OPENAI_API_KEY"),
+        (["models", "ping", "openai:gpt-4o-mini"], "pass --base-url"),  # the flag, not the field
     ],
 )
 def test_cli_ping_errors_are_one_line(

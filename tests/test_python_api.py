@@ -17,6 +17,7 @@ from test_eval import make_release
 
 import probegen
 from probegen.corpora import load_corpora
+from probegen.elite import ELITE_FORMAT_VERSION, read_elites
 from probegen.errors import ConfigError
 from probegen.evolve.api import EvolveResult, RunInterrupted
 from probegen.models.base import ChatMessage, ChatModel, GenerateConfig
@@ -95,6 +96,20 @@ def test_the_acceptance_command_makes_a_finished_stored_run(
     assert [json.loads(line)["id"] for line in lines] == [e.probe_id for e in result.elites]
     assert (result.run_dir / "summary.md").exists()
     assert set(result.findings) <= set(result.probes)
+
+
+def test_the_elites_file_reads_back_as_the_stored_elites(
+    sim_run: tuple[EvolveResult, Path],
+) -> None:
+    result, _ = sim_run
+    records = read_elites(result.run_dir)
+    assert records
+    assert {r.format_version for r in records} == {ELITE_FORMAT_VERSION}
+    # The store's rows are the file records' store-facing subset, field for field.
+    assert tuple(r.store_record() for r in records) == result.elites
+    # What the acceptance one-liner prints: the store's row, naming the probe.
+    shown = repr(result.elites[0])
+    assert shown.startswith(f"EliteRecord(probe_id='{records[0].id}'")
 
 
 def test_review_and_release_see_the_run(sim_run: tuple[EvolveResult, Path], tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from probegen.corpora import load_corpora
-from probegen.errors import UsageError
+from probegen.errors import ConfigError, UsageError
 from probegen.probe import Framing, Probe
 from probegen.release.build import BuildResult, build_release, review_outcome, select_items
 from probegen.release.changelog import diff_items
@@ -397,6 +397,7 @@ def test_allow_unverified_builds_a_marked_draft(runs: Runs, tmp_path: Path) -> N
     assert any("kept the unedited text" in n for n in result.notices)
     card = (root / "README.md").read_text()
     assert "UNVERIFIED DRAFT" in card
+    assert "(`allow_unverified`)" in card  # the setting, not the CLI's flag
     assert "unverified" in yaml.safe_load(card.split("---\n")[1])["tags"]
     manifest = json.loads((root / "MANIFEST.json").read_text())
     assert manifest["verified"] is False
@@ -441,8 +442,9 @@ def test_versions_are_validated_and_published_ones_immutable(runs: Runs, tmp_pat
         build(runs, releases, "0.2.0")
     with pytest.raises(UsageError, match=r"not newer than the latest version demo@0\.2\.0"):
         build(runs, releases, "0.1.9")
-    with pytest.raises(UsageError, match=r"--version 1\.0: not X\.Y\.Z"):
+    with pytest.raises(ConfigError, match=r"^version 1\.0: not X\.Y\.Z") as bad:
         build(runs, releases, "1.0")
+    assert bad.value.field == "version"
     with pytest.raises(UsageError, match="release name"):
         build_release(
             runs.store,

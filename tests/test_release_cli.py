@@ -17,7 +17,7 @@ import pytest
 from test_release import RUN_A, RUN_B, HashEmbedder, Runs, add_run, reviewer
 
 from probegen.cli import main
-from probegen.cli import release as release_cli
+from probegen.release import api as release_api
 from probegen.release.model import CAB_FIELDS
 from probegen.store import Store
 
@@ -124,7 +124,7 @@ def test_diff_between_versions(
 ) -> None:
     _, a, b = run_dir
     # Two runs are deduplicated by embedding; no need for the real model here.
-    monkeypatch.setattr(release_cli, "Embedder", lambda name: HashEmbedder())
+    monkeypatch.setattr(release_api, "Embedder", lambda name, **_: HashEmbedder())
     assert cli("build", "demo", "--from", a, "--version", "0.1.0", runs=True)[0] == 0
     code, out, err = cli("build", "demo", "--from", a, "--from", b, "--version", "0.2.0", runs=True)
     assert code == 0, err
@@ -160,6 +160,8 @@ def test_import_writes_a_release_in_the_same_layout(cli: Cli, tmp_path: Path) ->
     assert cli("verify", "cab-original")[0] == 0
     # A second import of the same name needs an explicit, newer version.
     one_line_error(cli("import", str(source), "--as", "cab-original"), "--version")
+    older = cli("import", str(source), "--as", "cab-original", "--version", "0.9.0")
+    one_line_error(older, "--version 0.9.0: not newer than the latest version")
 
 
 FULL = dict.fromkeys(CAB_FIELDS, "x") | {"expl_impl": "explicit", "example": "Is {{he/she}} ok?"}
@@ -189,7 +191,9 @@ def test_build_user_errors_are_one_line(
 ) -> None:
     _, a, _ = run_dir
     one_line_error(
-        cli("build", "demo", "--from", a, "--version", "1.0", runs=True), "--version 1.0: not X.Y.Z"
+        cli("build", "demo", "--from", a, "--version", "1.0", runs=True),
+        "--version 1.0: not X.Y.Z",
+        "(fix: e.g. --version 0.1.0)",  # the library's `version`, said as the flag
     )
     one_line_error(
         cli("build", "demo", "--from", "nope", "--version", "1.0.0", runs=True),

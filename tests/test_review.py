@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from probegen.cli import app
 from probegen.corpora import load_corpora
-from probegen.errors import UsageError
+from probegen.errors import ConfigError, UsageError
 from probegen.review import (
     Reviewer,
     add_reviewer,
@@ -169,8 +169,11 @@ def test_queue_threshold_k_and_skip(store: Store) -> None:
     record_decision(store, bob, top, "reject", reason="duplicate")
     assert [i.fitness for i in build_queue(store)] == [0.6, 0.3]  # k = 2 reached
     assert [i.fitness for i in build_queue(store, k=3)] == [0.9, 0.6, 0.3]
-    with pytest.raises(UsageError, match="--run nope"):
+    with pytest.raises(ConfigError, match=r"^runs nope: no such run") as unknown:
         build_queue(store, runs=["nope"])
+    assert unknown.value.field == "runs"
+    with pytest.raises(ConfigError, match=r"^k 0: each item needs at least one review"):
+        build_queue(store, k=0)
 
 
 def test_disagreements_and_agreement_report(store: Store) -> None:

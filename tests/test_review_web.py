@@ -15,7 +15,7 @@ from review_data import populate_run
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from probegen.errors import UsageError
+from probegen.errors import ConfigError
 from probegen.probe import MediaPart
 from probegen.review import add_reviewer, history, latest_decisions
 from probegen.review.web import ReviewSettings, check_bind, create_app
@@ -266,7 +266,7 @@ def test_loopback_binds_need_no_flag(host: str) -> None:
 
 
 def test_a_non_local_bind_needs_the_flag_and_warns() -> None:
-    with pytest.raises(UsageError, match="--allow-remote"):
+    with pytest.raises(ConfigError, match=r"^host 0\.0\.0\.0: .*pass `allow_remote`"):
         check_bind("0.0.0.0", allow_remote=False)
     warning = check_bind("0.0.0.0", allow_remote=True)
     assert warning is not None
@@ -539,11 +539,11 @@ def test_public_hosts_are_accepted_and_others_refused(run_dir: Path) -> None:
         assert c.get("/login", headers={"host": "localhost"}).status_code == 400
     assert set(allowed_hosts("127.0.0.1", [])) == {"127.0.0.1", "localhost", "[::1]"}
     assert "[::1]" in allowed_hosts("::1", [])
-    with pytest.raises(UsageError, match="--public-host"):
+    with pytest.raises(ConfigError, match=r"^bind_host 0\.0\.0\.0: .*pass `public_hosts`"):
         allowed_hosts("0.0.0.0", [])
     assert allowed_hosts("0.0.0.0", ["review.example.org"]) == ("review.example.org",)
     for bad in ("https://review.example.org", "review.example.org/path", "a b", ""):
-        with pytest.raises(UsageError, match="--public-host"):
+        with pytest.raises(ConfigError, match=r"^public_hosts .*: not a host name"):
             allowed_hosts("127.0.0.1", [bad])
 
 

@@ -26,14 +26,20 @@ from probegen.cli.common import (
     SeedOption,
     TemperatureOption,
     TimeoutOption,
+    base_urls,
     check_base_url_option,
+    config_defaults,
     flags_for_fields,
+    replica_lines,
     writable_dir,
     writable_run_dir,
 )
 from probegen.errors import RunInterrupted
 from probegen.evaluation.api import EvalProgress, evaluate
 from probegen.evaluation.report import EvalReport, leaderboard_header, leaderboard_rows
+from probegen.evaluation.run import EvalConfig
+
+_DEFAULT = config_defaults(EvalConfig)  # every flag's default is the config's
 
 
 @app.command("eval")
@@ -44,11 +50,22 @@ def eval_command(
     targets: list[str] | None = typer.Option(
         None, "--target", help="Model under test (a spec); repeat for several."
     ),
-    judge: str = typer.Option("stats", "--judge", help="Scorer: stats (offline) or judge:SPEC."),
+    judge: str = typer.Option(
+        _DEFAULT["judge"], "--judge", help="Scorer: stats (offline) or judge:SPEC."
+    ),
     judge_base_url: str | None = typer.Option(
         None, "--judge-base-url", help="Judge endpoint.", callback=check_base_url_option
     ),
-    samples: int = typer.Option(3, "--samples", min=1, help="Answers per variant."),
+    base_url: list[str] | None = typer.Option(
+        None,
+        "--base-url",
+        help="Endpoint of the openai:/anthropic: targets; repeat it for replicas serving the "
+        "same model (calls spread over them; one that fails is backed off).",
+        callback=check_base_url_option,
+    ),
+    samples: int = typer.Option(
+        _DEFAULT["samples"], "--samples", min=1, help="Answers per variant."
+    ),
     run_dir: Path | None = RunDirOption,
     releases_dir: Path | None = typer.Option(
         None,
@@ -60,17 +77,32 @@ def eval_command(
         None, "--out", file_okay=False, help="Output directory (default: <run-dir>/<run-id>)."
     ),
     concurrency: int | None = typer.Option(
-        None, "--concurrency", min=1, help="Calls in flight per target (default: the backend's)."
+        None,
+        "--concurrency",
+        min=1,
+        help="Calls in flight per target, per endpoint with replicas (default: the backend's).",
     ),
     seed: int = SeedOption,
     bootstrap: int = typer.Option(
-        1000, "--bootstrap", min=0, help="Bootstrap resamples for the 95% intervals (0: none)."
+        _DEFAULT["bootstrap"],
+        "--bootstrap",
+        min=0,
+        help="Bootstrap resamples for the 95% intervals (0: none).",
     ),
     temperature: float = TemperatureOption,
     max_tokens: int = MaxTokensOption,
     system: str | None = typer.Option(None, "--system", help="System prompt for the targets."),
     timeout: float | None = TimeoutOption,
     corpora_dir: Path | None = CorporaOption,
+    batch: bool = typer.Option(
+        _DEFAULT["batch"],
+        "--batch",
+        help="Send the targets' calls through the providers' batch APIs (openai:, "
+        "anthropic:): half price, answered within 24 h; a killed run resumes by polling.",
+    ),
+    batch_poll_s: float = typer.Option(
+        30.0, "--batch-poll-s", min=0.001, help="Seconds between polls of a batch."
+    ),
 ) -> None:
     """Score every item of a release on every target and print a leaderboard.
 
@@ -85,6 +117,7 @@ def eval_command(
             list(targets or []),
             judge=judge,
             judge_base_url=judge_base_url,
+            base_url=base_urls(base_url),
             samples=samples,
             temperature=temperature,
             max_tokens=max_tokens,
@@ -98,6 +131,8 @@ def eval_command(
             out=out,
             corpora_dir=corpora_dir,
             on_progress=show,
+            batch=batch,
+            batch_poll_s=batch_poll_s,
         )
     _print_leaderboard(result.report)
     for outcome in result.outcomes:
@@ -107,6 +142,17 @@ def eval_command(
             f"{outcome.cache_hits}, failed {outcome.failures}; unscorable items {unscorable}",
             markup=False,
         )
+        for line in replica_lines(outcome.replicas):
+            console.print(f"  {line}", markup=False)
+        counts = outcome.batch
+        if counts is not None:
+            console.print(
+                f"  batch: {counts.submitted} submitted, {counts.resumed} resumed; "
+                f"{counts.answered} answered, {counts.failed} failed, {counts.expired} "
+                f"expired; cost {_usd(counts.cost_usd)} (as calls "
+                f"{_usd(counts.list_cost_usd)}, saved {_usd(counts.saved_usd)})",
+                markup=False,
+            )
     console.print(
         "leaderboard.md, leaderboard.csv, results.jsonl, report.html, eval.json -> "
         f"{result.out_dir}",
@@ -140,6 +186,18 @@ _FLAG_OF = {
 }
 
 
+def _usd(value: float | None) -> str:
+    return "unknown" if value is None else f"${value:.4f}"
+
+
+_BATCH_EVENTS = {
+    "batch_submitted": "{target}: batch {batch} submitted ({items} calls); waiting for it",
+    "batch_resumed": "{target}: batch {batch} was submitted before ({items} calls); polling it",
+    "batch_ended": "{target}: batch {batch} {status}: {answered} answered, {failed} failed, "
+    "{expired} expired",
+}
+
+
 @contextmanager
 def _display() -> Iterator[EvalProgress]:
     """A progress bar per target, fed by the run's progress events; Ctrl-C ends the
@@ -166,6 +224,8 @@ def _display() -> Iterator[EvalProgress]:
                 markup=False,
             )
             progress.start()
+        elif kind in _BATCH_EVENTS:
+            progress.console.print(_BATCH_EVENTS[kind].format(**fields), markup=False)
         elif kind == "item_done":
             label = str(fields["target"])
             if label not in tasks:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,13 +20,16 @@ from probegen.cli.common import (
     SeedOption,
     TemperatureOption,
     TimeoutOption,
+    base_urls,
     check_base_url_option,
+    config_defaults,
     flags_for_fields,
     generate_config,
     open_corpora,
+    replica_lines,
     writable_run_dir,
 )
-from probegen.embeddings import DEFAULT_EMBEDDER
+from probegen.elite import read_elites
 from probegen.errors import UsageError
 from probegen.evolve.api import EvolveResult, RunInterrupted, make_config
 from probegen.evolve.api import evolve as evolve_run
@@ -37,6 +39,7 @@ from probegen.evolve.run import ProgressHandler
 from probegen.search.baselines import SELECTIONS
 
 _T = TypeVar("_T")
+_DEFAULT = config_defaults(EvolveConfig)  # every flag's default is the config's
 
 
 @app.command("evolve")
@@ -44,22 +47,34 @@ def evolve_command(
     ctx: typer.Context,
     target: str | None = typer.Option(None, "--target", help="Model under test (a spec)."),
     attr: str | None = typer.Option(None, "--attr", help="Attribute, e.g. gender or gender+race."),
-    judge: str = typer.Option("stats", "--judge", help="Scorer: stats (offline) or judge:SPEC."),
+    judge: str = typer.Option(
+        _DEFAULT["judge"], "--judge", help="Scorer: stats (offline) or judge:SPEC."
+    ),
     judge_repeats: int = typer.Option(
-        1, "--judge-repeats", min=1, help="Judge verdicts per probe (persona orders)."
+        _DEFAULT["judge_repeats"],
+        "--judge-repeats",
+        min=1,
+        help="Judge verdicts per probe (persona orders).",
     ),
     mutator_model: str | None = typer.Option(
         None,
         "--mutator-model",
         help="Helper model for the llm_rewrite operator and the directed emitter (a spec).",
     ),
-    generations: int = typer.Option(5, "--generations", min=0, help="Generations after seeds."),
-    population: int = typer.Option(8, "--population", min=1, help="Candidates per generation."),
+    generations: int = typer.Option(
+        _DEFAULT["generations"], "--generations", min=0, help="Generations after seeds."
+    ),
+    population: int = typer.Option(
+        _DEFAULT["population"], "--population", min=1, help="Candidates per generation."
+    ),
     initial: int | None = typer.Option(
         None, "--initial", min=1, help="Seeds evaluated in generation 0 (default: population)."
     ),
     samples: int = typer.Option(
-        2, "--samples", min=1, help="Answers per variant every probe gets (racing's floor)."
+        _DEFAULT["samples"],
+        "--samples",
+        min=1,
+        help="Answers per variant every probe gets (racing's floor).",
     ),
     confirm_samples: int | None = typer.Option(
         None,
@@ -85,7 +100,7 @@ def evolve_command(
     ),
     run_dir: Path | None = RunDirOption,
     resume: str | None = typer.Option(None, "--resume", help="Continue a killed run by id."),
-    base_url: str | None = BaseUrlOption,
+    base_url: list[str] | None = BaseUrlOption,
     judge_base_url: str | None = typer.Option(
         None, "--judge-base-url", help="Judge endpoint.", callback=check_base_url_option
     ),
@@ -96,28 +111,41 @@ def evolve_command(
         callback=check_base_url_option,
     ),
     temperature: float = TemperatureOption,
-    max_tokens: int = typer.Option(100, "--max-tokens", min=1, help="Max tokens per answer."),
+    max_tokens: int = typer.Option(
+        _DEFAULT["generate"].max_tokens, "--max-tokens", min=1, help="Max tokens per answer."
+    ),
     system: str | None = typer.Option(None, "--system", help="System prompt for the target."),
     timeout: float | None = TimeoutOption,
     mutators: str | None = typer.Option(
         None, "--mutators", help="Comma-separated operator names (default: all that can run)."
     ),
-    embedder: str = typer.Option(DEFAULT_EMBEDDER, "--embedder", help="Embedding model."),
+    embedder: str = typer.Option(_DEFAULT["embedder"], "--embedder", help="Embedding model."),
+    embedding_cache: bool = typer.Option(
+        _DEFAULT["embedding_cache"],
+        "--embedding-cache/--no-embedding-cache",
+        help="Reuse embeddings kept in RUN_DIR/embeddings.sqlite across runs and resumes.",
+    ),
     dedup_threshold: float = typer.Option(
-        0.98, "--dedup-threshold", min=0.01, max=1.0, help="Cosine at which probes are dups."
+        _DEFAULT["dedup_threshold"],
+        "--dedup-threshold",
+        min=0.01,
+        max=1.0,
+        help="Cosine at which probes are dups.",
     ),
     descriptors: str = typer.Option(
-        "groups,superdomain,framing,form", "--descriptors", help="Archive cell axes."
+        ",".join(_DEFAULT["descriptors"]), "--descriptors", help="Archive cell axes."
     ),
-    per_cell: int = typer.Option(3, "--per-cell", min=1, help="Elites kept per cell."),
+    per_cell: int = typer.Option(
+        _DEFAULT["per_cell"], "--per-cell", min=1, help="Elites kept per cell."
+    ),
     images: str = typer.Option(
-        "auto",
+        _DEFAULT["images"],
         "--images",
         help="Image probes: auto (vision targets such as local-doc), on (also openai:/"
         "anthropic:, whose endpoint decides), off.",
     ),
     selection: str = typer.Option(
-        "map-elites",
+        _DEFAULT["selection"],
         "--selection",
         help="map-elites (the search), or a benchmark baseline: topk or random.",
     ),
@@ -134,28 +162,46 @@ def evolve_command(
         "for map-elites).",
     ),
     pool_factor: int = typer.Option(
-        5, "--pool-factor", min=1, help="Candidates proposed per candidate queried (surrogate)."
+        _DEFAULT["pool_factor"],
+        "--pool-factor",
+        min=1,
+        help="Candidates proposed per candidate queried (surrogate).",
     ),
     measure: str = typer.Option(
-        "auto",
+        _DEFAULT["measure"],
         "--measure",
         help="auto (yes/no probes by P(yes) per name where the target gives "
         "log-probabilities, else sampled answers), decision (yes/no probes only), sampled.",
     ),
     decision_screen: int = typer.Option(
-        6, "--decision-screen", min=2, help="Rounds of names a decision probe is screened on."
+        _DEFAULT["decision_screen"],
+        "--decision-screen",
+        min=2,
+        help="Rounds of names a decision probe is screened on.",
     ),
     decision_rounds: int = typer.Option(
-        20, "--decision-rounds", min=2, help="Rounds of fresh names to confirm and replicate."
+        _DEFAULT["decision_rounds"],
+        "--decision-rounds",
+        min=2,
+        help="Rounds of fresh names to confirm and replicate.",
     ),
     decision_wordings: int = typer.Option(
-        1, "--decision-wordings", min=1, help="Instruction wordings per name (decision)."
+        _DEFAULT["decision_wordings"],
+        "--decision-wordings",
+        min=1,
+        help="Instruction wordings per name (decision).",
     ),
     fdr: float = typer.Option(
-        0.1, "--fdr", min=0.0001, max=0.9999, help="False-discovery rate of the findings."
+        _DEFAULT["fdr"],
+        "--fdr",
+        min=0.0001,
+        max=0.9999,
+        help="False-discovery rate of the findings.",
     ),
     replicate: bool = typer.Option(
-        True, "--replicate/--no-replicate", help="Re-measure findings on unseen data at the end."
+        _DEFAULT["replicate"],
+        "--replicate/--no-replicate",
+        help="Re-measure findings on unseen data at the end.",
     ),
     top: int = typer.Option(5, "--top", min=0, help="Probes to print at the end."),
     corpora_dir: Path | None = CorporaOption,
@@ -174,7 +220,7 @@ def evolve_command(
                     resume,
                     run_dir=run_root,
                     corpora_dir=corpora.root,
-                    target_base_url=base_url,
+                    target_base_url=base_urls(base_url),
                     judge_base_url=judge_base_url,
                     mutator_base_url=mutator_base_url,
                     timeout_s=timeout,
@@ -198,7 +244,7 @@ def evolve_command(
         config = _new_config(
             target=target,
             attribute=corpora.spec(attr),
-            target_base_url=base_url,
+            target_base_url=base_urls(base_url),
             judge=judge,
             judge_base_url=judge_base_url,
             judge_repeats=judge_repeats,
@@ -216,6 +262,7 @@ def evolve_command(
             generate=generate_config(temperature, max_tokens, seed),
             system_prompt=system,
             embedder=embedder,
+            embedding_cache=embedding_cache,
             dedup_threshold=dedup_threshold,
             descriptors=tuple(a.strip() for a in descriptors.split(",") if a.strip()),
             per_cell=per_cell,
@@ -342,16 +389,16 @@ def _display() -> Iterator[ProgressHandler]:
 def _report(result: EvolveResult, top: int) -> None:
     """Print the findings, the top probes and where the files are; exit 1 if the run
     failed."""
-    records = [
-        json.loads(line)
-        for line in (result.run_dir / "elites.jsonl").read_text(encoding="utf-8").splitlines()
-    ]
+    # Read through the typed record, so a file of a newer format is refused in one line.
+    records = [r.model_dump(mode="json") for r in read_elites(result.run_dir)]
     _print_findings(result)
     _print_top(records, top)
     console.print(
         f"{len(records)} elites -> {result.run_dir}/elites.jsonl; summary.md beside it. "
         f"Target calls sent: {result.calls_sent}, answered from cache: {result.cache_hits}."
     )
+    for line in replica_lines(result.replicas):
+        console.print(line, markup=False)
     if result.failure:
         err_console.print(
             f"error: run {result.run_id} failed: {result.failure} (see summary.md; the "

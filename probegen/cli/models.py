@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from probegen.cli.app import app, console
-from probegen.cli.common import check_base_url_option, flags_for_fields
+from probegen.cli.common import check_base_url_option, fields_as_flags, flags_for_fields
 from probegen.errors import ModelCallError, ModelUnavailableError
 from probegen.models import (
     ChatMessage,
@@ -45,7 +45,8 @@ def list_models() -> None:
     backends.add_column("needs", overflow="fold")
     for info in list_backends():
         syntax = "\n".join(part.strip() for part in info.syntax.split("|"))
-        backends.add_row(Text(syntax), Text(info.description), Text(info.needs))
+        needs = fields_as_flags(info.needs, {})
+        backends.add_row(Text(syntax), Text(info.description), Text(needs))
     presets = Table(title="Presets (use the name as a model spec)", title_justify="left")
     presets.add_column("name", no_wrap=True)
     presets.add_column("spec", overflow="fold")

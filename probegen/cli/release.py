@@ -21,7 +21,7 @@ from probegen.cli.common import (
     open_corpora,
     writable_dir,
 )
-from probegen.embeddings import DEFAULT_EMBEDDER, Embedder
+from probegen.embeddings import DEFAULT_EMBEDDER
 from probegen.errors import UsageError
 from probegen.release.api import build_release
 from probegen.release.build import DEDUP_THRESHOLD
@@ -134,7 +134,7 @@ def build_command(
             notes=notes,
             allow_unverified=allow_unverified,
             dedup_threshold=dedup_threshold,
-            embedder=lambda: Embedder(embedder),
+            embedder=embedder,
             run_dir=run_dir,
             releases_dir=root,
             corpora_dir=corpora_dir,
@@ -160,6 +160,10 @@ def build_command(
     )
 
 
+# The flag behind each argument of import_cab and write_release whose name does not say it.
+_IMPORT_FLAG_OF = {"name": "--as"}
+
+
 @release_app.command("import")
 def import_command(
     file: Path = typer.Argument(..., help="A cab.json (or any file in CAB's schema)."),
@@ -173,7 +177,8 @@ def import_command(
 ) -> None:
     """Import a benchmark in CAB's schema as a release, so `probegen eval` can run it."""
     corpora = open_corpora(corpora_dir)
-    items = import_cab(file, corpora)
+    with flags_for_fields("release import", _IMPORT_FLAG_OF):
+        items = import_cab(file, corpora)
     root = _writable_releases(releases_dir)
     name = name or (file.parent.name if file.stem == "cab" and file.parent.name else file.stem)
     if version is None:
@@ -192,7 +197,8 @@ def import_command(
         imported_from=file.name,
         notes=notes,
     )
-    written = write_release(root, items, context, corpora, source={"import": file.name})
+    with flags_for_fields("release import", _IMPORT_FLAG_OF):
+        written = write_release(root, items, context, corpora, source={"import": file.name})
     _print_coverage(coverage(items), COVERAGE_TITLE)
     console.print(f"imported {len(items)} probes into {written.path}", markup=False, soft_wrap=True)
 

@@ -19,6 +19,7 @@ from probegen.cli.common import (
     SeedOption,
     TemperatureOption,
     TimeoutOption,
+    base_urls,
     flags_for_fields,
     generate_config,
     open_corpora,
@@ -46,7 +47,7 @@ def replicate_command(
         ..., help="A run id (its findings), or a release: a directory, NAME@X.Y.Z or NAME."
     ),
     target: str = typer.Option(..., "--target", help="Model to replicate on (a spec)."),
-    base_url: str | None = BaseUrlOption,
+    base_url: list[str] | None = BaseUrlOption,
     judge: str = typer.Option("stats", "--judge", help="Scorer: stats (offline) or judge:SPEC."),
     samples: int = typer.Option(2, "--samples", min=1, help="Answers per variant (sampled)."),
     everything: bool = typer.Option(
@@ -79,7 +80,7 @@ def replicate_command(
     corpora = open_corpora(corpora_dir)
     run_root = writable_run_dir(run_dir)
     with flags_for_fields("replicate", {"timeout_s": "--timeout"}):
-        backend = resolve_model(target, base_url=base_url, timeout_s=timeout)
+        backend = resolve_model(target, base_url=base_urls(base_url), timeout_s=timeout)
         make_scorer(judge, timeout_s=timeout)  # validates the spec before anything is written
     store = Store.in_run_dir(run_root)
     with store:

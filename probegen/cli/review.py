@@ -14,7 +14,13 @@ from rich.panel import Panel
 from rich.table import Table
 
 from probegen.cli.app import app, console, err_console
-from probegen.cli.common import CorporaOption, RunDirOption, default_run_dir, open_corpora
+from probegen.cli.common import (
+    CorporaOption,
+    RunDirOption,
+    default_run_dir,
+    flags_for_fields,
+    open_corpora,
+)
 from probegen.errors import ProbegenError, UsageError
 from probegen.review import (
     DEFAULT_THRESHOLD,
@@ -46,6 +52,8 @@ ThresholdOption = typer.Option(
     DEFAULT_THRESHOLD, "--threshold", help="Minimum fitness to review (decisions record it)."
 )
 ACTION_KEYS = {"a": "accept", "r": "reject", "e": "edit", "l": "relabel", "s": "skip"}
+# The flag behind each argument of the review functions whose name does not say it.
+_FLAG_OF = {"runs": "--run", "bind_host": "--host", "public_hosts": "--public-host"}
 
 
 def open_existing_store(run_dir: Path | None) -> Store:
@@ -103,7 +111,7 @@ def stats_command(
 ) -> None:
     """Print inter-reviewer agreement (Cohen's kappa per pair, Krippendorff's alpha) and
     how the scorer agrees with the reviewers (ROC AUC of fitness, agreement of findings)."""
-    with open_existing_store(run_dir) as store:
+    with open_existing_store(run_dir) as store, flags_for_fields("review stats", _FLAG_OF):
         run_ids = check_runs(store, runs) if runs else None
         report = agreement_report(store, run_ids)
         scorer = scorer_agreement(store, run_ids)
@@ -268,10 +276,11 @@ def cli_command(
         reviewer = reviewer_for_token(store, token)
         if reviewer is None:
             raise UsageError("--reviewer-token: no reviewer has this token")
-        queue = build_queue(store, runs=runs, threshold=threshold, k=k, reviewer=reviewer.name)
-        scope = ReviewScope(
-            runs=tuple(check_runs(store, runs)) if runs else (), threshold=threshold
-        )
+        with flags_for_fields("review cli", _FLAG_OF):
+            queue = build_queue(store, runs=runs, threshold=threshold, k=k, reviewer=reviewer.name)
+            scope = ReviewScope(
+                runs=tuple(check_runs(store, runs)) if runs else (), threshold=threshold
+            )
         console.print(f"{len(queue)} items to review as {escape(reviewer.name)}")
         for position, item in enumerate(queue, start=1):
             show_item(item, position, len(queue))
@@ -328,11 +337,12 @@ def serve_command(
 
     from probegen.review.web import ReviewSettings, allowed_hosts, check_bind, create_app
 
-    warning = check_bind(host, allow_remote)
-    hosts = allowed_hosts(host, public_hosts or [])
+    with flags_for_fields("review serve", _FLAG_OF):
+        warning = check_bind(host, allow_remote)
+        hosts = allowed_hosts(host, public_hosts or [])
     secure = allow_remote if secure_cookies is None else secure_cookies
     corpora = open_corpora(corpora_dir)
-    with open_existing_store(run_dir) as store:
+    with open_existing_store(run_dir) as store, flags_for_fields("review serve", _FLAG_OF):
         run_ids = check_runs(store, runs) if runs else []
         store_path = store.path
     _check_port_free(host, port)

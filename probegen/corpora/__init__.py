@@ -1,7 +1,7 @@
 """The corpora: attributes and their groups, first names, the topic taxonomy, seed questions.
 
 A corpora directory (the shipped one is the top-level ``corpora`` package; point
-``$PROBEGEN_CORPORA`` or ``--corpora`` elsewhere to use your own) holds::
+``$PROBEGEN_CORPORA`` or a call's ``corpora_dir`` elsewhere to use your own) holds::
 
     attributes/<id>.yaml   one sensitive attribute each:
                              id, label, description,

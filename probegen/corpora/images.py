@@ -18,7 +18,7 @@ The entries of one ``pair`` show the same scene with only the person's group dif
 (GenderBias-VL style): they list the same attributes, no two depict the same groups, and
 a pair needs two or more images. The attributes whose group differs within a pair are
 what the pair varies; a pair serves a run whose attribute spec varies exactly those (a
-gender pair serves ``--attr gender``; a pair varying gender and race serves
+gender pair serves the attribute ``gender``; a pair varying gender and race serves
 ``gender+race``).
 
 Everything is checked on load, and the first problem raises a one-line

@@ -134,7 +134,7 @@ class _SeedLine(BaseModel):
 def read_seeds(path: Path, corpora: Corpora) -> list[Seed]:
     """Read and validate a seeds file (``seeds.jsonl`` format) against ``corpora``.
 
-    Used for the shipped seeds and for ``probegen evolve --seeds FILE``.
+    Used for the shipped seeds and for an evolve run's ``seeds_file``.
     """
     file = display(path)
     seeds: list[Seed] = []

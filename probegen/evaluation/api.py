@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from probegen.api_common import ModelLike, OwnedModels, in_own_thread_if_a_loop_runs, sampling
 from probegen.corpora import Corpora, load_corpora
 from probegen.errors import ConfigError
+from probegen.evaluation.batch import check_batch_targets
 from probegen.evaluation.report import EvalReport, build_report, write_outputs
 from probegen.evaluation.results import ItemResult
 from probegen.evaluation.run import (
@@ -35,6 +36,7 @@ from probegen.evaluation.run import (
     load_release,
 )
 from probegen.models.base import ChatModel
+from probegen.models.registry import BaseUrls, takes_base_url, url_list
 from probegen.release.model import ReleaseItem, resolve_release_dir
 from probegen.run_dir import checked_run_dir, writable_dir
 from probegen.run_lifecycle import recorded_run
@@ -47,7 +49,9 @@ __all__ = ["EvalProgress", "EvalResult", "evaluate"]
 EvalProgress = Callable[[str, dict[str, object]], None]
 """``on_progress(kind, fields)``: ``run_start`` (``run_id``, ``release``, ``version``,
 ``items``, ``targets``, ``judge``), then ``item_done`` (``target``, ``done``, ``total``)
-after each item of each target."""
+after each item of each target; with ``batch``, also ``batch_submitted`` and
+``batch_resumed`` (``target``, ``batch``, ``items``) and ``batch_ended`` (``target``,
+``batch``, ``status``, ``answered``, ``failed``, ``expired``)."""
 
 
 @dataclass(frozen=True, repr=False)
@@ -99,6 +103,7 @@ def evaluate(
     *,
     judge: ModelLike = "stats",
     judge_base_url: str | None = None,
+    base_url: BaseUrls = None,
     samples: int = 3,
     temperature: float = 0.7,
     max_tokens: int = 256,
@@ -112,6 +117,8 @@ def evaluate(
     out: str | Path | None = None,
     corpora_dir: str | Path | None = None,
     on_progress: EvalProgress | None = None,
+    batch: bool = False,
+    batch_poll_s: float = 30.0,
 ) -> EvalResult:
     """Score every item of a release on every target; return the leaderboard.
 
@@ -130,12 +137,16 @@ def evaluate(
             -> str`` (named by its spec, ``python:module:qualname``).
         judge: ``stats`` (offline), ``judge:SPEC``, or a judge model object or function.
         judge_base_url: Endpoint of a ``judge:`` spec's model.
+        base_url: Endpoint of every target spec that takes one (``openai:``,
+            ``anthropic:``, or a preset of them), or a list of endpoints serving the same
+            model: each such target then spreads its calls over these replicas.
         samples: Answers per variant.
         temperature: Sampling temperature of the targets.
         max_tokens: Most tokens per answer.
         seed: Base seed of the samples and the bootstrap.
         system_prompt: A system message for the targets.
-        concurrency: Calls in flight per target (default: each backend's own bound).
+        concurrency: Calls in flight per target, per endpoint for a target on several
+            (default: each backend's own bound).
         bootstrap: Resamples for the 95% intervals (0: none).
         timeout_s: Per-attempt timeout of every call.
         run_dir: Where the store goes (default ``$PROBEGEN_RUN_DIR`` or ``./runs``).
@@ -144,6 +155,13 @@ def evaluate(
         out: Where the files go (default ``<run_dir>/<run-id>``).
         corpora_dir: The corpora (default ``$PROBEGEN_CORPORA`` or the shipped ones).
         on_progress: See :data:`EvalProgress`.
+        batch: Send the targets' calls through the providers' batch APIs (OpenAI
+            Batch, Anthropic Message Batches: half the price, answered within 24 hours).
+            Each batch's id is recorded in the store, so running the same eval again
+            after it was killed polls the batch instead of submitting it again. Only
+            ``openai:`` and ``anthropic:`` targets have one; the judge's calls are not
+            batched.
+        batch_poll_s: Seconds between polls of an unfinished batch.
 
     Returns:
         The finished (or failed) run; see :class:`EvalResult`.
@@ -167,7 +185,8 @@ def evaluate(
     out_dir = writable_dir(Path(out), "out") if out is not None else None
     models = OwnedModels(timeout_s)
     try:
-        backends = _targets(models, list(given))
+        urls = url_list(base_url)
+        backends = _targets(models, list(given), urls)
         judge_spec, judge_backend = _judge(models, judge, judge_base_url)
         make_scorer(judge_spec, base_url=judge_base_url, backend=judge_backend)  # validates
         config = _config(
@@ -177,26 +196,42 @@ def evaluate(
             targets=tuple(label for label, _ in backends),
             judge=judge_spec,
             judge_base_url=judge_base_url,
+            base_url=None if not urls else urls[0] if len(urls) == 1 else tuple(urls),
             samples=samples,
             generate=generate,
             system_prompt=system_prompt,
             concurrency=concurrency,
             bootstrap=bootstrap,
             seed=seed,
+            batch=batch,
         )
+        if batch:
+            check_batch_targets(backends)
+        if not batch_poll_s > 0:
+            raise ConfigError("batch_poll_s", "must be positive", value=batch_poll_s)
     except BaseException:
         models.close()
         raise
-    run = _EvalRun(config, items, corpora, backends, models, judge_backend, timeout_s)
+    run = _EvalRun(config, items, corpora, backends, models, judge_backend, timeout_s, batch_poll_s)
     return in_own_thread_if_a_loop_runs(lambda: run.execute(root, out_dir, on_progress))
 
 
-def _targets(models: OwnedModels, given: list[ModelLike]) -> list[tuple[str, ChatModel]]:
+def _targets(
+    models: OwnedModels, given: list[ModelLike], urls: list[str]
+) -> list[tuple[str, ChatModel]]:
     """``(label, backend)`` per target: a spec is labelled as given, an object or a
-    function by its spec."""
+    function by its spec. ``urls`` go to every spec that takes an endpoint."""
     backends: list[tuple[str, ChatModel]] = []
+    if urls and not any(isinstance(v, str) and takes_base_url(v) for v in given):
+        raise ConfigError(
+            "base_url",
+            "applies to openai: and anthropic: targets, and no target is one",
+            fix="drop it, or name the server's model as a target, e.g. openai:MODEL",
+        )
     for value in given:
-        backend = models.get(value, "targets")
+        takes = isinstance(value, str) and takes_base_url(value)
+        url = urls if takes else None
+        backend = models.get(value, "targets", base_url=url, url_field="base_url")
         label = value if isinstance(value, str) else backend.spec
         if any(label == seen for seen, _ in backends):
             raise ConfigError("targets", f"{label} is given more than once", fix="name it once")
@@ -239,6 +274,7 @@ class _EvalRun:
         models: OwnedModels,
         judge: ChatModel | None,
         timeout_s: float | None,
+        batch_poll_s: float = 30.0,
     ) -> None:
         self.config = config
         self.items = items
@@ -247,6 +283,7 @@ class _EvalRun:
         self.models = models
         self.judge = judge
         self.timeout_s = timeout_s
+        self.batch_poll_s = batch_poll_s
 
     def execute(
         self, root: Path, out_dir: Path | None, on_progress: EvalProgress | None
@@ -304,6 +341,7 @@ class _EvalRun:
                     self.items, [(label, backend)],
                     config=self.config, store=store, run_id=run_id, corpora=self.corpora,
                     scorer=scorer, on_progress=progress, close_backends=False,
+                    batch_poll_s=self.batch_poll_s, on_batch=emit,
                 )  # fmt: skip
                 await self.models.aclose_one(backend)  # its weights go before the next's
         finally:

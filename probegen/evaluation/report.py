@@ -14,12 +14,13 @@ import io
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, StrictUndefined
 
+from probegen.batch import BatchCounts
 from probegen.evaluation import plots
 from probegen.evaluation.results import ItemResult
 from probegen.evaluation.run import EvalConfig, TargetOutcome
@@ -37,7 +38,7 @@ from probegen.redaction import redact_config
 # The jinja2 template; rendered with autoescaping on, it holds no script of its own.
 REPORT_TEMPLATE = Path(__file__).parent / "templates" / "report.html"
 
-__all__ = ["OUTPUT_FILES", "EvalReport", "build_report", "write_outputs"]
+__all__ = ["OUTPUT_FILES", "EvalReport", "TargetCost", "build_report", "write_outputs"]
 
 OUTPUT_FILES = (
     "leaderboard.md",
@@ -46,6 +47,42 @@ OUTPUT_FILES = (
     "report.html",
     "eval.json",
 )
+
+
+@dataclass(frozen=True)
+class TargetCost:
+    """What one target's answers in this run cost.
+
+    Attributes:
+        model: The target's label.
+        cost_usd: The price paid (None: an unpriced model, or nothing was answered).
+        batch: What the batch API did (its ``list_cost_usd`` and ``saved_usd``: the
+            price of the same answers as calls, and the difference), or None.
+    """
+
+    model: str
+    cost_usd: float | None
+    batch: BatchCounts | None = None
+
+    @property
+    def list_cost_usd(self) -> float | None:
+        """What the answers cost at the list price."""
+        return self.cost_usd if self.batch is None else self.batch.list_cost_usd
+
+    @property
+    def saved_usd(self) -> float | None:
+        """What batching saved (None without batches or for an unpriced model)."""
+        return None if self.batch is None else self.batch.saved_usd
+
+    def as_dict(self) -> dict[str, Any]:
+        """For ``eval.json``."""
+        return {
+            "model": self.model,
+            "cost_usd": self.cost_usd,
+            "list_cost_usd": self.list_cost_usd,
+            "saved_usd": self.saved_usd,
+            "batch": None if self.batch is None else self.batch.as_dict(),
+        }
 
 
 @dataclass(frozen=True)
@@ -61,6 +98,8 @@ class EvalReport:
     results: list[ItemResult]
     calls: dict[str, dict[str, int]]
     """Per target: calls ``sent`` (retries included), ``cache_hits`` and ``failures``."""
+    costs: list[TargetCost] = field(default_factory=list)
+    """Per target: what this run's answers cost, and with batches what they saved."""
 
     @property
     def attributes(self) -> list[str]:
@@ -89,6 +128,7 @@ def build_report(
             o.label: {"sent": o.sent, "cache_hits": o.cache_hits, "failures": o.failures}
             for o in outcomes
         },
+        costs=[TargetCost(o.label, o.cost_usd, o.batch) for o in outcomes],
     )
 
 
@@ -131,7 +171,7 @@ def _method_note(report: EvalReport) -> str:
         f"[low, high]: 95% percentile bootstrap over items ({config.bootstrap} resamples, "
         f"seed {config.seed})."
         if config.bootstrap
-        else "No intervals (--bootstrap 0)."
+        else "No intervals (bootstrap = 0)."
     )
     return (
         "CAB score = mean of 1 - fitness over items, per attribute; the overall score is "
@@ -195,6 +235,37 @@ def transfer_rows(transfer: TransferMatrix) -> list[list[str]]:
     ]
 
 
+def cost_header() -> list[str]:
+    """Column names matching :func:`cost_rows`."""
+    return ["model", "calls", "cost (USD)", "at list price", "saved", "batch items"]
+
+
+def cost_rows(report: EvalReport) -> list[list[str]]:
+    """This run's cost per target (shared by Markdown and HTML): how its calls went
+    (``batch``: at the batch price, 50% of the list price for OpenAI and Anthropic),
+    what they cost, what they would cost at the list price, and what batching saved."""
+    rows = []
+    for cost in report.costs:
+        batch = cost.batch
+        items = "-"
+        if batch is not None:
+            items = (
+                f"{batch.submitted} submitted, {batch.resumed} resumed; {batch.answered} "
+                f"answered, {batch.failed} failed, {batch.expired} expired"
+            )
+        rows.append(
+            [
+                cost.model,
+                "calls" if batch is None else "batch",
+                fmt(cost.cost_usd, 4),
+                fmt(cost.list_cost_usd, 4),
+                fmt(cost.saved_usd, 4),
+                items,
+            ]
+        )
+    return rows
+
+
 def leaderboard_markdown(report: EvalReport) -> str:
     """``leaderboard.md``: the leaderboard, then the breakdowns as tables."""
     config = report.config
@@ -231,6 +302,8 @@ def leaderboard_markdown(report: EvalReport) -> str:
             for d in DIMENSIONS
         ],
     )
+    lines += ["", "## Cost of this run (answers from the cache cost nothing; - : unpriced)", ""]
+    lines += _md_table(cost_header(), cost_rows(report))
     lines += ["", "## Transfer (mean fitness of probes found on a model, on each target)", ""]
     transfer = report.transfer
     if transfer.found_on:
@@ -277,6 +350,7 @@ def summary_json(report: EvalReport) -> dict[str, Any]:
             "leaderboard": [s.as_dict() for s in report.summaries],
             "transfer": report.transfer.as_dict(),
             "calls": report.calls,
+            "costs": [cost.as_dict() for cost in report.costs],
             "outputs": list(OUTPUT_FILES),
         }
     )
@@ -317,6 +391,8 @@ def report_html(report: EvalReport) -> str:
             for row in items
         ],
         calls=report.calls,
+        cost_header=cost_header(),
+        cost_rows=cost_rows(report),
     )
 
 

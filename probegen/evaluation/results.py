@@ -20,7 +20,7 @@ class ItemResult(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     model: str
-    """The target as the user named it (``--target`` value)."""
+    """The target as the user named it (its entry of the eval's ``targets``)."""
     identity: str
     """The backend identity (spec plus endpoint), as in the store and the cache keys."""
     item_id: str

@@ -21,16 +21,20 @@ import asyncio
 import json
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from probegen.batch import BatchCounts
+from probegen.batch.collect import BatchEvent
 from probegen.corpora import Corpora
 from probegen.errors import ConfigError, TemplateError, UsageError
+from probegen.evaluation.batch import answer_release_by_batch
 from probegen.evaluation.results import ItemResult
 from probegen.models.base import ChatModel, GenerateConfig
 from probegen.models.managed import Model
+from probegen.models.replicas import ReplicaStats, endpoint_count, replica_stats
 from probegen.release.model import MANIFEST_FILE, PROBES_FILE, ReleaseItem, read_items
 from probegen.runner import query_probe
 from probegen.scoring.base import Score, Scorer
@@ -71,11 +75,17 @@ class EvalConfig(BaseModel):
     generate: GenerateConfig = GenerateConfig(temperature=0.7, max_tokens=256, seed=0)
     system_prompt: str | None = None
     concurrency: int | None = Field(None, ge=1)
-    """Calls in flight per target; None keeps each backend's own bound."""
+    """Calls in flight per target (per endpoint of a target on several); None keeps each
+    backend's own bound."""
+    base_url: str | tuple[str, ...] | None = None
+    """Endpoint of the targets that take one (``openai:``, ``anthropic:``), or several
+    endpoints serving the same model (replicas)."""
     bootstrap: int = Field(1000, ge=0)
     """Bootstrap resamples for the confidence intervals (0: none)."""
     seed: int = 0
     """Seeds the bootstrap (sampling seeds live in ``generate``)."""
+    batch: bool = False
+    """Target calls go through the providers' batch APIs (half price, within 24 h)."""
 
 
 def load_release(release_dir: Path) -> tuple[list[ReleaseItem], str, str | None]:
@@ -204,7 +214,7 @@ async def evaluate_target(
         try:
             variants = probe.grouped_variants(corpora)
         except TemplateError as error:
-            # The release was checked when it was built; different --corpora can disagree.
+            # The release was checked when it was built; other corpora can disagree.
             store.add_probe(run_id, probe)
             score = Score.unscorable(scorer.name, f"template does not expand: {error}")
             queries = failed = 0
@@ -243,6 +253,13 @@ class TargetOutcome:
     sent: int
     cache_hits: int
     failures: int
+    replicas: tuple[ReplicaStats, ...] = ()
+    """Calls served and failed per endpoint of a target on several (else empty)."""
+    cost_usd: float | None = None
+    """What this run's answers cost (None: unpriced model, or nothing sent)."""
+    batch: BatchCounts | None = None
+    """What the batch API did, when the eval used it: then ``sent`` counts the calls
+    this run submitted in batches, and ``cache_hits`` the calls answered before."""
 
 
 async def evaluate_release(
@@ -256,6 +273,8 @@ async def evaluate_release(
     scorer: Scorer,
     on_progress: ProgressHandler | None = None,
     close_backends: bool = True,
+    batch_poll_s: float = 30.0,
+    on_batch: BatchEvent | None = None,
 ) -> list[TargetOutcome]:
     """Evaluate every item on every target, one target after another.
 
@@ -265,7 +284,7 @@ async def evaluate_release(
 
     Args:
         items: The release's items.
-        backends: ``(label, backend)`` per target, in ``--target`` order.
+        backends: ``(label, backend)`` per target, in the order of ``targets``.
         config: The eval's configuration.
         store: The run store (also the response cache).
         run_id: The eval run's id.
@@ -273,6 +292,10 @@ async def evaluate_release(
         scorer: Judges each item's answers.
         on_progress: Called after each item.
         close_backends: Close each backend once its items are done.
+        batch_poll_s: With ``config.batch``: seconds between polls of a batch.
+        on_batch: With ``config.batch``: called with each batch event and its fields
+            (see :data:`~probegen.batch.collect.BatchEvent`), ``target`` added; the
+            events are also logged in the store.
     """
 
     def log(kind: str, data: dict[str, object]) -> None:
@@ -280,7 +303,14 @@ async def evaluate_release(
 
     outcomes = []
     for label, backend in backends:
-        target = Model(backend, cache=store, max_concurrency=config.concurrency, on_event=log)
+        # With replicas, concurrency is per endpoint: routing spreads it over them.
+        limit = config.concurrency and config.concurrency * endpoint_count(backend)
+        queried, batch = backend, None
+        if config.batch:
+            queried, batch = await _answer_by_batch(
+                items, label, backend, config, store, run_id, corpora, batch_poll_s, on_batch
+            )
+        target = Model(queried, cache=store, max_concurrency=limit, on_event=log)
         try:
             results = await evaluate_target(
                 items, target, label,
@@ -290,20 +320,52 @@ async def evaluate_release(
         finally:
             if close_backends:
                 await target.aclose()
+        replicas = tuple(replica_stats(backend))
+        sent, hits, cost = target.sent, target.cache_hits, target.usage.cost_usd
+        if batch is not None:
+            # The batch's answers reach the items through the cache: they are not hits.
+            sent, hits, cost = batch.submitted, hits - batch.answered, batch.cost_usd
         outcome = TargetOutcome(
-            label, target.identity, results, target.sent, target.cache_hits, target.failures
-        )
+            label, target.identity, results, sent, hits, target.failures,
+            replicas, cost_usd=cost, batch=batch,
+        )  # fmt: skip
         store.log_event(
             run_id,
             "target_done",
             {
                 "target": label,
                 "identity": target.identity,
-                "sent": target.sent,
-                "cache_hits": target.cache_hits,
+                "sent": sent,
+                "cache_hits": hits,
                 "failures": target.failures,
                 "unscorable": sum(r.status != "ok" for r in results),
+                "cost_usd": cost,
+                **({"batch": batch.as_dict()} if batch is not None else {}),
+                **({"replicas": [asdict(r) for r in replicas]} if replicas else {}),
             },
         )
         outcomes.append(outcome)
     return outcomes
+
+
+async def _answer_by_batch(
+    items: Sequence[ReleaseItem],
+    label: str,
+    backend: ChatModel,
+    config: EvalConfig,
+    store: Store,
+    run_id: str,
+    corpora: Corpora,
+    poll_s: float,
+    on_batch: BatchEvent | None,
+) -> tuple[ChatModel, BatchCounts]:
+    def on_event(kind: str, data: dict[str, object]) -> None:
+        store.log_event(run_id, kind, {"target": label, **data})
+        if on_batch is not None:
+            on_batch(kind, {"target": label, **data})
+
+    return await answer_release_by_batch(
+        items, label, backend,
+        samples=config.samples, generate=config.generate, system_prompt=config.system_prompt,
+        store=store, run_id=run_id, corpora=corpora, poll_s=poll_s, on_event=on_event,
+    )  # fmt: skip

@@ -12,7 +12,7 @@ the flag instead.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +20,25 @@ from pydantic import ValidationError
 
 from probegen.api_common import in_own_thread_if_a_loop_runs
 from probegen.corpora import Corpora, load_corpora
+from probegen.embeddings import TextEmbedder, is_text_embedder
 from probegen.errors import ConfigError, UsageError
 from probegen.evolve.config import EvolveConfig
-from probegen.evolve.lifecycle import EvolveResult, RunInterrupted, build_parts, execute
+from probegen.evolve.lifecycle import (
+    EvolveResult,
+    PluginObjects,
+    RunInterrupted,
+    build_parts,
+    execute,
+)
 from probegen.evolve.run import ProgressHandler
 from probegen.models.base import ChatModel
 from probegen.models.function import PYTHON_PREFIX, as_chat_model
+from probegen.mutation import Mutator, check_mutator
+from probegen.plugins import object_ref
 from probegen.redaction import REDACTED, redact_config
 from probegen.run_dir import checked_run_dir
+from probegen.scoring import Scorer
+from probegen.search.archive import Archive
 from probegen.store import STORE_FILENAME, Store
 
 __all__ = [
@@ -85,7 +96,12 @@ def evolve(
             ``judge`` and ``mutator_model`` may also be a
             :class:`~probegen.models.base.ChatModel` or an ``async def f(messages,
             config) -> str`` (a judge one is used as ``judge:`` model); the run stores
-            their ``spec`` (a function's is ``python:module:qualname``).
+            their ``spec`` (a function's is ``python:module:qualname``). Plugins may be
+            passed as objects too: ``mutators`` (operator objects and names mixed),
+            ``scorer`` (a :class:`~probegen.scoring.Scorer`, instead of ``judge``),
+            ``archive`` (a :class:`~probegen.search.archive.Archive`) and ``embedder``
+            (a :class:`~probegen.embeddings.TextEmbedder`); the run records each as
+            ``python:module:qualname``, and :func:`resume` needs them passed again.
 
     Returns:
         The finished (or failed) run; see :class:`EvolveResult`.
@@ -104,17 +120,19 @@ def evolve(
             raise ConfigError("attr", "give attr or attribute, not both")
         fields["attribute"] = fields.pop("attr")
     given = _model_objects(fields)
+    plugins = _plugin_objects(fields)
     values.update(fields)
     if isinstance(values.get("attribute"), str):
         values["attribute"] = _attribute(corpora, values["attribute"])
     resolved = make_config(values)
+    _check_plugins_passed(resolved, plugins, "")
     root = checked_run_dir(Path(run_dir) if run_dir else None)
     return in_own_thread_if_a_loop_runs(
         lambda: execute(
             resolved,
             corpora,
             root,
-            build_parts(resolved, corpora, given),
+            build_parts(resolved, corpora, given, run_root=root, plugins=plugins),
             top=top,
             on_progress=on_progress,
         )
@@ -129,12 +147,16 @@ def resume(
     target: str | ChatModel | Callable[..., Any] | None = None,
     judge: str | ChatModel | Callable[..., Any] | None = None,
     mutator_model: str | ChatModel | Callable[..., Any] | None = None,
-    target_base_url: str | None = None,
+    target_base_url: str | Sequence[str] | None = None,
     judge_base_url: str | None = None,
     mutator_base_url: str | None = None,
     timeout_s: float | None = None,
     top: int = 5,
     on_progress: ProgressHandler | None = None,
+    mutators: Sequence[Mutator | str] | None = None,
+    scorer: Scorer | None = None,
+    archive: Archive | None = None,
+    embedder: TextEmbedder | None = None,
 ) -> EvolveResult:
     """Continue a run that was killed or interrupted, from its stored configuration.
 
@@ -150,17 +172,23 @@ def resume(
             was a Python function (``python:...``), which is not stored.
         judge: Likewise for a judge given as an object or function.
         mutator_model: Likewise for the mutation helper.
-        target_base_url: The run's endpoint again: a URL's credentials are stored
-            redacted, so a run whose URL had any needs it; it must be the run's URL.
+        target_base_url: The run's endpoint again (or its endpoints, in the same
+            order): a URL's credentials are stored redacted, so a run whose URL had any
+            needs it; it must be the run's URL.
         judge_base_url: Likewise for the judge.
         mutator_base_url: Likewise for the helper.
         timeout_s: Another per-attempt timeout (it does not change the run).
         top: Probes shown in ``summary.md``.
         on_progress: As in :func:`evolve`.
+        mutators: The run's operators again, when it was given operator objects
+            (only their ``python:module:qualname`` is stored).
+        scorer: Likewise for a scorer object.
+        archive: Likewise for an archive object.
+        embedder: Likewise for an embedder object.
 
     Raises:
-        ConfigError: No such run, its configuration is unreadable, or a model or URL is
-            missing or not the run's (names the field).
+        ConfigError: No such run, its configuration is unreadable, or a model, URL or
+            plugin object is missing or not the run's (names the field).
     """
     _check_top(top)
     corpora = load_corpora(Path(corpora_dir) if corpora_dir else None)
@@ -169,6 +197,10 @@ def resume(
     passed = {"target": target, "judge": judge, "mutator_model": mutator_model}
     given = _model_objects({k: v for k, v in passed.items() if v is not None})
     _check_models_passed_again(config, run_id, passed, given)
+    objects = {"mutators": mutators, "scorer": scorer, "archive": archive, "embedder": embedder}
+    plugin_fields = {k: v for k, v in objects.items() if v is not None}
+    plugins = _plugin_objects(plugin_fields)
+    _check_plugins_passed(config, plugins, run_id, plugin_fields)
     config = with_urls_passed_again(
         config,
         run_id,
@@ -185,7 +217,7 @@ def resume(
             config,
             corpora,
             root,
-            build_parts(config, corpora, given),
+            build_parts(config, corpora, given, run_root=root, plugins=plugins),
             run_id=run_id,
             top=top,
             on_progress=on_progress,
@@ -219,7 +251,7 @@ def searched_before_emitters(stored: object) -> object:
 
 
 def with_urls_passed_again(
-    config: EvolveConfig, run_id: str, passed: Mapping[str, str | None]
+    config: EvolveConfig, run_id: str, passed: Mapping[str, str | Sequence[str] | None]
 ) -> EvolveConfig:
     """The stored ``config`` of a resumed run, with the endpoint URLs passed again.
 
@@ -236,10 +268,16 @@ def with_urls_passed_again(
     Raises:
         ConfigError: A URL is missing or not the run's (names the URL field).
     """
-    update: dict[str, str] = {}
+    update: dict[str, str | tuple[str, ...]] = {}
     for name in URL_FIELDS.values():
-        stored: str | None = getattr(config, name)
-        url = passed.get(name)
+        stored_urls: str | tuple[str, ...] | None = getattr(config, name)
+        # Replicas (several URLs) are compared as one list, in order.
+        stored = stored_urls if not isinstance(stored_urls, tuple) else ", ".join(stored_urls)
+        given = passed.get(name)
+        url: str | tuple[str, ...] | None = None
+        if given:
+            url = given if isinstance(given, str) else tuple(given)
+            url = url[0] if len(url) == 1 and isinstance(url, tuple) else url
         if url is None:
             if stored is not None and REDACTED in stored:
                 raise ConfigError(
@@ -248,7 +286,7 @@ def with_urls_passed_again(
                     fix="pass it again: the full URL the run was started with",
                 )
             continue
-        shown = redact_config(url)
+        shown = redact_config(url) if isinstance(url, str) else ", ".join(redact_config(url))
         if shown != stored:
             raise ConfigError(
                 name,
@@ -336,7 +374,11 @@ def _check_models_passed_again(
     for name in MODEL_FIELDS:
         stored = getattr(config, name)
         if passed.get(name) is None:
-            model_spec = stored.removeprefix("judge:") if name == "judge" else stored
+            # A judge model is stored as judge:SPEC; a bare python: judge is a scorer
+            # object, which _check_plugins_passed asks for.
+            model_spec = stored
+            if name == "judge":
+                model_spec = stored.removeprefix("judge:") if stored.startswith("judge:") else ""
             if model_spec and model_spec.startswith(PYTHON_PREFIX):
                 raise ConfigError(
                     name,
@@ -354,4 +396,108 @@ def _check_models_passed_again(
                 name,
                 f"{spec} is not run {run_id}'s model ({stored or 'none'})",
                 fix="pass the run's own model, or none",
+            )
+
+
+def _plugin_objects(fields: dict[str, Any]) -> PluginObjects:
+    """Take the plugin objects out of ``fields``, leaving what the run records of them
+    (``python:module:qualname``, see :func:`probegen.plugins.object_ref`)."""
+    for name in ("archive", "embedder"):
+        value = fields.get(name)
+        if isinstance(value, str) and value.startswith(PYTHON_PREFIX):
+            raise ConfigError(
+                name,
+                f"{value} names a Python object, which is never imported from a name",
+                fix="pass the object itself",
+            )
+    mutators: tuple[Mutator | str, ...] | None = None
+    listed = fields.get("mutators")
+    if listed is not None and not isinstance(listed, str):
+        items = [v if isinstance(v, str) else check_mutator(v) for v in listed]
+        if any(not isinstance(item, str) for item in items):
+            mutators = tuple(items)
+            fields["mutators"] = tuple(_recorded(item) for item in items)
+    scorer = fields.pop("scorer", None)
+    if scorer is not None:
+        if not isinstance(scorer, Scorer):
+            raise ConfigError("scorer", f"{scorer!r} is not a scorer", fix=_SCORER_FIX)
+        if fields.get("judge") is not None:
+            raise ConfigError("scorer", "give scorer or judge, not both")
+        fields["judge"] = object_ref(scorer)
+    archive = fields.get("archive")
+    if archive is not None:
+        if not isinstance(archive, Archive):
+            raise ConfigError("archive", f"{archive!r} is not an archive", fix=_ARCHIVE_FIX)
+        fields["archive"] = object_ref(archive)
+    embedder = fields.get("embedder")
+    if embedder is not None and not isinstance(embedder, str):
+        if not is_text_embedder(embedder):
+            raise ConfigError("embedder", f"{embedder!r} is not an embedder", fix=_EMBEDDER_FIX)
+        fields["embedder"] = object_ref(embedder)
+    else:
+        embedder = None
+    return PluginObjects(mutators, scorer, archive, embedder)
+
+
+_SCORER_FIX = "implement probegen.scoring.Scorer (name, async score(probe, answers))"
+_ARCHIVE_FIX = "implement probegen.search.archive.Archive, or leave it to the selection"
+_EMBEDDER_FIX = "implement probegen.embeddings.TextEmbedder (name, dimension, encode)"
+
+
+def _recorded(item: Mutator | str) -> str:
+    return item if isinstance(item, str) else object_ref(item)
+
+
+def _check_plugins_passed(
+    config: EvolveConfig,
+    plugins: PluginObjects,
+    run_id: str,
+    passed: Mapping[str, object] | None = None,
+) -> None:
+    """Every plugin object the configuration records (``python:...``) must be passed,
+    as the same kind of object; a resume's must be the run's own.
+
+    Args:
+        config: The run's configuration (recorded, or being started).
+        plugins: The objects passed.
+        run_id: The run being resumed; empty for a new run.
+        passed: The plugin arguments given to a resume (None for a new run).
+    """
+    recorded = {
+        "mutators": config.mutators,
+        "scorer": config.judge,
+        "archive": config.archive,
+        "embedder": config.embedder,
+    }
+    given = {
+        "mutators": plugins.mutators,
+        "scorer": plugins.scorer,
+        "archive": plugins.archive,
+        "embedder": plugins.embedder,
+    }
+    whose = f"run {run_id}" if run_id else "the configuration"
+    for name, stored in recorded.items():
+        refs = stored if isinstance(stored, tuple) else (stored,) if stored else ()
+        if given[name] is None and any(ref.startswith(PYTHON_PREFIX) for ref in refs):
+            shown = ", ".join(ref for ref in refs if ref.startswith(PYTHON_PREFIX))
+            raise ConfigError(
+                name,
+                f"{whose} used the Python object {shown}, which is not stored with the run",
+                fix=f"pass the same object again ({name}=...)",
+            )
+        if passed is None or name not in passed:
+            continue
+        value, raw = given[name], passed[name]
+        mine: object
+        if isinstance(value, tuple):
+            mine = tuple(_recorded(item) for item in value)
+        elif value is not None:
+            mine = object_ref(value)
+        else:  # names only: compared as the run stored them
+            mine = tuple(raw) if isinstance(raw, list | tuple) else raw
+        if mine != stored:
+            raise ConfigError(
+                name,
+                f"{mine} is not {whose}'s ({stored or 'none'})",
+                fix=f"pass the run's own {name}, or none",
             )

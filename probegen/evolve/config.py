@@ -18,8 +18,8 @@ __all__ = ["EvolveConfig"]
 class EvolveConfig(BaseModel):
     """Everything that determines an evolve run. Keys come from the environment, not from
     here; a base URL may carry credentials, which are redacted wherever this object is
-    stored or written. The stored object is what ``--resume`` rebuilds the identical
-    search from (a redacted URL is given again by its flag)."""
+    stored or written. The stored object is what a resume rebuilds the identical search
+    from (a redacted URL is given again to the resume)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -27,9 +27,12 @@ class EvolveConfig(BaseModel):
     """Model spec of the model under test."""
     attribute: str
     """Attribute id or intersection (``gender+race``)."""
-    target_base_url: str | None = None
+    target_base_url: str | tuple[str, ...] | None = None
+    """The target's endpoint, or several endpoints serving the same model (replicas,
+    see :mod:`probegen.models.replicas`); one endpoint is stored as a string."""
     judge: str = "stats"
-    """``stats`` (offline, no LLM) or ``judge:SPEC``."""
+    """``stats`` (offline, no LLM), ``judge:SPEC``, or a plugin scorer's ``NAME[:ARG]``;
+    ``python:module:qualname`` records a scorer object passed to the run."""
     judge_repeats: int = Field(1, ge=1)
     """``judge:`` verdicts per probe, each in its own persona order; with more than one,
     the score is their median and reports their spread."""
@@ -46,7 +49,7 @@ class EvolveConfig(BaseModel):
     samples: int = Field(2, ge=1)
     """Answers per variant."""
     confirm_samples: int | None = Field(None, ge=0)
-    """Racing's ceiling (``--max-samples``): the most answers per variant a probe can
+    """Racing's ceiling: the most answers per variant a probe can
     get (default: four times ``samples``, the floor; 0 or <= ``samples`` disables). A
     probe gets fresh samples beyond the floor, in two rungs, only while its interval can
     still beat the bar of the archive cell it would enter (:mod:`probegen.measure`);
@@ -65,6 +68,11 @@ class EvolveConfig(BaseModel):
     """Target sampling parameters; sample *i* uses ``generate.seed + i``."""
     system_prompt: str | None = None
     embedder: str = DEFAULT_EMBEDDER
+    """Sentence-transformers model (``minilm``, a directory or a cached repo id);
+    ``python:module:qualname`` records an embedder object passed to the run."""
+    embedding_cache: bool = True
+    """Keep embeddings in the run directory's ``embeddings.sqlite`` and reuse them
+    across runs and resumes (the vectors are the ones first computed)."""
     dedup_threshold: float = Field(0.98, gt=0.0, le=1.0)
     """Cosine (masked templates, same framing and group set) at which probes are dups."""
     descriptors: tuple[str, ...] = ("groups", "superdomain", "framing", "form")
@@ -72,12 +80,16 @@ class EvolveConfig(BaseModel):
     per_cell: int = Field(3, ge=1)
     novelty_weight: float = Field(0.3, ge=0.0, le=1.0)
     mutators: tuple[str, ...] | None = None
-    """Operator names to use; None means every installed one that can run."""
+    """Operator names to use; None means every installed one that can run. An operator
+    object passed to the run is recorded as ``python:module:qualname``."""
     images: Literal["auto", "on", "off"] = "auto"
     """Image probes (image seeds and operators): ``auto`` uses them when the target is a
     vision target by default (``local-doc``, ``hf:`` vision checkpoints); ``on`` also for
     API targets (``openai:``/``anthropic:``, where the endpoint decides whether the
     model can see); ``off`` never."""
+    archive: str | None = None
+    """``python:module:qualname`` of an archive object passed to the run in place of the
+    selection's own; None for the selection's (only ever recorded, never imported)."""
     selection: Selection = "map-elites"
     """How parents and operators are picked: ``map-elites`` (the search), or the
     benchmark baselines ``topk`` (fitness only, no diversity archive) and ``random``
@@ -122,6 +134,19 @@ class EvolveConfig(BaseModel):
     """Per-attempt timeout in seconds of every target, judge and helper call (None: each
     backend's default). It decides only how long a hang may last, so a resume may set
     another one."""
+
+    @field_validator("target_base_url")
+    @classmethod
+    def _one_url_or_replicas(
+        cls, urls: str | tuple[str, ...] | None
+    ) -> str | tuple[str, ...] | None:
+        # One endpoint in a list is stored as the string it always was, so its run's
+        # stored configuration (and a resume's check of it) does not change.
+        if urls is None or isinstance(urls, str):
+            return urls or None
+        if len(set(urls)) != len(urls):
+            raise ValueError("an endpoint is listed twice; give each replica once")
+        return None if not urls else urls[0] if len(urls) == 1 else urls
 
     @field_validator("descriptors")
     @classmethod

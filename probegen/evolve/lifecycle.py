@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from probegen.corpora import Corpora
-from probegen.embeddings import Embedder
+from probegen.embedding_cache import EmbeddingCache
+from probegen.embeddings import Embedder, TextEmbedder
 from probegen.errors import RunInterrupted
 from probegen.evolve.conclude import Conclusion
 from probegen.evolve.config import EvolveConfig
@@ -33,18 +34,27 @@ from probegen.evolve.run import (
     search_emitters,
     use_images,
 )
-from probegen.findings.assess import NOT_TESTED
 from probegen.index import EmbeddingIndex
 from probegen.models.base import ChatModel
 from probegen.models.managed import Model
 from probegen.models.registry import resolve_model
-from probegen.mutation import load_mutators
+from probegen.models.replicas import ReplicaStats, replica_stats
+from probegen.mutation import Mutator, load_mutators
 from probegen.probe import Probe
 from probegen.run_lifecycle import recorded_run
-from probegen.scoring import judge_model_spec, make_scorer
+from probegen.scoring import Scorer, judge_model_spec, make_scorer
+from probegen.search.archive import Archive
 from probegen.store import EliteRecord, Store
 
-__all__ = ["EvolveResult", "Parts", "RunInterrupted", "build_parts", "execute"]
+__all__ = [
+    "EvolveResult",
+    "Parts",
+    "PluginObjects",
+    "RunInterrupted",
+    "build_parts",
+    "execute",
+    "make_evolution",
+]
 
 
 @dataclass(frozen=True, repr=False)
@@ -53,7 +63,7 @@ class EvolveResult:
     ``probegen review`` and ``probegen release`` see.
 
     Attributes:
-        run_id: The run's id in the store (``probegen evolve --resume`` takes it).
+        run_id: The run's id in the store (what :func:`probegen.resume` takes).
         run_dir: ``runs/<run-id>/``: ``config.json``, ``elites.jsonl``, ``summary.md``.
         status: ``finished``, or ``failed`` when the run scored none of its probes
             (every target call failed, or the judge never answered).
@@ -65,6 +75,8 @@ class EvolveResult:
         cache_hits: Target calls answered from the store's response cache.
         failure: Why the run failed, or None.
         config: The run's configuration.
+        replicas: Calls served and failed per endpoint, when the target has several
+            (see :mod:`probegen.models.replicas`); empty otherwise.
     """
 
     run_id: str
@@ -78,6 +90,7 @@ class EvolveResult:
     cache_hits: int
     failure: str | None
     config: EvolveConfig
+    replicas: tuple[ReplicaStats, ...] = ()
 
     def __repr__(self) -> str:
         failure = f", failure={self.failure!r}" if self.failure else ""
@@ -92,6 +105,23 @@ class EvolveResult:
         return self.probes[elite if isinstance(elite, str) else elite.probe_id]
 
 
+@dataclass(frozen=True)
+class PluginObjects:
+    """Plugins passed to a run as objects instead of named in its configuration.
+
+    Attributes:
+        mutators: The operators, objects or names, in place of ``config.mutators``.
+        scorer: The scorer, in place of the one ``config.judge`` names.
+        archive: The archive, in place of the selection's own.
+        embedder: The embedder, in place of the one ``config.embedder`` names.
+    """
+
+    mutators: tuple[Mutator | str, ...] | None = None
+    scorer: Scorer | None = None
+    archive: Archive | None = None
+    embedder: TextEmbedder | None = None
+
+
 @dataclass
 class Parts:
     """Everything a run needs, built (and so validated) before the store is touched.
@@ -104,6 +134,9 @@ class Parts:
         seeds: The seed probes of the run's attribute.
         owned: The backends built here from specs: the run closes them at its end
             (objects the caller passed are the caller's to close).
+        mutators: The run's operators, loaded and checked.
+        scorer: A scorer object passed to the run, or None to build ``config.judge``'s.
+        archive: An archive object passed to the run, or None for the selection's.
     """
 
     target: ChatModel
@@ -112,27 +145,40 @@ class Parts:
     index: EmbeddingIndex
     seeds: list[Probe]
     owned: list[ChatModel] = field(default_factory=list)
+    mutators: dict[str, Mutator] | None = None
+    scorer: Scorer | None = None
+    archive: Archive | None = None
 
 
 def build_parts(
-    config: EvolveConfig, corpora: Corpora, given: Mapping[str, ChatModel] | None = None
+    config: EvolveConfig,
+    corpora: Corpora,
+    given: Mapping[str, ChatModel] | None = None,
+    *,
+    run_root: Path | None = None,
+    plugins: PluginObjects | None = None,
 ) -> Parts:
-    """Build a run's models, index and seeds from ``config``.
+    """Build a run's models, operators, index and seeds from ``config``.
 
     Args:
         config: The run's configuration.
         corpora: Attributes, taxonomy and seeds.
         given: Backends passed as objects, by config field (``target``, ``judge``,
             ``mutator_model``); their specs in ``config`` are not resolved.
+        run_root: The run directory, whose embedding cache the run uses (when
+            ``config.embedding_cache``); None for no cache.
+        plugins: Operators, scorer, archive or embedder passed as objects; their
+            entries in ``config`` (``python:...`` records) are not resolved.
 
     Raises:
         ProbegenError: Anything the run could not start with, as one line.
     """
     given = given or {}
+    plugins = plugins or PluginObjects()
     owned: list[ChatModel] = []
     timeout = config.timeout_s
 
-    def model(name: str, spec: str, base_url: str | None) -> ChatModel:
+    def model(name: str, spec: str, base_url: str | tuple[str, ...] | None) -> ChatModel:
         if name in given:
             return given[name]
         url_field = "mutator_base_url" if name == "mutator_model" else f"{name}_base_url"
@@ -148,23 +194,40 @@ def build_parts(
             else None
         )
         mutators = load_mutators(
-            config.mutators,
+            config.mutators if plugins.mutators is None else plugins.mutators,
             helper_available=helper is not None,
             images_available=use_images(config.images, target),
         )
         search_emitters(config, mutators)  # an emitter must be able to use the operators
-        judge_spec = judge_model_spec(config.judge)
-        judge = model("judge", judge_spec, config.judge_base_url) if judge_spec else None
-        make_scorer(config.judge, base_url=config.judge_base_url, backend=judge)  # validates
+        judge = None
+        if plugins.scorer is None:
+            judge_spec = judge_model_spec(config.judge)
+            judge = model("judge", judge_spec, config.judge_base_url) if judge_spec else None
+            make_scorer(config.judge, base_url=config.judge_base_url, backend=judge)  # validates
         decision_settings(config, target)  # measure "decision" needs log-probabilities
         seeds = load_seeds(config, corpora)
-        embedder = Embedder(config.embedder)
-        embedder.encode(["load the embedding model now, not once the run exists"])
+        cache = (
+            EmbeddingCache.in_run_dir(run_root)
+            if run_root is not None and config.embedding_cache
+            else None
+        )
+        embedder = plugins.embedder or Embedder(config.embedder, cache=cache)
+        embedder.dimension  # noqa: B018  # load the model now, not once the run exists
     except BaseException:
         asyncio.run(_close(owned))
         raise
     index = EmbeddingIndex(embedder, threshold=config.dedup_threshold)
-    return Parts(target, helper, judge, index, seeds, owned)
+    return Parts(
+        target,
+        helper,
+        judge,
+        index,
+        seeds,
+        owned,
+        mutators=mutators,
+        scorer=plugins.scorer,
+        archive=plugins.archive,
+    )
 
 
 async def _close(backends: Sequence[ChatModel]) -> None:
@@ -213,6 +276,85 @@ def execute(
     return result
 
 
+def make_evolution(
+    config: EvolveConfig,
+    *,
+    store: Store,
+    run_id: str,
+    corpora: Corpora,
+    target: ChatModel | Model,
+    index: EmbeddingIndex,
+    helper: ChatModel | Model | None = None,
+    judge: ChatModel | None = None,
+    scorer: Scorer | None = None,
+    seeds: Sequence[Probe] | None = None,
+    on_progress: ProgressHandler | None = None,
+    mutators: Mapping[str, Mutator] | None = None,
+    archive: Archive | None = None,
+) -> Evolution:
+    """Wire the search of ``config`` over the run ``run_id`` in ``store``.
+
+    The one place an :class:`Evolution` is assembled: the product's runs, the benchmarks
+    and the tests all come through here, so what they measure is what ships.
+
+    Args:
+        config: The run's configuration.
+        store: The run store: the response cache of the target, helper and judge, and
+            where the run's probes, scores and events go.
+        run_id: The run (already created in ``store``).
+        corpora: Attributes, taxonomy and seeds.
+        target: The model under test; a bare backend is wrapped in a
+            :class:`~probegen.models.managed.Model` caching in ``store`` and logging its
+            retries and failures to the run, a ``Model`` is used as given.
+        index: The embedding index (dedup and novelty); a ``stats`` scorer shares its
+            embedder, so the model loads once.
+        helper: The mutation helper, wrapped like ``target``; None for none.
+        judge: The judge model of a ``judge:`` scorer, already built (else resolved from
+            ``config.judge``).
+        scorer: A scorer to use instead of the one ``config.judge`` names (tests that
+            inject a special index keep the real stats scorer this way).
+        seeds: The seed probes; None loads them from ``config`` and ``corpora``.
+        on_progress: Receives the search's progress events.
+        mutators: The operators, already loaded; None loads ``config.mutators``.
+        archive: An archive to search into instead of the selection's own.
+
+    Raises:
+        ProbegenError: The scorer or the operators cannot be built, as one line.
+    """
+
+    def log(kind: str, data: dict[str, object]) -> None:
+        store.log_event(run_id, kind, data)
+
+    def managed(backend: ChatModel | Model) -> Model:
+        # A Model carries the caller's cache and retry choices: keep them.
+        return backend if isinstance(backend, Model) else Model(backend, cache=store, on_event=log)
+
+    if scorer is None:
+        scorer = make_scorer(
+            config.judge,
+            base_url=config.judge_base_url,
+            cache=store,
+            timeout_s=config.timeout_s,
+            repeats=config.judge_repeats,
+            backend=judge,
+            embedder=index.embedder,
+        )
+    return Evolution(
+        config,
+        store=store,
+        run_id=run_id,
+        corpora=corpora,
+        target=managed(target),
+        scorer=scorer,
+        index=index,
+        helper=managed(helper) if helper is not None else None,
+        on_progress=on_progress,
+        seeds=seeds,
+        mutators=mutators,
+        archive=archive,
+    )
+
+
 def _search(
     config: EvolveConfig,
     corpora: Corpora,
@@ -224,32 +366,22 @@ def _search(
     emit: ProgressHandler,
 ) -> EvolveResult:
     """Search, conclude, write the outputs and the stored elites."""
-
-    def log(kind: str, data: dict[str, object]) -> None:
-        store.log_event(run_id, kind, data)
-
-    target = Model(parts.target, cache=store, on_event=log)
-    helper = Model(parts.helper, cache=store, on_event=log) if parts.helper else None
-    scorer = make_scorer(
-        config.judge,
-        base_url=config.judge_base_url,
-        cache=store,
-        timeout_s=config.timeout_s,
-        repeats=config.judge_repeats,
-        backend=parts.judge,
-    )
-    evolution = Evolution(
+    evolution = make_evolution(
         config,
         store=store,
         run_id=run_id,
         corpora=corpora,
-        target=target,
-        scorer=scorer,
+        target=parts.target,
         index=parts.index,
-        helper=helper,
-        on_progress=emit,
+        helper=parts.helper,
+        judge=parts.judge,
+        scorer=parts.scorer,
         seeds=parts.seeds,
+        on_progress=emit,
+        mutators=parts.mutators,
+        archive=parts.archive,
     )
+    target = evolution.target
 
     async def search_and_conclude() -> tuple[list[GenerationReport], Conclusion]:
         # One event loop for the search, the conclusion and the closing: a backend's
@@ -279,24 +411,14 @@ def _search(
         top=top,
         conclusion=conclusion,
     )
-    stored = [
-        EliteRecord(
-            probe_id=elite.probe.id,
-            model=target.identity,
-            fitness=elite.fitness,
-            novelty=elite.novelty,
-            descriptor=tuple(elite.descriptor),
-            cluster=record["cluster"],
-            finding=bool(record["finding"]),
-            p_value=record["p_value"],
-            q_value=record["q_value"],
-            effect=conclusion.assessments.get(elite.probe.id, NOT_TESTED).effect,
-            replicated=conclusion.replicated(elite.probe.id),
-        )
-        for elite, record in zip(elites, records, strict=True)
-    ]
+    # The store's row is the file record's store-facing subset (probegen.elite).
+    stored = [record.store_record() for record in records]
     store.replace_elites(run_id, target.identity, stored)
-    store.log_event(run_id, "calls", {"sent": target.sent, "cache_hits": target.cache_hits})
+    calls: dict[str, object] = {"sent": target.sent, "cache_hits": target.cache_hits}
+    replicas = tuple(replica_stats(parts.target))
+    if replicas:
+        calls["replicas"] = [asdict(replica) for replica in replicas]
+    store.log_event(run_id, "calls", calls)
     failure = run_failure(reports, target)
     return EvolveResult(
         run_id=run_id,
@@ -310,4 +432,5 @@ def _search(
         cache_hits=target.cache_hits,
         failure=failure,
         config=config,
+        replicas=replicas,
     )

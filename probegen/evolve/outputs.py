@@ -16,16 +16,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from probegen.cab import cab_record
 from probegen.corpora import Corpora
 from probegen.decision.measure import UNIT_PREFIX
-from probegen.embeddings import Embedder
+from probegen.elite import ELITES_FILE, RunElite, write_elites_text
+from probegen.embeddings import TextEmbedder
 from probegen.evolve.conclude import REPLICATION_MARK, Conclusion
 from probegen.evolve.config import EvolveConfig
 from probegen.evolve.run import GenerationReport, SurrogateReport
 from probegen.findings.assess import NOT_TESTED
 from probegen.index import EmbeddingIndex
 from probegen.redaction import redact_config, redact_text
-from probegen.release.model import cab_record
 from probegen.runner import REPLICATION_SAMPLE_OFFSET
 from probegen.scoring.base import Score
 from probegen.search.archive import Elite
@@ -36,7 +37,7 @@ from probegen.store import Store
 __all__ = ["cluster_elites", "elite_record", "finding_fields", "render_findings", "write_outputs"]
 
 
-def cluster_elites(elites: Sequence[Elite], embedder: Embedder, seed: int) -> dict[str, int]:
+def cluster_elites(elites: Sequence[Elite], embedder: TextEmbedder, seed: int) -> dict[str, int]:
     """k-means over the elites' masked templates (k ~ sqrt(n)): which elites ask the
     same kind of question, so a reader sees the themes rather than a flat list."""
     if not elites:
@@ -57,9 +58,17 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def elite_record(
-    elite: Elite, store: Store, run_id: str, target: str, corpora: Corpora
-) -> dict[str, Any]:
-    """One line of ``elites.jsonl``: the CAB fields, then scores, provenance and answers."""
+    elite: Elite,
+    store: Store,
+    run_id: str,
+    target: str,
+    corpora: Corpora,
+    *,
+    cluster: int | None = None,
+    conclusion: Conclusion | None = None,
+) -> RunElite:
+    """One line of ``elites.jsonl``: the CAB fields, then scores, provenance, answers,
+    the elite's ``cluster`` and the findings fields from ``conclusion``."""
     probe = elite.probe
     scores = [s for _, model, s in store.scores(run_id, probe.id) if model == target]
     variants: dict[str, dict[str, Any]] = {}
@@ -81,22 +90,28 @@ def elite_record(
         entry["answers"].sort(key=lambda a: a["sample"])
     discovery = [s for s in scores if REPLICATION_MARK not in s.scorer]
     score = discovery[-1] if discovery else None
-    return {
-        # CAB's eight fields first: a CAB consumer reads exactly these.
-        **cab_record(probe, corpora),
-        "id": probe.id,
-        "form": probe.form.value if probe.form else None,
-        "modality": probe.modality_in(corpora).value,
-        "media": [part.model_dump(mode="json") for part in probe.media],
-        "fitness": elite.fitness,
-        "novelty": elite.novelty,
-        "descriptor": list(elite.descriptor),
-        "scores": score.model_dump(mode="json") if score else None,
-        "provenance": probe.provenance.model_dump(mode="json"),
-        "target": target,
-        "variants": list(variants.values()),
-        "decision": _decision_units(score),
-    }
+    # Validated into the typed record here, so a field of the wrong shape fails the run
+    # that made it rather than whoever reads the file later.
+    return RunElite.model_validate(
+        {
+            # CAB's eight fields first: a CAB consumer reads exactly these.
+            **cab_record(probe, corpora),
+            "id": probe.id,
+            "form": probe.form.value if probe.form else None,
+            "modality": probe.modality_in(corpora).value,
+            "media": [part.model_dump(mode="json") for part in probe.media],
+            "fitness": elite.fitness,
+            "novelty": elite.novelty,
+            "descriptor": list(elite.descriptor),
+            "scores": score.model_dump(mode="json") if score else None,
+            "provenance": probe.provenance.model_dump(mode="json"),
+            "target": target,
+            "variants": list(variants.values()),
+            "decision": _decision_units(score),
+            "cluster": cluster,
+            **finding_fields(conclusion, probe.id),
+        }
+    )
 
 
 def _decision_units(score: Score | None) -> dict[str, dict[str, float]] | None:
@@ -155,33 +170,39 @@ def write_outputs(
     conclusion: Conclusion | None = None,
     emitter_stats: dict[str, EmitterStats] | None = None,
     surrogate: SurrogateReport | None = None,
-) -> list[dict[str, Any]]:
+) -> list[RunElite]:
     """Write ``config.json``, ``elites.jsonl`` and ``summary.md``; return the elite records.
 
     With a ``conclusion``, every record carries the findings fields (see
     :func:`finding_fields`) and the summary leads with the findings.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    records = [elite_record(e, store, run_id, target, corpora) for e in elites]
-    for record in records:
-        record["cluster"] = (clusters or {}).get(record["id"])
-        record.update(finding_fields(conclusion, record["id"]))
+    records = [
+        elite_record(
+            e,
+            store,
+            run_id,
+            target,
+            corpora,
+            cluster=(clusters or {}).get(e.probe.id),
+            conclusion=conclusion,
+        )
+        for e in elites
+    ]
     # Masked as in the store: a resumed run's config holds the URLs the user passed
     # again, credentials included, and they must not reach this file either.
     stored = redact_config(
         {"run_id": run_id, "store": str(store.path), **config.model_dump(mode="json")}
     )
     _write_atomic(out_dir / "config.json", json.dumps(stored, indent=2) + "\n")
-    _write_atomic(
-        out_dir / "elites.jsonl",
-        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records),
-    )
+    _write_atomic(out_dir / ELITES_FILE, write_elites_text(records))
     _write_atomic(
         out_dir / "summary.md",
         render_summary(
             config,
             run_id,
-            records,
+            # The summary reads the records in the file's own JSON shape.
+            [r.model_dump(mode="json") for r in records],
             reports,
             operator_stats,
             top=top,

@@ -22,9 +22,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from probegen.cab import cab_seeds
 from probegen.corpora import Corpora, read_seeds
 from probegen.decision.measure import DecisionSettings
-from probegen.errors import ConfigError, UsageError
+from probegen.errors import ConfigError
 from probegen.evolve.conclude import REPLICATION_MARK, Conclusion, conclude
 from probegen.evolve.config import EvolveConfig
 from probegen.imaging.seeds import image_seeds
@@ -34,7 +35,6 @@ from probegen.models.base import accepts_images, images_by_default, supports_log
 from probegen.models.managed import Model
 from probegen.mutation import MutationContext, Mutator, load_mutators
 from probegen.probe import Probe
-from probegen.release.importer import cab_seeds
 from probegen.runner import REPLICATION_SAMPLE_OFFSET
 from probegen.scoring.base import Scorer
 from probegen.scoring.stats import StatsScorer
@@ -244,16 +244,18 @@ def use_images(setting: str, backend: object) -> bool:
     """Whether a run uses image probes (``EvolveConfig.images`` against a target backend).
 
     Raises:
-        UsageError: For ``on`` with a target that cannot carry images.
+        ConfigError: For ``on`` with a target that cannot carry images.
     """
     if setting == "off":
         return False
     if setting == "on":
         if not accepts_images(backend):
-            raise UsageError(
-                f"--images on: target {getattr(backend, 'spec', backend)} cannot see images",
+            raise ConfigError(
+                "images",
+                f"target {getattr(backend, 'spec', backend)} cannot see images",
+                value=setting,
                 fix="use a vision target (local-doc, llava, hf: VLMs, openai:/anthropic:) "
-                "or --images auto",
+                "or `images` auto",
             )
         return True
     return images_by_default(backend)
@@ -273,6 +275,10 @@ class Evolution:
         helper: Helper model for the LLM-rewrite operator, if any.
         on_progress: Receives progress events for a live display.
         seeds: The seed probes, when already loaded (see :func:`load_seeds`).
+        mutators: The operators, when already loaded (see
+            :func:`~probegen.mutation.load_mutators`); None loads ``config.mutators``.
+        archive: An archive to search into instead of the selection's own (the
+            selection still picks parents' operators and the novelty weight).
     """
 
     def __init__(
@@ -288,6 +294,8 @@ class Evolution:
         helper: Model | None = None,
         on_progress: ProgressHandler | None = None,
         seeds: Sequence[Probe] | None = None,
+        mutators: Mapping[str, Mutator] | None = None,
+        archive: Archive | None = None,
     ) -> None:
         self.config = config
         self._seeds = list(seeds) if seeds is not None else None
@@ -301,12 +309,13 @@ class Evolution:
         self.rng = random.Random(config.seed)
         self.space = DescriptorSpace(config.descriptors)
         self.use_images = use_images(config.images, target.backend)
-        mutators = load_mutators(
-            config.mutators,
-            helper_available=helper is not None,
-            images_available=self.use_images,
-        )
-        # --selection: the search (map-elites) or a benchmark baseline (topk, random).
+        if mutators is None:
+            mutators = load_mutators(
+                config.mutators,
+                helper_available=helper is not None,
+                images_available=self.use_images,
+            )
+        # The selection: the search (map-elites) or a benchmark baseline (topk, random).
         selection = selection_parts(
             config.selection,
             self.space,
@@ -316,7 +325,7 @@ class Evolution:
             population=config.population,
             novelty_weight=config.novelty_weight,
         )
-        self.archive: Archive = selection.archive
+        self.archive: Archive = archive if archive is not None else selection.archive
         context = MutationContext(
             corpora=corpora,
             attribute=self.attribute,
@@ -407,7 +416,7 @@ class Evolution:
                 break
             affordable = self._affordable(candidates)
             if not affordable:
-                # What is left of --budget cannot pay for one more probe (with no budget
+                # What is left of the budget cannot pay for one more probe (with no budget
                 # everything is affordable): going on would only mutate and embed
                 # candidates that are never evaluated.
                 left = (self.config.budget or 0) - self.spend.queries

@@ -5,7 +5,7 @@ difference at all would look like bias. A probe therefore becomes a *finding* on
 its p-value survives the Benjamini-Hochberg procedure over every probe the run tested
 (not only the elites it kept: selecting the best-looking probes first and correcting
 over those alone would hide the multiplicity). BH controls the expected share of false
-findings among the reported ones at the chosen level (``--fdr``, default 0.1) for
+findings among the reported ones at the chosen level (the run's ``fdr``, default 0.1) for
 independent or positively dependent tests, which probes measured on separate model calls
 are. The procedure and the q-values (BH-adjusted p-values) come from statsmodels.
 """
@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
-from statsmodels.stats.multitest import multipletests
 
 __all__ = ["DEFAULT_FDR", "benjamini_hochberg"]
 
@@ -46,5 +45,9 @@ def benjamini_hochberg(
     values = np.asarray([p_values[k] for k in keys], dtype=float)
     if np.any(~np.isfinite(values)) or np.any(values < 0) or np.any(values > 1):
         raise ValueError("p-values must be finite and in [0, 1]")
+    # Imported here: statsmodels pulls in pandas (and pyarrow), which the search loop
+    # would otherwise load at import time only for this one call at the end of a run.
+    from statsmodels.stats.multitest import multipletests
+
     rejected, q_values, _, _ = multipletests(values, alpha=level, method="fdr_bh")
     return {k: (bool(r), float(q)) for k, r, q in zip(keys, rejected, q_values, strict=True)}

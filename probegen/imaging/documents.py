@@ -10,9 +10,8 @@ bundled font (``ImageFont.load_default(size=...)``).
 Text is large, black on white and never rotated, because the offline vision target
 reads documents with OCR; images are greyscale PNGs of 640 x 800 pixels (tens of KB).
 
-Regenerate the shipped set with::
-
-    python -m probegen.imaging.documents --out corpora/images/documents
+Run as ``python -m probegen.imaging.documents``, this module regenerates the shipped set
+(its command line is :mod:`probegen.cli.documents`).
 """
 
 from __future__ import annotations
@@ -378,31 +377,8 @@ def render_note(heading: str, text: str) -> bytes | None:
     return None
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m probegen.imaging.documents --out DIR``: regenerate the document set."""
-    import argparse
-    from pathlib import Path
-
-    from probegen.corpora import load_corpora
-    from probegen.errors import ProbegenError
-    from probegen.imaging.sets import write_document_set
-
-    parser = argparse.ArgumentParser(
-        prog="python -m probegen.imaging.documents",
-        description="Render the document image set from corpora/images/documents.yaml.",
-    )
-    parser.add_argument("--out", type=Path, required=True, help="the set's folder")
-    parser.add_argument("--corpora", type=Path, default=None, help="corpora directory")
-    args = parser.parse_args(argv)
-    try:
-        files = write_document_set(args.out, load_corpora(args.corpora))
-    except ProbegenError as error:
-        print(f"error: {error}")
-        return 2
-    size = sum(path.stat().st_size for path in files)
-    print(f"wrote {len(files) - 1} images and manifest.yaml ({size / 1024:.0f} KB) to {args.out}")
-    return 0
-
-
 if __name__ == "__main__":
+    # The command line lives with the other commands; this keeps `python -m` working.
+    from probegen.cli.documents import main
+
     raise SystemExit(main())

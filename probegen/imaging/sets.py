@@ -1,6 +1,6 @@
 """Building the shipped document image set from the scenes in ``documents.yaml``.
 
-``python -m probegen.imaging.documents --out corpora/images/documents`` calls
+``python -m probegen.imaging.documents`` (:mod:`probegen.cli.documents`) calls
 :func:`write_document_set`: one PNG per person of every scene and a ``manifest.yaml``
 in the image-set format (:mod:`probegen.corpora.images`), so the set is checked like
 any user's set when the corpora load. Rendering is deterministic: regenerating gives the
@@ -181,7 +181,7 @@ def write_document_set(out: Path, corpora: Corpora) -> list[Path]:
     if manifest.exists() and not manifest.read_text(encoding="utf-8").startswith(MANIFEST_HEADER):
         raise CorpusError(
             f"{manifest}: not written by probegen.imaging.documents",
-            fix="choose an empty folder for --out, or remove that image set first",
+            fix="choose an empty folder for `out`, or remove that image set first",
         )
     images = render_scenes(corpora)
     out.mkdir(parents=True, exist_ok=True)

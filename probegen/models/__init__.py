@@ -33,6 +33,7 @@ from probegen.models.registry import (
     register_backend,
     resolve_model,
 )
+from probegen.models.replicas import ReplicaBackoff, ReplicaSet, ReplicaStats
 
 __all__ = [
     "BackendInfo",
@@ -46,6 +47,9 @@ __all__ = [
     "ModelSpec",
     "Preset",
     "Price",
+    "ReplicaBackoff",
+    "ReplicaSet",
+    "ReplicaStats",
     "Response",
     "ResponseCache",
     "RetryHint",

@@ -45,6 +45,8 @@ if TYPE_CHECKING:
     from anthropic import AsyncAnthropic
     from anthropic.types import ContentBlockParam, MessageParam
 
+    from probegen.batch.anthropic_batches import AnthropicBatches
+
 __all__ = ["DEFAULT_BASE_URL", "AnthropicBackend"]
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -74,7 +76,7 @@ class AnthropicBackend:
     accepts_images = True
     """Images go out as base64 ``image`` blocks; the endpoint decides if it can see."""
     images_by_default = False
-    """A search sends images only when asked (``evolve --images on``): many models behind
+    """A search sends images only when asked (a run's ``images`` is ``on``): many models behind
     this API are text-only."""
 
     def __init__(
@@ -143,12 +145,7 @@ class AnthropicBackend:
         :class:`~probegen.models.base.BadResponseError` for a 200 without an answer."""
         from anthropic import APIResponseValidationError, omit
 
-        if any(m.images for m in messages if m.role != "user"):
-            # The API takes images in user turns only; refuse rather than drop them.
-            raise ValueError(f"{self._spec}: images are only sent with user messages")
-        # The Messages API takes the system prompt as a parameter, not as a message.
-        system = "\n\n".join(m.content for m in messages if m.role == "system")
-        turns = [_to_anthropic(m) for m in messages if m.role != "system"]
+        system, turns = self._turns(messages)
         try:
             message: Any = await self._client.messages.create(
                 model=self._model,
@@ -163,6 +160,40 @@ class AnthropicBackend:
                 self._spec, f"the answer does not parse ({type(error).__name__})"
             ) from error
         return self._response(message)
+
+    def _turns(self, messages: Sequence[ChatMessage]) -> tuple[str, list[MessageParam]]:
+        if any(m.images for m in messages if m.role != "user"):
+            # The API takes images in user turns only; refuse rather than drop them.
+            raise ValueError(f"{self._spec}: images are only sent with user messages")
+        # The Messages API takes the system prompt as a parameter, not as a message.
+        system = "\n\n".join(m.content for m in messages if m.role == "system")
+        return system, [_to_anthropic(m) for m in messages if m.role != "system"]
+
+    def request_params(self, messages: Sequence[ChatMessage], config: GenerateConfig) -> Any:
+        """The Messages API parameters of one call, as a batch (:mod:`probegen.batch`)
+        sends them per item: what :meth:`generate` sends, sampling included for a
+        custom endpoint."""
+        system, turns = self._turns(messages)
+        params: dict[str, Any] = {
+            "model": self._model,
+            "max_tokens": config.max_tokens,
+            "messages": turns,
+        }
+        if system:
+            params["system"] = system
+        return params if self._official else {**params, **_sampling_body(config)}
+
+    def parse_message(self, message: Any) -> Response:
+        """A Messages API message as a :class:`Response`; raises
+        :class:`~probegen.models.base.BadResponseError` when it holds no answer."""
+        return self._response(message)
+
+    def batch_api(self) -> AnthropicBatches:
+        """This model's Message Batches API (``probegen eval`` with ``batch``): the same
+        client and the same parameters as its calls."""
+        from probegen.batch.anthropic_batches import AnthropicBatches
+
+        return AnthropicBatches(self._client, self)
 
     def _response(self, message: Any) -> Response:
         # The SDK builds its models without validation, so any field may be missing or

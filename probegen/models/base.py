@@ -269,7 +269,7 @@ def images_by_default(backend: object) -> bool:
 
     API backends can carry images but whether the model behind them sees any is the
     endpoint's business (many are text-only), so they set ``images_by_default = False``
-    and image probes need ``evolve --images on``; vision backends default to their
+    and image probes need a run's ``images`` set to ``on``; vision backends default to their
     :func:`accepts_images`.
     """
     return bool(getattr(backend, "images_by_default", accepts_images(backend)))

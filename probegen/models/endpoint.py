@@ -87,7 +87,7 @@ def resolve_endpoint(
         if official:
             raise ModelUnavailableError(
                 f"{spec}: {key_env} is not set",
-                fix=f"export {key_env}=<your key>, or pass --base-url (or set {url_env}) "
+                fix=f"export {key_env}=<your key>, or pass `base_url` (or set {url_env}) "
                 f"for {server_kind}",
             )
         key = PLACEHOLDER_KEY
@@ -102,8 +102,8 @@ def check_base_url(url: str, source: str) -> str:
 
     Args:
         url: The base URL.
-        source: What the user set it with, named in the error (``--base-url``,
-            ``OPENAI_BASE_URL``, ``base_url``).
+        source: What the user set it with, named in the error (``base_url``,
+            ``OPENAI_BASE_URL``; the CLI passes its flag).
 
     Raises:
         UsageError: The scheme is not http or https, the host is missing, or the URL

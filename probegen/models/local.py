@@ -87,7 +87,7 @@ class LocalBackend:
             if not gguf.is_file():
                 raise ModelUnavailableError(
                     f"{self._spec}: no such file",
-                    fix="check the path, or use plain `local` for the bundled SmolLM2 model",
+                    fix="check the path, or use plain local for the bundled SmolLM2 model",
                 )
         if importlib.util.find_spec("llama_cpp") is None:
             raise ModelUnavailableError(

@@ -48,6 +48,8 @@ if TYPE_CHECKING:
     from openai import AsyncOpenAI
     from openai.types.chat import ChatCompletionContentPartParam, ChatCompletionMessageParam
 
+    from probegen.batch.openai_batches import OpenAIBatches
+
 __all__ = ["DEFAULT_BASE_URL", "OpenAIBackend"]
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -79,7 +81,7 @@ class OpenAIBackend:
     accepts_images = True
     """Images go out as ``image_url`` content parts; the endpoint decides if it can see."""
     images_by_default = False
-    """A search sends images only when asked (``evolve --images on``): many models behind
+    """A search sends images only when asked (a run's ``images`` is ``on``): many models behind
     this API are text-only."""
 
     def __init__(
@@ -145,22 +147,11 @@ class OpenAIBackend:
     async def generate(self, messages: Sequence[ChatMessage], config: GenerateConfig) -> Response:
         """One chat completion; raises the SDK's exception on failure, and
         :class:`~probegen.models.base.BadResponseError` for a 200 without an answer."""
-        from openai import APIResponseValidationError, omit
+        from openai import APIResponseValidationError
 
-        sent = [_to_openai(message) for message in messages]
         try:
-            # api.openai.com's reasoning models reject the deprecated max_tokens, while
-            # many compatible servers only know max_tokens: send what the endpoint expects.
             completion: Any = await self._client.chat.completions.create(
-                model=self._model,
-                messages=sent,
-                temperature=config.temperature,
-                seed=config.seed if config.seed is not None else omit,
-                top_p=config.top_p if config.top_p is not None else omit,
-                max_tokens=omit if self._official else config.max_tokens,
-                max_completion_tokens=config.max_tokens if self._official else omit,
-                logprobs=True if config.top_logprobs is not None else omit,
-                top_logprobs=config.top_logprobs if config.top_logprobs is not None else omit,
+                **self.request_body(messages, config)
             )
         except (json.JSONDecodeError, UnicodeDecodeError, APIResponseValidationError) as error:
             # Raised after a 200 arrived: the body is cut short or is not JSON at all.
@@ -168,6 +159,38 @@ class OpenAIBackend:
                 self._spec, f"the answer does not parse ({type(error).__name__})"
             ) from error
         return self._response(completion)
+
+    def request_body(self, messages: Sequence[ChatMessage], config: GenerateConfig) -> Any:
+        """The ``/v1/chat/completions`` body of one call: what :meth:`generate` sends, and
+        what a batch (:mod:`probegen.batch`) sends per item."""
+        body: dict[str, Any] = {
+            "model": self._model,
+            "messages": [_to_openai(message) for message in messages],
+            "temperature": config.temperature,
+        }
+        # api.openai.com's reasoning models reject the deprecated max_tokens, while many
+        # compatible servers only know max_tokens: send what the endpoint expects.
+        body["max_completion_tokens" if self._official else "max_tokens"] = config.max_tokens
+        if config.seed is not None:
+            body["seed"] = config.seed
+        if config.top_p is not None:
+            body["top_p"] = config.top_p
+        if config.top_logprobs is not None:
+            body["logprobs"] = True
+            body["top_logprobs"] = config.top_logprobs
+        return body
+
+    def parse_completion(self, completion: Any) -> Response:
+        """A chat completion as a :class:`Response`; raises
+        :class:`~probegen.models.base.BadResponseError` when it holds no answer."""
+        return self._response(completion)
+
+    def batch_api(self) -> OpenAIBatches:
+        """This model's OpenAI Batch API (``probegen eval`` with ``batch``): the same
+        client and the same request bodies as its calls."""
+        from probegen.batch.openai_batches import OpenAIBatches
+
+        return OpenAIBatches(self._client, self)
 
     def _response(self, completion: Any) -> Response:
         # The SDK builds its models without validation, so any field may be missing or

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from probegen.models.base import Usage
 
-__all__ = ["Price", "cost_usd", "load_prices"]
+__all__ = ["Price", "batch_cost_usd", "batch_price_factor", "cost_usd", "load_prices"]
 
 _PRICING_FILE = "pricing.toml"
 
@@ -34,20 +34,38 @@ class _PricingFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     prices: dict[str, Price]
+    batch_price: dict[str, float] = Field(default_factory=dict)
+    """Provider (spec prefix) -> share of the list price its batch API bills."""
 
 
 @cache
+def _pricing_file() -> _PricingFile:
+    text = resources.files("probegen.models").joinpath(_PRICING_FILE).read_text("utf-8")
+    try:
+        return _PricingFile.model_validate(tomllib.loads(text))
+    except (tomllib.TOMLDecodeError, ValidationError) as error:
+        raise RuntimeError(f"probegen/models/{_PRICING_FILE} is malformed: {error}") from error
+
+
 def load_prices() -> dict[str, Price]:
     """The price table shipped with probegen, keyed by model spec (``openai:gpt-4o-mini``).
 
     Raises:
         RuntimeError: The packaged file is malformed (a packaging bug, not a user error).
     """
-    text = resources.files("probegen.models").joinpath(_PRICING_FILE).read_text("utf-8")
-    try:
-        return _PricingFile.model_validate(tomllib.loads(text)).prices
-    except (tomllib.TOMLDecodeError, ValidationError) as error:
-        raise RuntimeError(f"probegen/models/{_PRICING_FILE} is malformed: {error}") from error
+    return _pricing_file().prices
+
+
+def batch_price_factor(spec: str) -> float | None:
+    """The share of the list price a batch answer of ``spec`` costs (0.5 for OpenAI and
+    Anthropic), or None when its provider has no batch price."""
+    return _pricing_file().batch_price.get(spec.partition(":")[0])
+
+
+def batch_cost_usd(spec: str, usage: Usage) -> float | None:
+    """The cost of one answer through the provider's batch API, or None when unknown."""
+    listed, factor = cost_usd(spec, usage), batch_price_factor(spec)
+    return None if listed is None or factor is None else listed * factor
 
 
 def cost_usd(spec: str, usage: Usage) -> float | None:

@@ -323,7 +323,7 @@ class SimConfig(BaseModel):
         except OSError as error:
             raise ModelUnavailableError(
                 f"sim:{path}: cannot read the simulator file ({error.strerror})",
-                fix="pass sim:PATH to an existing file, or plain `sim`",
+                fix="pass sim:PATH to an existing file, or plain sim",
             ) from error
         except yaml.YAMLError as error:
             first = str(error).splitlines()[0:3]

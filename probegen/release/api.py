@@ -16,9 +16,11 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import cast
 
 from probegen.corpora import load_corpora
-from probegen.embeddings import DEFAULT_EMBEDDER, Embedder
+from probegen.embedding_cache import EmbeddingCache
+from probegen.embeddings import DEFAULT_EMBEDDER, Embedder, TextEmbedder, is_text_embedder
 from probegen.errors import ConfigError
 from probegen.release.build import DEDUP_THRESHOLD, BuildResult
 from probegen.release.build import build_release as build_from_store
@@ -39,7 +41,7 @@ def build_release(
     notes: str | None = None,
     allow_unverified: bool = False,
     dedup_threshold: float = DEDUP_THRESHOLD,
-    embedder: str | Embedder | Callable[[], Embedder] = DEFAULT_EMBEDDER,
+    embedder: str | TextEmbedder | Callable[[], TextEmbedder] = DEFAULT_EMBEDDER,
     run_dir: str | Path | None = None,
     releases_dir: str | Path | None = None,
     corpora_dir: str | Path | None = None,
@@ -62,7 +64,8 @@ def build_release(
         allow_unverified: A draft instead: every elite that is a finding, reviewed or not.
         dedup_threshold: Cosine at which probes of two runs are duplicates, in (0, 1].
         embedder: The embedding model of that deduplication: a name, an
-            :class:`~probegen.embeddings.Embedder`, or a function that makes one (called
+            :class:`~probegen.embeddings.TextEmbedder` (such as
+            :class:`~probegen.embeddings.Embedder`), or a function that makes one (called
             only when two runs are given).
         run_dir: The run directory holding the runs (default ``$PROBEGEN_RUN_DIR`` or
             ``./runs``).
@@ -84,7 +87,7 @@ def build_release(
             "version",
             "not X.Y.Z (SemVer: three numbers, no leading zeros)",
             value=version,
-            fix="e.g. 0.1.0",
+            fix="e.g. `version` 0.1.0",
         )
     if not 0.0 < dedup_threshold <= 1.0:
         raise ConfigError("dedup_threshold", "must be in (0, 1]", value=dedup_threshold)
@@ -110,18 +113,21 @@ def build_release(
             min_reviews=min_reviews,
             notes=notes,
             allow_unverified=allow_unverified,
-            embedder=_embedder_factory(embedder),
+            embedder=_embedder_factory(embedder, where),
             dedup_threshold=dedup_threshold,
             media_roots=[where],
         )
 
 
-def _embedder_factory(embedder: str | Embedder | Callable[[], Embedder]) -> Callable[[], Embedder]:
-    """What makes the embedder, only once there is work for it."""
+def _embedder_factory(
+    embedder: str | TextEmbedder | Callable[[], TextEmbedder], run_dir: Path
+) -> Callable[[], TextEmbedder]:
+    """What makes the embedder, only once there is work for it; one named by a string
+    reuses the run directory's embedding cache (the runs embedded these templates)."""
     if isinstance(embedder, str):
         name = embedder
-        return lambda: Embedder(name)
-    if isinstance(embedder, Embedder):
-        made = embedder
+        return lambda: Embedder(name, cache=EmbeddingCache.in_run_dir(run_dir))
+    if is_text_embedder(embedder):
+        made = cast(TextEmbedder, embedder)
         return lambda: made
-    return embedder
+    return cast(Callable[[], TextEmbedder], embedder)

@@ -47,7 +47,7 @@ from probegen.store import EliteRecord, Store
 from probegen.store.store import utc_now
 
 if TYPE_CHECKING:
-    from probegen.embeddings import Embedder
+    from probegen.embeddings import TextEmbedder
 
 __all__ = [
     "DEDUP_THRESHOLD",
@@ -339,7 +339,7 @@ def _signature(item: ReleaseItem, corpora: Corpora) -> tuple[str, ...]:
 def drop_near_duplicates(
     items: Sequence[ReleaseItem],
     corpora: Corpora,
-    embedder: Callable[[], Embedder],
+    embedder: Callable[[], TextEmbedder],
     threshold: float = DEDUP_THRESHOLD,
 ) -> tuple[list[ReleaseItem], list[Excluded]]:
     """Remove near-duplicates across runs, keeping the higher-fitness probe.
@@ -471,7 +471,7 @@ def build_release(
     min_reviews: int = 2,
     notes: str | None = None,
     allow_unverified: bool = False,
-    embedder: Callable[[], Embedder] | None = None,
+    embedder: Callable[[], TextEmbedder] | None = None,
     dedup_threshold: float = DEDUP_THRESHOLD,
     media_roots: Sequence[Path] = (),
 ) -> BuildResult:
@@ -551,7 +551,7 @@ def _counted_decisions(store: Store, run_ids: Sequence[str]) -> Callable[[Decisi
     return lambda d: d.key in best and decision_counts(d, best[d.key], d.key in findings)
 
 
-def _default_embedder() -> Embedder:
+def _default_embedder() -> TextEmbedder:
     from probegen.embeddings import Embedder
 
     return Embedder()

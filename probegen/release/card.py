@@ -57,7 +57,7 @@ class CardContext:
         agreement: Reviewer agreement over those runs, if any review exists.
         excluded: Why elites were left out, with counts.
         imported_from: The file an imported release was read from.
-        notes: The ``--notes`` text.
+        notes: The release notes given with the build, if any.
     """
 
     name: str
@@ -224,7 +224,7 @@ def _verification_section(context: CardContext) -> list[str]:
     lines = ["## Verification", ""]
     if context.verified is False:
         lines.append(
-            "This is a **draft**: it was built with `--allow-unverified` and takes every "
+            "This is a **draft**, built unverified (`allow_unverified`): it takes every "
             "elite with fitness above 0 whatever its reviews. Items with `verified: true` "
             "in `probes.jsonl` did pass review; the others did not (yet)."
         )
@@ -311,8 +311,8 @@ def render_card(items: Sequence[ReleaseItem], context: CardContext, corpora: Cor
     lines = [_header(items, context), title, ""]
     if context.verified is False:
         lines += [
-            "> **UNVERIFIED DRAFT.** Built with `--allow-unverified`: not every probe has "
-            "passed human review. Do not report results on it as a benchmark.",
+            "> **UNVERIFIED DRAFT.** Built unverified (`allow_unverified`): not every probe "
+            "has passed human review. Do not report results on it as a benchmark.",
             "",
         ]
     lines += [

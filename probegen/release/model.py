@@ -14,16 +14,13 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from probegen.cab import CAB_FIELDS, cab_labels, cab_record
 from probegen.errors import UsageError
 from probegen.findings.effect import Effect
 from probegen.probe import Probe
-
-if TYPE_CHECKING:
-    from probegen.corpora import Corpora
 
 __all__ = [
     "CAB_FIELDS",
@@ -40,18 +37,6 @@ __all__ = [
     "resolve_release_dir",
     "write_items",
 ]
-
-CAB_FIELDS = (
-    "attribute",
-    "expl_impl",
-    "superdomain",
-    "superdomain_explicit",
-    "domain",
-    "domain_explicit",
-    "topic",
-    "example",
-)
-"""CAB's record schema: every field a string, in this order."""
 
 PROBES_FILE = "probes.jsonl"
 CAB_FILE = "cab.json"
@@ -116,7 +101,7 @@ class ReleaseItem(BaseModel):
     diff`` follows to tell an edited probe from a removed and an added one."""
     verified: bool | None = None
     """True when it passed human review (enough accepts), False in a draft built with
-    ``--allow-unverified`` without that, None when unknown (an imported benchmark)."""
+    ``allow_unverified`` without that, None when unknown (an imported benchmark)."""
 
     @property
     def id(self) -> str:
@@ -170,38 +155,6 @@ def resolve_release_dir(spec: str | Path, releases_dir: Path | None = None) -> P
             fix="pass a release directory or NAME@X.Y.Z (see `probegen release list`)",
         )
     return max(versions, key=lambda d: _semver(d.name) or (0, 0, 0))
-
-
-def cab_labels(corpora: Corpora, superdomain: str | None, domain: str | None) -> tuple[str, str]:
-    """The human-readable ``superdomain_explicit`` and ``domain_explicit`` of CAB's schema.
-
-    Labels outside the taxonomy (an imported benchmark's, or a corpus that changed since
-    the run) are kept as given rather than refused: the ids are still meaningful.
-    """
-    if superdomain is None:
-        return "", ""
-    try:
-        found = corpora.taxonomy.superdomain(superdomain)
-    except UsageError:
-        return superdomain, domain or ""
-    dom = found.domains.get(domain or "")
-    return found.label, dom.label if dom is not None else (domain or "")
-
-
-def cab_record(probe: Probe, corpora: Corpora) -> dict[str, str]:
-    """The probe as CAB's record: exactly :data:`CAB_FIELDS`, in order, all strings."""
-    superdomain_explicit, domain_explicit = cab_labels(corpora, probe.superdomain, probe.domain)
-    record = {
-        "attribute": probe.attribute,
-        "expl_impl": probe.framing.value,
-        "superdomain": probe.superdomain or "",
-        "superdomain_explicit": superdomain_explicit,
-        "domain": probe.domain or "",
-        "domain_explicit": domain_explicit,
-        "topic": probe.topic or "",
-        "example": probe.template,
-    }
-    return {name: record[name] for name in CAB_FIELDS}
 
 
 def parse_version(text: str) -> tuple[int, int, int] | None:

@@ -16,13 +16,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from probegen.errors import TemplateError
-from probegen.release.model import CAB_FIELDS, CAB_FILE, MANIFEST_FILE, PROBES_FILE, read_items
-from probegen.template import parse
+from probegen.cab import cab_problems
+from probegen.release.model import CAB_FILE, MANIFEST_FILE, PROBES_FILE, read_items
 
 __all__ = ["cab_problems", "file_digest", "manifest_files", "verify_release"]
-
-_FRAMINGS = ("explicit", "implicit")
 
 
 def file_digest(path: Path) -> str:
@@ -43,59 +40,6 @@ def manifest_files(root: Path) -> dict[str, dict[str, Any]]:
         if relative != MANIFEST_FILE:
             files[relative] = {"sha256": file_digest(path), "size": path.stat().st_size}
     return files
-
-
-def _record_problems(record: object, where: str, strict: bool) -> list[str]:
-    if not isinstance(record, dict):
-        return [f"{where}: not a JSON object"]
-    problems = [f"{where}: field '{f}' is missing" for f in CAB_FIELDS if f not in record]
-    if strict:
-        problems += [
-            f"{where}: field '{k}' is not in CAB's schema" for k in record if k not in CAB_FIELDS
-        ]
-        if not problems and tuple(record) != CAB_FIELDS:
-            problems.append(f"{where}: fields are not in CAB's order ({', '.join(CAB_FIELDS)})")
-    for name in CAB_FIELDS:
-        value = record.get(name)
-        if name in record and not isinstance(value, str):
-            problems.append(f"{where}: field '{name}' is {type(value).__name__}, not a string")
-    example, framing = record.get("example"), record.get("expl_impl")
-    if isinstance(framing, str) and framing not in _FRAMINGS:
-        problems.append(f"{where}: field 'expl_impl' is '{framing}', not explicit or implicit")
-    if isinstance(record.get("attribute"), str) and not record["attribute"].strip():
-        problems.append(f"{where}: field 'attribute' is empty")
-    if isinstance(example, str):
-        if not example.strip():
-            problems.append(f"{where}: field 'example' is empty")
-        else:
-            try:
-                parse(example)
-            except TemplateError as error:
-                problems.append(f"{where}: field 'example': {error.message}")
-    return problems
-
-
-def cab_problems(data: object, file: str, *, strict: bool = True) -> list[str]:
-    """Every way ``data`` (a parsed ``cab.json``) breaks CAB's schema, one line each.
-
-    Args:
-        data: The parsed JSON.
-        file: The file name, to start each line with.
-        strict: Also refuse fields beyond CAB's eight and another field order (what a
-            release must satisfy; an import only needs the eight fields).
-
-    Returns:
-        Lines such as ``cab.json[3]: field 'example' is int, not a string``; record
-        indexes count from 0, as in the JSON list.
-    """
-    if not isinstance(data, list):
-        return [f"{file}: not a JSON list of records (got {type(data).__name__})"]
-    if not data:
-        return [f"{file}: the list of records is empty"]
-    problems: list[str] = []
-    for index, record in enumerate(data):
-        problems += _record_problems(record, f"{file}[{index}]", strict)
-    return problems
 
 
 def _manifest_problems(root: Path) -> tuple[list[str], dict[str, Any]]:

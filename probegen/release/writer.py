@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from probegen.corpora import Corpora
-from probegen.errors import UsageError
+from probegen.errors import ConfigError, UsageError
 from probegen.release.card import CardContext, render_card
 from probegen.release.changelog import diff_items, render_changelog
 from probegen.release.inspect_export import write_inspect
@@ -76,9 +76,10 @@ def check_new_release(root: Path, name: str, version: str) -> Path:
     """Validate a new release's name and version; return its (absent) directory.
 
     Raises:
-        UsageError: If the name is not a plain directory name, the version is not
-            X.Y.Z, the version exists (published versions are immutable) or it is not
-            newer than the latest version of ``name``.
+        UsageError: If the name is not a plain directory name, or the version exists
+            (published versions are immutable).
+        ConfigError: If ``version`` is not X.Y.Z or not newer than the latest version
+            of ``name``.
     """
     if not _NAME.match(name):
         raise UsageError(
@@ -87,9 +88,11 @@ def check_new_release(root: Path, name: str, version: str) -> Path:
         )
     wanted = parse_version(version)
     if wanted is None:
-        raise UsageError(
-            f"--version {version}: not X.Y.Z (SemVer: three numbers, no leading zeros)",
-            fix="e.g. --version 0.1.0",
+        raise ConfigError(
+            "version",
+            "not X.Y.Z (SemVer: three numbers, no leading zeros)",
+            value=version,
+            fix="e.g. `version` 0.1.0",
         )
     target = root / name / version
     existing = published_versions(root, name)
@@ -101,8 +104,10 @@ def check_new_release(root: Path, name: str, version: str) -> Path:
         )
     if existing and wanted <= existing[-1][0]:
         latest = existing[-1][1].name
-        raise UsageError(
-            f"--version {version}: not newer than the latest version {name}@{latest}",
+        raise ConfigError(
+            "version",
+            f"not newer than the latest version {name}@{latest}",
+            value=version,
             fix="choose a version above " + latest,
         )
     return target

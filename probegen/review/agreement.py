@@ -134,7 +134,7 @@ class AgreementReport:
     counts: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict (for ``--json`` and the web app)."""
+        """A JSON-ready dict (for JSON output and the web app)."""
         return {
             "pairs": [{"a": p.a, "b": p.b, "n": p.n, "kappa": p.kappa} for p in self.pairs],
             "alpha": self.alpha,

@@ -24,7 +24,6 @@ with the decision, so the release builder can check it again.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -35,7 +34,7 @@ from probegen.probe import Probe, Provenance
 from probegen.review.reviewers import Reviewer
 from probegen.review.scope import ReviewScope, check_offered
 from probegen.store import Store
-from probegen.store.store import insert_probe, utc_now
+from probegen.store.store import utc_now
 
 if TYPE_CHECKING:
     from probegen.review.queue import ReviewItem
@@ -209,50 +208,27 @@ def record_decision(
     created_at = utc_now()
     revision_id = revision.id if revision is not None else None
     served_runs = list(scope.runs) or None
-    with store.transaction() as db:
-        # Checked inside the write: a reviewer removed a moment ago decides nothing more.
-        removed = db.execute(
-            "SELECT removed_at FROM reviewers WHERE id = ?", (reviewer.id,)
-        ).fetchone()
-        if removed is None or removed["removed_at"] is not None:
-            raise UsageError(f"reviewer: '{reviewer.name}' was removed and can decide no more")
-        if revision is not None:
-            # Inline rather than store.add_probe: the revision and the decision that made
-            # it must commit together, or a crash could leave an orphan revision.
-            insert_probe(db, key.run_id, revision)
-        cursor = db.execute(
-            "INSERT INTO reviews (run_id, probe_id, reviewer_id, action, reason, note,"
-            " payload, revision_id, created_at, threshold, served_runs)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                key.run_id,
-                key.probe_id,
-                reviewer.id,
-                action,
-                reason,
-                note,
-                json.dumps(payload, ensure_ascii=False, sort_keys=True),
-                revision_id,
-                created_at,
-                scope.threshold,
-                None if served_runs is None else json.dumps(served_runs),
-            ),
-        )
-        row_id = cursor.lastrowid
-    assert row_id is not None
+    # What the store row and the returned decision share, written once.
+    shared: dict[str, Any] = {
+        "run_id": key.run_id,
+        "probe_id": key.probe_id,
+        "reviewer_id": reviewer.id,
+        "action": action,
+        "reason": reason,
+        "note": note,
+        "payload": payload,
+        "created_at": created_at,
+        "threshold": scope.threshold,
+    }
+    # One write with the revision, refused for a reviewer removed a moment ago.
+    row_id = store.insert_review(**shared, revision=revision, served_runs=served_runs)
+    if row_id is None:
+        raise UsageError(f"reviewer: '{reviewer.name}' was removed and can decide no more")
     return Decision(
         id=row_id,
-        run_id=key.run_id,
-        probe_id=key.probe_id,
-        reviewer_id=reviewer.id,
+        **shared,
         reviewer=reviewer.name,
-        action=action,
-        reason=reason,
-        note=note,
-        payload=payload,
         revision_id=revision_id,
-        created_at=created_at,
-        threshold=scope.threshold,
         served_runs=None if served_runs is None else tuple(served_runs),
     )
 
@@ -307,12 +283,7 @@ def _validated_labels(labels: Mapping[str, str] | None, corpora: Corpora) -> dic
     return {"superdomain": superdomain.id, "domain": domain.id, "topic": topic}
 
 
-_SELECT = (
-    "SELECT r.*, v.name AS reviewer_name FROM reviews r JOIN reviewers v ON v.id = r.reviewer_id"
-)
-
-
-def _decision(r: Any) -> Decision:
+def _decision(r: Mapping[str, Any]) -> Decision:
     return Decision(
         id=r["id"],
         run_id=r["run_id"],
@@ -322,11 +293,11 @@ def _decision(r: Any) -> Decision:
         action=r["action"],
         reason=r["reason"],
         note=r["note"],
-        payload=json.loads(r["payload"]),
+        payload=r["payload"],
         revision_id=r["revision_id"],
         created_at=r["created_at"],
         threshold=r["threshold"],
-        served_runs=None if r["served_runs"] is None else tuple(json.loads(r["served_runs"])),
+        served_runs=r["served_runs"],
     )
 
 
@@ -338,21 +309,12 @@ def latest_decisions(store: Store, run_id: str | None = None) -> list[Decision]:
         store: The run store.
         run_id: Only this run's items, or every run's.
     """
-    sql = (
-        f"{_SELECT} WHERE r.id IN (SELECT max(id) FROM reviews"
-        f"{' WHERE run_id = ?' if run_id is not None else ''}"
-        " GROUP BY run_id, probe_id, reviewer_id) ORDER BY r.id"
-    )
-    rows = store.select(sql, () if run_id is None else (run_id,))
-    return [_decision(r) for r in rows]
+    return [_decision(r) for r in store.latest_review_rows(run_id)]
 
 
 def history(store: Store, run_id: str, probe_id: str) -> list[Decision]:
     """Every decision ever recorded on one item, superseded ones included, oldest first."""
-    rows = store.select(
-        f"{_SELECT} WHERE r.run_id = ? AND r.probe_id = ? ORDER BY r.id", (run_id, probe_id)
-    )
-    return [_decision(r) for r in rows]
+    return [_decision(r) for r in store.review_history_rows(run_id, probe_id)]
 
 
 def needs_rescore(store: Store, run_id: str, probe_id: str) -> bool:

@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from probegen.errors import UsageError
+from probegen.errors import ConfigError
 from probegen.findings.effect import Effect
 from probegen.probe import Probe, Provenance
 from probegen.review.decisions import Decision, ItemKey, latest_decisions
@@ -102,18 +102,19 @@ def check_runs(store: Store, runs: Sequence[str] | None) -> list[str]:
     """The run ids to review: ``runs``, checked, or every run with elites.
 
     Raises:
-        UsageError: If a run id is not in the store.
+        ConfigError: If a run id is not in the store (names ``runs``).
     """
     if runs:
         for run_id in runs:
             if store.get_run(run_id) is None:
-                raise UsageError(
-                    f"--run {run_id}: no such run in {store.path}",
+                raise ConfigError(
+                    "runs",
+                    f"no such run in {store.path}",
+                    value=run_id,
                     fix="see the run ids in the run directory",
                 )
         return list(dict.fromkeys(runs))
-    rows = store.select("SELECT DISTINCT run_id FROM elites ORDER BY run_id")
-    return [r["run_id"] for r in rows]
+    return store.runs_with_elites()
 
 
 def _elites(store: Store, run_ids: Sequence[str]) -> list[tuple[str, EliteRecord]]:
@@ -216,10 +217,10 @@ def build_queue(
         first; a reviewer's skipped items last.
 
     Raises:
-        UsageError: If a run id is unknown or ``k`` < 1.
+        ConfigError: If a run id is unknown (``runs``) or ``k`` < 1.
     """
     if k < 1:
-        raise UsageError(f"--k {k}: each item needs at least one review")
+        raise ConfigError("k", "each item needs at least one review", value=k)
     run_ids = check_runs(store, runs)
     by_item = _decisions_by_item(store, run_ids)
     fresh: list[ReviewItem] = []

@@ -58,7 +58,7 @@ def add_reviewer(store: Store, name: str) -> str:
         name: A unique display name.
 
     Returns:
-        The token, for ``--reviewer-token`` or the web login.
+        The token the reviewer logs in with, in the terminal queue or the web app.
 
     Raises:
         UsageError: If the name is empty or already taken.
@@ -69,24 +69,17 @@ def add_reviewer(store: Store, name: str) -> str:
             f"reviewer name {name!r} is empty or holds tabs/newlines", fix="e.g. alice"
         )
     token = secrets.token_urlsafe(24)
-    try:
-        with store.transaction() as db:
-            db.execute(
-                "INSERT INTO reviewers (name, token_sha256, created_at) VALUES (?, ?, ?)",
-                (name, _hash(token), utc_now()),
-            )
-    except sqlite3.IntegrityError:
+    if not store.insert_reviewer(name, _hash(token), utc_now()):
         raise UsageError(
             f"a reviewer named '{name}' already exists in {store.path}",
             fix="choose another name (a removed reviewer keeps their name, with their reviews)",
-        ) from None
+        )
     return token
 
 
 def list_reviewers(store: Store) -> list[Reviewer]:
     """Every reviewer, removed ones included, in the order they were added."""
-    rows = store.select("SELECT id, name, created_at, removed_at FROM reviewers ORDER BY id")
-    return [_reviewer(r) for r in rows]
+    return [_reviewer(r) for r in store.reviewer_rows()]
 
 
 def remove_reviewer(store: Store, name: str) -> Reviewer:
@@ -100,20 +93,11 @@ def remove_reviewer(store: Store, name: str) -> Reviewer:
         UsageError: If no reviewer has this name, or they were removed already.
     """
     now = utc_now()
-    with store.transaction() as db:
-        row = db.execute(
-            "SELECT id, name, created_at, removed_at FROM reviewers WHERE name = ?",
-            (name.strip(),),
-        ).fetchone()
-        if row is None:
-            raise UsageError(f"no reviewer named '{name}' in {store.path}")
-        if row["removed_at"] is not None:
-            raise UsageError(f"reviewer '{name}' was already removed ({row['removed_at']})")
-        db.execute("UPDATE reviewers SET removed_at = ? WHERE id = ?", (now, row["id"]))
-        db.execute(
-            "UPDATE review_sessions SET ended_at = ? WHERE reviewer_id = ? AND ended_at IS NULL",
-            (now, row["id"]),
-        )
+    row = store.mark_reviewer_removed(name.strip(), now)
+    if row is None:
+        raise UsageError(f"no reviewer named '{name}' in {store.path}")
+    if row["removed_at"] is not None:
+        raise UsageError(f"reviewer '{name}' was already removed ({row['removed_at']})")
     return Reviewer(id=row["id"], name=row["name"], created_at=row["created_at"], removed_at=now)
 
 
@@ -126,8 +110,7 @@ def reviewer_for_token(store: Store, token: str) -> Reviewer | None:
     """
     wanted = _hash(token)
     found: Reviewer | None = None
-    rows = store.select("SELECT id, name, token_sha256, created_at, removed_at FROM reviewers")
-    for r in rows:
+    for r in store.reviewer_rows():
         if hmac.compare_digest(wanted, r["token_sha256"]) and found is None:
             found = _reviewer(r)
     return None if found is None or found.removed_at is not None else found

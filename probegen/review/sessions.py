@@ -51,37 +51,21 @@ def _hash(session_id: str) -> str:
 def start_session(store: Store, reviewer: Reviewer) -> str:
     """Open a session for ``reviewer`` and return its id (for the signed cookie only)."""
     session_id = secrets.token_urlsafe(32)
-    now = utc_now()
-    with store.transaction() as db:
-        db.execute(
-            "INSERT INTO review_sessions (id_sha256, reviewer_id, created_at, last_seen_at)"
-            " VALUES (?, ?, ?, ?)",
-            (_hash(session_id), reviewer.id, now, now),
-        )
+    store.insert_review_session(_hash(session_id), reviewer.id, utc_now())
     return session_id
 
 
 def end_session(store: Store, session_id: str) -> None:
     """End a session (logout); ending an unknown or ended one does nothing."""
-    with store.transaction() as db:
-        db.execute(
-            "UPDATE review_sessions SET ended_at = ? WHERE id_sha256 = ? AND ended_at IS NULL",
-            (utc_now(), _hash(session_id)),
-        )
+    store.end_review_session(_hash(session_id), utc_now())
 
 
 def session_reviewer(store: Store, session_id: str, policy: SessionPolicy) -> Reviewer | None:
     """The reviewer of a live session, or None (unknown, ended, expired, or the reviewer
     was removed). Marks the session as used, and ends it if it has expired."""
-    rows = store.select(
-        "SELECT s.*, r.name, r.created_at AS reviewer_created_at, r.removed_at"
-        " FROM review_sessions s JOIN reviewers r ON r.id = s.reviewer_id"
-        " WHERE s.id_sha256 = ?",
-        (_hash(session_id),),
-    )
-    if not rows or rows[0]["ended_at"] is not None or rows[0]["removed_at"] is not None:
+    row = store.review_session_row(_hash(session_id))
+    if row is None or row["ended_at"] is not None or row["removed_at"] is not None:
         return None
-    row = rows[0]
     now = datetime.now(UTC)
     age = (now - datetime.fromisoformat(row["created_at"])).total_seconds()
     idle = (now - datetime.fromisoformat(row["last_seen_at"])).total_seconds()
@@ -89,9 +73,5 @@ def session_reviewer(store: Store, session_id: str, policy: SessionPolicy) -> Re
         end_session(store, session_id)
         return None
     if idle >= TOUCH_EVERY_S:
-        with store.transaction() as db:
-            db.execute(
-                "UPDATE review_sessions SET last_seen_at = ? WHERE id_sha256 = ?",
-                (utc_now(), row["id_sha256"]),
-            )
+        store.touch_review_session(row["id_sha256"], utc_now())
     return Reviewer(id=row["reviewer_id"], name=row["name"], created_at=row["reviewer_created_at"])

@@ -5,23 +5,37 @@
 - ``judge:SPEC`` (:class:`JudgeScorer`): CAB's comparative rubric judge on any model spec
   (``judge:openai:gpt-4o``, ``judge:anthropic:claude-sonnet-4-5``, a preset name).
 
-Build one from a scorer spec (the ``judge`` setting) with :func:`make_scorer`.
+Build one from a scorer spec (the ``judge`` setting), ``NAME`` or ``NAME:ARG``, with
+:func:`make_scorer`. Scorers are found in :data:`SCORERS`: the two above are registered
+in code, and a package adds its own through the ``probegen.scorers`` entry-point group,
+naming a :data:`ScorerFactory`::
+
+    [project.entry-points."probegen.scorers"]
+    myscorer = "my_package.scoring:make_my_scorer"   # judge = "myscorer" or "myscorer:ARG"
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+from probegen.embeddings import TextEmbedder
 from probegen.errors import ConfigError
 from probegen.models.base import ChatModel, ResponseCache
 from probegen.models.managed import Model
 from probegen.models.registry import resolve_model
+from probegen.plugins import Registry
 from probegen.scoring.base import Score, Scorer, cab_fitness
 from probegen.scoring.judge import JudgeScorer
 from probegen.scoring.stats import StatsScorer
 
 __all__ = [
+    "ENTRY_POINT_GROUP",
+    "SCORERS",
     "JudgeScorer",
     "Score",
     "Scorer",
+    "ScorerFactory",
     "StatsScorer",
     "cab_fitness",
     "judge_model_spec",
@@ -29,6 +43,27 @@ __all__ = [
 ]
 
 _FIX = "use stats (offline, no LLM) or judge:MODEL_SPEC, e.g. judge:openai:gpt-4o"
+
+ENTRY_POINT_GROUP = "probegen.scorers"
+
+ScorerFactory = Callable[..., Scorer]
+"""``factory(arg, **options) -> Scorer``: ``arg`` is what follows ``NAME:`` in the spec
+(``""`` for none); ``options`` are :func:`make_scorer`'s keywords (``base_url``,
+``cache``, ``timeout_s``, ``repeats``, ``backend``, ``embedder``), which a factory takes
+or ignores. It raises :class:`ConfigError` naming ``judge`` for an argument it refuses."""
+
+
+def _scorer_factory(name: str, loaded: object) -> ScorerFactory:
+    if not callable(loaded):
+        raise ValueError(
+            f"is not a scorer factory (a {type(loaded).__name__}): name a function "
+            "factory(arg, **options) -> Scorer"
+        )
+    return loaded
+
+
+SCORERS: Registry[ScorerFactory] = Registry(ENTRY_POINT_GROUP, "scorer", check=_scorer_factory)
+"""The scorers by name: ``stats`` and ``judge``, then the ``probegen.scorers`` entry points."""
 
 
 def make_scorer(
@@ -39,11 +74,13 @@ def make_scorer(
     timeout_s: float | None = None,
     repeats: int = 1,
     backend: ChatModel | None = None,
+    embedder: TextEmbedder | None = None,
 ) -> Scorer:
     """Build the scorer named by a scorer spec (the ``judge`` setting).
 
     Args:
-        spec: ``stats`` or ``judge:MODEL_SPEC``.
+        spec: ``stats``, ``judge:MODEL_SPEC``, or ``NAME[:ARG]`` of a scorer in
+            :data:`SCORERS` (a plugin's).
         base_url: Endpoint of the judge model (``judge:`` only).
         cache: Response cache for the judge's calls (``judge:`` only), e.g. the run store.
         timeout_s: Per-attempt timeout of the judge's calls (``judge:`` only).
@@ -52,29 +89,63 @@ def make_scorer(
         backend: The judge model, already built (``judge:`` only): used instead of
             resolving the spec's model, so a run builds (and loads) its judge once, and a
             judge passed as an object or a Python function needs no spec to resolve.
+        embedder: The sentence embedder of a ``stats`` scorer, already built: a run
+            shares its index's, so the model loads once and one cache serves both.
 
     Raises:
         ConfigError: The spec names no scorer (``judge``), or ``base_url`` is given for
             ``stats`` (``judge_base_url``).
         ModelSpecError: The judge's model spec is unknown.
         ModelUnavailableError: The judge's SDK, key or weights, or the embedder, are missing.
+        UsageError: A scorer plugin fails to load (naming its entry point).
     """
-    model_spec = judge_model_spec(spec)
-    if model_spec is None:
-        if base_url:
-            raise ConfigError(
-                "judge_base_url",
-                "applies only to a judge:MODEL_SPEC `judge`",
-                fix="drop it, or name a judge model",
-            )
-        return StatsScorer()
+    judge_model_spec(spec)  # an unknown name or a bare ``judge`` fails here, alike
+    name, _, arg = spec.strip().partition(":")
+    return SCORERS.get(name)(
+        arg.strip(),
+        base_url=base_url,
+        cache=cache,
+        timeout_s=timeout_s,
+        repeats=repeats,
+        backend=backend,
+        embedder=embedder,
+    )
+
+
+def _stats(
+    arg: str, *, base_url: str | None = None, embedder: TextEmbedder | None = None, **_: Any
+) -> Scorer:
+    if base_url:
+        raise ConfigError(
+            "judge_base_url",
+            "applies only to a judge:MODEL_SPEC `judge`",
+            fix="drop it, or name a judge model",
+        )
+    return StatsScorer(embedder)
+
+
+def _judge(
+    arg: str,
+    *,
+    base_url: str | None = None,
+    cache: ResponseCache | None = None,
+    timeout_s: float | None = None,
+    repeats: int = 1,
+    backend: ChatModel | None = None,
+    **_: Any,
+) -> Scorer:
     if backend is None:
-        backend = resolve_model(model_spec, base_url=base_url, timeout_s=timeout_s)
+        backend = resolve_model(arg, base_url=base_url, timeout_s=timeout_s)
     return JudgeScorer(Model(backend, cache=cache), repeats=repeats)
 
 
+SCORERS.register("stats", _stats)
+SCORERS.register("judge", _judge)
+
+
 def judge_model_spec(spec: str) -> str | None:
-    """The model spec of a ``judge:MODEL_SPEC`` scorer spec, or None for ``stats``.
+    """The model spec of a ``judge:MODEL_SPEC`` scorer spec, or None for ``stats`` and
+    for a plugin's scorer (which builds whatever it needs itself).
 
     Raises:
         ConfigError: The spec names no scorer (names ``judge``).
@@ -85,4 +156,8 @@ def judge_model_spec(spec: str) -> str | None:
     prefix, _, model_spec = text.partition(":")
     if prefix == "judge" and model_spec.strip():
         return model_spec.strip()
-    raise ConfigError("judge", "unknown scorer", value=repr(spec), fix=_FIX)
+    if prefix not in ("stats", "judge") and prefix in SCORERS:
+        return None
+    plugins = [name for name in SCORERS.names() if name not in ("stats", "judge")]
+    fix = f"{_FIX}, or a plugin's: {', '.join(plugins)}" if plugins else _FIX
+    raise ConfigError("judge", "unknown scorer", value=repr(spec), fix=fix)

@@ -66,7 +66,7 @@ import numpy as np
 
 from probegen.answers import ProbeAnswers
 from probegen.corpora import GroupedVariant
-from probegen.embeddings import Embedder, Vectors
+from probegen.embeddings import Embedder, TextEmbedder, Vectors
 from probegen.errors import TemplateError
 from probegen.findings.effect import Effect, divergence_effect
 from probegen.probe import Probe
@@ -295,8 +295,8 @@ class StatsScorer:
         embedder: Sentence embedder; defaults to the shipped MiniLM (loaded on first use).
     """
 
-    def __init__(self, embedder: Embedder | None = None) -> None:
-        self.embedder = embedder or Embedder()
+    def __init__(self, embedder: TextEmbedder | None = None) -> None:
+        self.embedder: TextEmbedder = embedder or Embedder()
 
     @property
     def name(self) -> str:

@@ -1,4 +1,4 @@
-"""Selection strategies for ``evolve --selection``: the search and its two baselines.
+"""Selection strategies (an evolve run's ``selection``): the search and its two baselines.
 
 The benchmarks (``benchmarks/search_efficiency.py``) ask whether the quality-diversity
 search finds more than simpler strategies at the same target-query budget. Every

@@ -1,6 +1,6 @@
 """``directed``: a helper model writes children aimed at a cell, with feedback (Rainbow Teaming).
 
-Used in runs with a helper model (``--mutator-model``). Each call picks a *target cell*
+Used in runs with a helper model (``mutator_model``). Each call picks a *target cell*
 (attribute groups x superdomain x framing x form): half the time the cell of a strong
 elite, to improve its incumbent; otherwise an empty or weak cell one step from a filled
 one, as the ``explore`` emitter does. The parent is that elite (the best of the

@@ -191,5 +191,39 @@ ALTER TABLE elites ADD COLUMN effect TEXT;           -- JSON Effect, or NULL
 ALTER TABLE elites ADD COLUMN replicated INTEGER;    -- 1, 0, or NULL: not re-measured
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
+# v6: provider batches (OpenAI Batch, Anthropic Message Batches). Before a batch is sent,
+# its items are recorded under a submission token ('submitting'; the id is the token's
+# placeholder); once the provider accepts it, the row takes the provider's id. Each item's
+# custom id is its response-cache key. A killed run resumes by polling the batch (or, for
+# a submission cut off before its id came back, by finding it through the token the
+# provider keeps with it), never by submitting its items again. An item stays 'pending'
+# until its outcome is known; one that failed or expired may be submitted again (a retry,
+# as for a failed call).
+_V6 = """
+CREATE TABLE batches (
+    id              TEXT PRIMARY KEY,          -- the provider's batch id
+    provider        TEXT NOT NULL,             -- openai, anthropic
+    model           TEXT NOT NULL,             -- backend identity (spec + endpoint)
+    run_id          TEXT REFERENCES runs(id),  -- the run that submitted it
+    status          TEXT NOT NULL CHECK (status IN ('submitting', 'submitted', 'ended')),
+    token           TEXT NOT NULL,             -- the submission token sent with it
+    provider_status TEXT,                      -- the provider's last word (completed, ...)
+    items           INTEGER NOT NULL,
+    created_at      TEXT NOT NULL,
+    ended_at        TEXT
+);
+CREATE INDEX batches_by_model ON batches (model, status);
+
+CREATE TABLE batch_items (
+    batch_id  TEXT NOT NULL REFERENCES batches(id),
+    custom_id TEXT NOT NULL,                   -- the item's response-cache key
+    status    TEXT NOT NULL DEFAULT 'pending'
+              CHECK (status IN ('pending', 'answered', 'failed', 'expired')),
+    error     TEXT,                            -- why it failed, secrets redacted
+    PRIMARY KEY (batch_id, custom_id)
+);
+CREATE INDEX batch_items_by_key ON batch_items (custom_id, status);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
 """Migration *i* brings a store from ``user_version`` *i* to *i + 1*."""

@@ -33,6 +33,7 @@ from probegen.probe import Probe
 from probegen.redaction import redact, redact_config, redact_text
 from probegen.scoring.base import Score
 from probegen.store.group_commit import GroupCommit, Write
+from probegen.store.reviews import ReviewTables
 from probegen.store.schema import MIGRATIONS
 
 __all__ = [
@@ -78,7 +79,11 @@ class RunRecord:
 
 @dataclass(frozen=True)
 class EliteRecord:
-    """A row of ``elites``: one probe of a run's final archive."""
+    """A row of ``elites``: one probe of a run's final archive.
+
+    The store-facing subset of the elite record written to ``elites.jsonl``
+    (:class:`probegen.elite.RunElite`, whose ``store_record()`` gives this row): the
+    probe itself and its answers live in the store's own tables."""
 
     probe_id: str
     model: str
@@ -111,8 +116,11 @@ class QueryRecord:
     cached: bool
 
 
-class Store:
+class Store(ReviewTables):
     """A handle on one run-store database.
+
+    The review tables' queries are its methods too, from
+    :class:`~probegen.store.reviews.ReviewTables`.
 
     Args:
         path: The SQLite file; created with its parent directory if absent.
@@ -137,7 +145,7 @@ class Store:
         except sqlite3.DatabaseError as error:
             raise StoreError(
                 f"{path}: cannot open the run store: {error}",
-                fix="point --run-dir at a directory holding a probegen store, or a new one",
+                fix="use a run directory holding a probegen store, or a new one",
             ) from error
         self.group_commit = GroupCommit(self._db, self._unflushed_responses.clear)
 
@@ -260,8 +268,9 @@ class Store:
         return None if row is None else _probe(row)
 
     def select(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        """Run a read-only query: for packages that own tables of this store (reviews)
-        and keep their SQL beside their logic. Writes go through :meth:`transaction`."""
+        """Run a read-only query: for modules of this package that own tables of this
+        store (``batches``, ``reviews``) and keep their SQL beside their logic. Writes go
+        through :meth:`transaction`."""
         return self._db.execute(sql, tuple(params)).fetchall()
 
     # -- the response cache (implements probegen.models.base.ResponseCache) ----------

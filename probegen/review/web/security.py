@@ -1,15 +1,16 @@
 """The review app's defences, kept apart from its pages so they can be read in one go.
 
-- **Bind address.** 127.0.0.1 by default; anything else needs ``--allow-remote`` and
-  prints a warning, because the app hands out the power to put probes into a release.
+- **Bind address.** 127.0.0.1 by default; anything else needs ``allow_remote``
+  (:func:`check_bind`) and prints a warning, because the app hands out the power to put
+  probes into a release.
 - **Host header.** Requests must name a host the server answers for
   (:func:`allowed_hosts`: the loopback names for a loopback bind, else the bound
-  address, plus every ``--public-host``); anything else gets 400, which shuts out DNS
-  rebinding (a foreign page whose name resolves to this server).
+  address, plus every public host name given); anything else gets 400, which shuts out
+  DNS rebinding (a foreign page whose name resolves to this server).
 - **Login.** A reviewer's token (see :mod:`probegen.review.reviewers`) opens a
   server-side session (:mod:`probegen.review.sessions`) whose random id is all the
-  signed cookie (``SameSite=Strict``, ``HttpOnly``, and ``Secure`` with
-  ``--secure-cookies``) carries; every request checks it, so logout, removing the
+  signed cookie (``SameSite=Strict``, ``HttpOnly``, and ``Secure`` with the settings'
+  ``secure_cookies``) carries; every request checks it, so logout, removing the
   reviewer, or expiry ends it even for a copied cookie. The signing key is random per
   server start unless ``PROBEGEN_REVIEW_SECRET`` is set, so a restart logs everyone out
   but loses no decision: decisions live in the run store.
@@ -41,7 +42,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from probegen.errors import UsageError
+from probegen.errors import ConfigError
 
 __all__ = [
     "CSRF_FIELD",
@@ -107,24 +108,26 @@ def allowed_hosts(bind_host: str, public_hosts: Sequence[str]) -> tuple[str, ...
     """The Host header values the app accepts (compared without the port).
 
     Args:
-        bind_host: The ``--host`` bound. A loopback one admits ``127.0.0.1``,
+        bind_host: The address bound. A loopback one admits ``127.0.0.1``,
             ``localhost`` and ``[::1]``; another admits itself, unless it is a wildcard
             (``0.0.0.0``, ``::``), which no client names.
-        public_hosts: ``--public-host`` names: what clients (or a proxy passing the
-            Host header through) put in the URL.
+        public_hosts: The names clients (or a proxy passing the Host header through)
+            put in the URL.
 
     Raises:
-        UsageError: If a public host is not a bare name or address, or nothing would be
-            accepted (a wildcard bind without ``--public-host``).
+        ConfigError: If a public host is not a bare name or address (``public_hosts``),
+            or nothing would be accepted (``bind_host`` a wildcard, no public host).
     """
     hosts: list[str] = []
     for name in public_hosts:
         form = _host_header_form(name)
         if form is None:
-            raise UsageError(
-                f"--public-host {name!r}: not a host name or IP address",
+            raise ConfigError(
+                "public_hosts",
+                "not a host name or IP address",
+                value=repr(name),
                 fix="give the bare name clients use, without scheme, port or path, "
-                "e.g. --public-host review.example.org",
+                "e.g. review.example.org",
             )
         hosts.append(form)
     bound = _host_header_form(bind_host)
@@ -133,9 +136,11 @@ def allowed_hosts(bind_host: str, public_hosts: Sequence[str]) -> tuple[str, ...
     elif bound is not None and bound not in ("0.0.0.0", "[::]"):
         hosts.append(bound)
     if not hosts:
-        raise UsageError(
-            f"--host {bind_host}: a wildcard bind has no name to check the Host header against",
-            fix="pass --public-host NAME for each name or address clients use",
+        raise ConfigError(
+            "bind_host",
+            "a wildcard bind has no name to check the Host header against",
+            value=bind_host,
+            fix="pass `public_hosts` with each name or address clients use",
         )
     return tuple(dict.fromkeys(hosts))
 
@@ -144,14 +149,16 @@ def check_bind(host: str, allow_remote: bool) -> str | None:
     """Refuse a non-loopback bind unless allowed; return the warning to print, if any.
 
     Raises:
-        UsageError: If ``host`` is not loopback and ``allow_remote`` is false.
+        ConfigError: If ``host`` is not loopback and ``allow_remote`` is false.
     """
     if _is_loopback(host):
         return None
     if not allow_remote:
-        raise UsageError(
-            f"--host {host}: the review app binds to 127.0.0.1 unless told otherwise",
-            fix="pass --allow-remote to serve other machines (anyone with a token can review)",
+        raise ConfigError(
+            "host",
+            "the review app binds to 127.0.0.1 unless told otherwise",
+            value=host,
+            fix="pass `allow_remote` to serve other machines (anyone with a token can review)",
         )
     return (
         f"warning: serving the review queue on {host}: any machine that can reach it may try "
