@@ -41,11 +41,12 @@ async def test_recovers_from_529_429_and_timeout(
     llama_server: str, make_fault_proxy: ProxyFactory
 ) -> None:
     proxy = make_fault_proxy(llama_server)
-    proxy.inject(["529", "429:1", "timeout:10"])
+    proxy.inject(["529", "429:1", "timeout:30"])
     sleeps = Sleeps()
     events: list[tuple[str, dict[str, object]]] = []
-    # 5 s: room for a real answer on a loaded machine; the injected stall lasts 10 s.
-    backend = resolve_model("anthropic:local", base_url=proxy.url, timeout_s=5.0)
+    # 12 s: room for a real answer on a heavily loaded two-core machine (5 s was seen to
+    # run out there); the injected stall lasts longer still, so it is always a timeout.
+    backend = resolve_model("anthropic:local", base_url=proxy.url, timeout_s=12.0)
     async with Model(
         backend, sleep=sleeps, on_event=lambda kind, data: events.append((kind, data))
     ) as model:
