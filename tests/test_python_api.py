@@ -443,3 +443,20 @@ def test_a_bad_argument_of_the_other_calls_names_its_field(
     assert "--" not in str(error.value)  # library errors speak fields, not flags
     assert not (tmp_path / "runs").exists()
     assert not (tmp_path / "releases").exists()
+
+
+def test_evaluate_takes_a_config_instead_of_keyword_arguments(tmp_path: Path) -> None:
+    release = make_release(tmp_path / "release", "sim", 2)
+    first = probegen.evaluate(release, ["sim"], samples=2, bootstrap=0, run_dir=tmp_path / "a")
+    # The stored config reproduces the eval: same settings, same answers, all from cache.
+    again = probegen.evaluate(config=first.config, run_dir=tmp_path / "a")
+    assert again.config == first.config
+    assert [r.fitness for r in again.results] == [r.fitness for r in first.results]
+    assert again.outcomes[0].cache_hits == first.outcomes[0].sent > 0
+    with pytest.raises(ConfigError) as both:
+        probegen.evaluate(config=first.config, samples=5)
+    assert both.value.field == "config"
+    assert "samples" in str(both.value)
+    with pytest.raises(ConfigError) as neither:
+        probegen.evaluate()
+    assert neither.value.field == "release"

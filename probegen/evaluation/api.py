@@ -14,7 +14,8 @@ never CLI flags.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+import inspect
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -98,9 +99,10 @@ class EvalResult:
 
 
 def evaluate(
-    release: str | Path,
-    targets: ModelLike | Sequence[ModelLike],
+    release: str | Path | None = None,
+    targets: ModelLike | Sequence[ModelLike] | None = None,
     *,
+    config: EvalConfig | None = None,
     judge: ModelLike = "stats",
     judge_base_url: str | None = None,
     base_url: BaseUrls = None,
@@ -131,10 +133,17 @@ def evaluate(
             print(row.model, row.overall.mean)
 
     Args:
-        release: A release directory, ``NAME@X.Y.Z``, or ``NAME`` for its newest version.
+        release: A release directory, ``NAME@X.Y.Z``, or ``NAME`` for its newest version
+            (default: the ``config``'s).
         targets: One model or several: a spec, a
             :class:`~probegen.models.base.ChatModel`, or ``async def f(messages, config)
-            -> str`` (named by its spec, ``python:module:qualname``).
+            -> str`` (named by its spec, ``python:module:qualname``); default: the
+            ``config``'s specs (a function target must be passed again).
+        config: An :class:`~probegen.evaluation.run.EvalConfig` (e.g. a stored eval's
+            ``result.config``) instead of the keyword arguments that define an eval
+            (``judge``, ``judge_base_url``, ``base_url``, ``samples``, ``temperature``,
+            ``max_tokens``, ``seed``, ``system_prompt``, ``concurrency``, ``bootstrap``,
+            ``batch``): give one or the other.
         judge: ``stats`` (offline), ``judge:SPEC``, or a judge model object or function.
         judge_base_url: Endpoint of a ``judge:`` spec's model.
         base_url: Endpoint of every target spec that takes one (``openai:``,
@@ -173,6 +182,40 @@ def evaluate(
         RunInterrupted: Ctrl-C; the run is marked ``interrupted`` (a rerun answers the
             finished calls from the cache).
     """
+    if config is not None:
+        defining = {
+            "judge": judge, "judge_base_url": judge_base_url, "base_url": base_url,
+            "samples": samples, "temperature": temperature, "max_tokens": max_tokens,
+            "seed": seed, "system_prompt": system_prompt, "concurrency": concurrency,
+            "bootstrap": bootstrap, "batch": batch,
+        }  # fmt: skip
+        _refuse_both(defining)
+        return evaluate(
+            config.release if release is None else release,
+            list(config.targets) if targets is None else targets,
+            judge=config.judge,
+            judge_base_url=config.judge_base_url,
+            base_url=config.base_url,
+            samples=config.samples,
+            temperature=config.generate.temperature,
+            max_tokens=config.generate.max_tokens or _DEFAULTS["max_tokens"],
+            seed=config.seed,
+            system_prompt=config.system_prompt,
+            concurrency=config.concurrency,
+            bootstrap=config.bootstrap,
+            batch=config.batch,
+            timeout_s=timeout_s,
+            run_dir=run_dir,
+            releases_dir=releases_dir,
+            out=out,
+            corpora_dir=corpora_dir,
+            on_progress=on_progress,
+            batch_poll_s=batch_poll_s,
+        )
+    if release is None:
+        raise ConfigError("release", "is required", fix="name a release, or pass a config")
+    if targets is None:
+        raise ConfigError("targets", "needs at least one target", fix="e.g. targets=['local']")
     corpora = load_corpora(Path(corpora_dir) if corpora_dir else None)
     release_dir = resolve_release_dir(str(release), Path(releases_dir) if releases_dir else None)
     items, name, version = load_release(release_dir)
@@ -214,6 +257,25 @@ def evaluate(
         raise
     run = _EvalRun(config, items, corpora, backends, models, judge_backend, timeout_s, batch_poll_s)
     return in_own_thread_if_a_loop_runs(lambda: run.execute(root, out_dir, on_progress))
+
+
+# The keyword arguments' defaults, read from the signature so they are written once.
+_DEFAULTS = {
+    name: parameter.default
+    for name, parameter in inspect.signature(evaluate).parameters.items()
+    if parameter.default is not inspect.Parameter.empty
+}
+
+
+def _refuse_both(defining: Mapping[str, object]) -> None:
+    """A config defines the eval: an argument that says otherwise is a mistake."""
+    given = sorted(name for name, value in defining.items() if value != _DEFAULTS[name])
+    if given:
+        raise ConfigError(
+            "config",
+            f"given together with {', '.join(f'`{name}`' for name in given)}",
+            fix="give a config or those arguments, not both (change a config with model_copy)",
+        )
 
 
 def _targets(
