@@ -98,6 +98,32 @@ async def test_a_failed_query_and_its_event_commit_together(tmp_path: Path) -> N
         assert [e["kind"] for e in store.events(run_id)] == ["query_failed"]
 
 
+async def test_writes_of_one_flush_keep_their_order(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.sqlite") as store:
+        run_id = store.create_run("ask", {})
+        response = Response(text="second try")
+        # One flush: runs of the same statement go to SQLite together, but a failure and
+        # the later success of the same slot, and the events between them, stay in order.
+        await asyncio.gather(
+            store.arecord_query(
+                run_id, "p", "m", "k", None, 0, response_key=None, error="500",
+                event=("query_failed", {"n": 1}),
+            ),
+            store.aput_response(key_for(0), "m", MESSAGES, CONFIG, 0, response),
+            store.arecord_query(run_id, "p", "m", "k", None, 0, response_key=key_for(0)),
+            store.arecord_query(
+                run_id, "p", "m", "k", None, 1, response_key=None, error="timeout",
+                event=("query_failed", {"n": 2}),
+            ),
+        )  # fmt: skip
+        assert store.group_commit.transactions == 1
+        assert [(q.sample_index, q.status, q.text) for q in store.queries(run_id)] == [
+            (0, "ok", "second try"),
+            (1, "failed", None),
+        ]
+        assert [e["data"]["n"] for e in store.events(run_id)] == [1, 2]
+
+
 async def test_one_bad_write_fails_only_its_caller(tmp_path: Path) -> None:
     with Store(tmp_path / "s.sqlite") as store:
         run_id = store.create_run("ask", {})

@@ -11,6 +11,7 @@ gets them the same way.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 from collections.abc import Sequence
@@ -109,7 +110,7 @@ class GenerateConfig(BaseModel):
         """The config for sample ``index`` of a query (derives its seed)."""
         if self.seed is None:
             return self
-        return self.model_copy(update={"seed": self.seed + index})
+        return _config_for_sample(self, index)
 
 
 class Usage(BaseModel):
@@ -319,19 +320,51 @@ def cache_key(
     config: GenerateConfig,
     sample_index: int,
 ) -> str:
-    """The response-cache key: model identity + parameters + messages + sample index."""
+    """The response-cache key: model identity + parameters + messages + sample index.
+
+    The SHA-256 of ``{"config": ..., "messages": [...], "model": ..., "sample": ...}`` as
+    compact JSON with sorted keys. It is assembled from parts that are serialised once
+    per config and per text message (every sample of a variant sends the same ones), which
+    gives byte for byte the JSON of the whole payload, so keys never change.
+    """
+    messages_json = ",".join(
+        _message_key_json(m) if not m.images else _json(_message_payload(m)) for m in messages
+    )
+    blob = (
+        f'{{"config":{_config_key_json(config)},"messages":[{messages_json}],'
+        f'"model":{_json(identity)},"sample":{_json(sample_index)}}}'
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def _message_payload(message: ChatMessage) -> dict[str, object]:
+    # A text-only message keys exactly as before images existed, so caches built then
+    # still hit; a message with images keys by their checksums (the bytes are excluded).
+    return message.model_dump(mode="json", exclude=None if message.images else {"images"})
+
+
+@functools.lru_cache(maxsize=4096)
+def _message_key_json(message: ChatMessage) -> str:
+    """A text-only message's part of the key (messages with images are not memoised:
+    their bytes would stay in memory)."""
+    return _json(_message_payload(message))
+
+
+@functools.lru_cache(maxsize=1024)
+def _config_key_json(config: GenerateConfig) -> str:
     # A config that asks for no log-probabilities keys exactly as before the field
     # existed, so caches built then still hit.
     exclude = {"top_logprobs"} if config.top_logprobs is None else None
-    payload = {
-        "model": identity,
-        "config": config.model_dump(mode="json", exclude=exclude),
-        # A text-only message keys exactly as before images existed, so caches built then
-        # still hit; a message with images keys by their checksums (the bytes are excluded).
-        "messages": [
-            m.model_dump(mode="json", exclude=None if m.images else {"images"}) for m in messages
-        ],
-        "sample": sample_index,
-    }
-    blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(blob.encode()).hexdigest()
+    return _json(config.model_dump(mode="json", exclude=exclude))
+
+
+@functools.lru_cache(maxsize=4096)
+def _config_for_sample(config: GenerateConfig, index: int) -> GenerateConfig:
+    # Memoised: a run asks for the same few (config, sample) pairs thousands of times, and
+    # a pydantic copy costs more than the lookup. Configs are frozen, so sharing is safe.
+    assert config.seed is not None
+    return config.model_copy(update={"seed": config.seed + index})

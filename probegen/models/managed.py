@@ -146,7 +146,9 @@ class Model:
         self.cache_hits = 0
         self.retries = 0
         self.failures = 0
-        self.usage = Usage(input_tokens=0, output_tokens=0, cost_usd=None)
+        self._input_tokens = 0
+        self._output_tokens = 0
+        self._cost_usd: float | None = None
 
     @property
     def spec(self) -> str:
@@ -252,19 +254,25 @@ class Model:
     def _account(self, response: Response, latency_s: float, attempts: int) -> Response:
         usage = response.usage
         if usage.cost_usd is None:
-            usage = usage.model_copy(update={"cost_usd": cost_usd(self.spec, usage)})
-        total = self.usage
-        self.usage = Usage(
-            input_tokens=(total.input_tokens or 0) + (usage.input_tokens or 0),
-            output_tokens=(total.output_tokens or 0) + (usage.output_tokens or 0),
-            cost_usd=(
-                total.cost_usd
-                if usage.cost_usd is None
-                else (total.cost_usd or 0.0) + usage.cost_usd
-            ),
-        )
+            priced = cost_usd(self.spec, usage)
+            if priced is not None:
+                usage = usage.model_copy(update={"cost_usd": priced})
+        self._input_tokens += usage.input_tokens or 0
+        self._output_tokens += usage.output_tokens or 0
+        if usage.cost_usd is not None:
+            self._cost_usd = (self._cost_usd or 0.0) + usage.cost_usd
         return response.model_copy(
             update={"usage": usage, "latency_s": latency_s, "cached": False, "attempts": attempts}
+        )
+
+    @property
+    def usage(self) -> Usage:
+        """Tokens and cost of the calls this model made (cache hits cost nothing); cost
+        is None while no call was priced."""
+        return Usage(
+            input_tokens=self._input_tokens,
+            output_tokens=self._output_tokens,
+            cost_usd=self._cost_usd,
         )
 
     def _semaphore(self) -> asyncio.Semaphore:

@@ -16,6 +16,7 @@ return once committed; the synchronous forms commit on their own, as before.
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 import sqlite3
@@ -62,6 +63,26 @@ def new_run_id(kind: str) -> str:
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+@functools.lru_cache(maxsize=1024)
+def _config_json(config: GenerateConfig) -> str:
+    """A config as stored with a cached response (memoised: runs reuse a few configs)."""
+    return _dumps(config.model_dump(mode="json"))
+
+
+def _message_json(message: ChatMessage) -> str:
+    """One message as stored with a cached response; ``"[" + ", ".join(...) + "]"`` of
+    these is the ``_dumps`` of the list. Text messages are memoised (every sample of a
+    variant stores the same ones); messages with images are not, to free their bytes."""
+    if message.images:
+        return _dumps(message.model_dump(mode="json"))
+    return _text_message_json(message)
+
+
+@functools.lru_cache(maxsize=4096)
+def _text_message_json(message: ChatMessage) -> str:
+    return _dumps(message.model_dump(mode="json"))
 
 
 @dataclass(frozen=True)
@@ -614,8 +635,8 @@ def _response_write(
         (
             key,
             identity,
-            _dumps(config.model_dump(mode="json")),
-            _dumps([m.model_dump(mode="json") for m in messages]),
+            _config_json(config),
+            "[" + ", ".join(_message_json(m) for m in messages) + "]",
             sample_index,
             response.text,
             response.finish_reason,
