@@ -6,12 +6,21 @@ answered within 24 hours, collected into the response cache and resumable.
 - :mod:`.openai_batches`, :mod:`.anthropic_batches`: the two, through the official SDKs.
 - :mod:`.plan`: the calls a probe needs, each named by its response-cache key.
 - :mod:`.collect`: :func:`answer_by_batch` submits, records, polls and collects.
+- :mod:`.gather`: :class:`~probegen.batch.gather.BatchGatherer` for searches, whose calls
+  are known only as they are made: the calls made together go as one batch.
 - :mod:`.answered`: :class:`BatchAnswered`, the backend a run's usual calls then go
   through, so failed items are recorded like any failed call.
 """
 
 from probegen.batch.answered import BatchAnswered, BatchItemError, request_key
-from probegen.batch.base import BatchBackend, BatchCall, BatchItem, BatchState, batch_api_of
+from probegen.batch.base import (
+    BatchBackend,
+    BatchCall,
+    BatchItem,
+    BatchState,
+    batch_api_of,
+    require_batch_api,
+)
 from probegen.batch.collect import BatchAnswers, BatchCounts, BatchError, answer_by_batch
 from probegen.batch.plan import probe_calls
 
@@ -29,4 +38,5 @@ __all__ = [
     "batch_api_of",
     "probe_calls",
     "request_key",
+    "require_batch_api",
 ]

@@ -16,9 +16,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from probegen.errors import ConfigError
 from probegen.models.base import ChatMessage, GenerateConfig, Response, RetryHint
 
-__all__ = ["BatchBackend", "BatchCall", "BatchItem", "BatchState", "batch_api_of"]
+__all__ = [
+    "BatchBackend",
+    "BatchCall",
+    "BatchItem",
+    "BatchState",
+    "batch_api_of",
+    "require_batch_api",
+]
 
 
 @dataclass(frozen=True)
@@ -111,3 +119,23 @@ def batch_api_of(backend: object) -> BatchBackend | None:
     make = getattr(backend, "batch_api", None)
     api = make() if callable(make) else None
     return api if isinstance(api, BatchBackend) else None
+
+
+def require_batch_api(
+    label: str, backend: object, fix: str = "run it without `batch`"
+) -> BatchBackend:
+    """:func:`batch_api_of` ``backend``, or a one-line refusal naming the ``batch``
+    setting and the model (``label``).
+
+    Raises:
+        ConfigError: ``backend`` has no batch API.
+    """
+    api = batch_api_of(backend)
+    if api is None:
+        raise ConfigError(
+            "batch",
+            f"target {label} has no batch API (only openai: and anthropic: targets on one "
+            "endpoint have one)",
+            fix=fix,
+        )
+    return api

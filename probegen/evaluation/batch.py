@@ -17,13 +17,13 @@ from probegen.batch import (
     BatchBackend,
     BatchCall,
     BatchCounts,
-    batch_api_of,
     probe_calls,
     request_key,
+    require_batch_api,
 )
 from probegen.batch.collect import BatchEvent, answer_by_batch
 from probegen.corpora import Corpora
-from probegen.errors import ConfigError, TemplateError
+from probegen.errors import TemplateError
 from probegen.models.base import ChatModel, GenerateConfig, accepts_images
 from probegen.release.model import ReleaseItem
 from probegen.store import Store
@@ -42,15 +42,9 @@ def check_batch_targets(backends: Sequence[tuple[str, ChatModel]]) -> None:
 
 
 def _batch_api(label: str, backend: ChatModel) -> BatchBackend:
-    api = batch_api_of(backend)
-    if api is None:
-        raise ConfigError(
-            "batch",
-            f"target {label} has no batch API (only openai: and anthropic: targets on one "
-            "endpoint have one)",
-            fix="evaluate it without `batch`, or in a run of its own",
-        )
-    return api
+    return require_batch_api(
+        label, backend, fix="evaluate it without `batch`, or in a run of its own"
+    )
 
 
 def release_calls(

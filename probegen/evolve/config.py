@@ -130,6 +130,13 @@ class EvolveConfig(BaseModel):
     replicate: bool = True
     """Re-measure the findings at the end of the run on fresh samples, other names and
     other wordings."""
+    batch: bool = False
+    """Send the target's calls through its provider's batch API (``openai:`` and
+    ``anthropic:`` targets on one endpoint): half price, answered within 24 hours. The
+    calls a generation (or a racing rung) makes together go as one batch (see
+    :mod:`probegen.batch.gather`); the judge's and the helper's calls are not batched."""
+    batch_poll_s: float = Field(30.0, gt=0)
+    """Seconds between polls of an unfinished batch."""
     timeout_s: float | None = Field(None, gt=0)
     """Per-attempt timeout in seconds of every target, judge and helper call (None: each
     backend's default). It decides only how long a hang may last, so a resume may set

@@ -17,10 +17,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from probegen.batch.base import require_batch_api
+from probegen.batch.gather import BatchGatherer
 from probegen.corpora import Corpora
 from probegen.embedding_cache import EmbeddingCache
 from probegen.embeddings import Embedder, TextEmbedder
-from probegen.errors import RunInterrupted
+from probegen.errors import ConfigError, RunInterrupted
 from probegen.evolve.conclude import Conclusion
 from probegen.evolve.config import EvolveConfig
 from probegen.evolve.outputs import cluster_elites, write_outputs
@@ -188,6 +190,8 @@ def build_parts(
 
     try:
         target = model("target", config.target, config.target_base_url)
+        if config.batch:
+            require_batch_api(config.target, target)
         helper = (
             model("mutator_model", config.mutator_model, config.mutator_base_url)
             if config.mutator_model
@@ -329,6 +333,19 @@ def make_evolution(
         # A Model carries the caller's cache and retry choices: keep them.
         return backend if isinstance(backend, Model) else Model(backend, cache=store, on_event=log)
 
+    def batched(backend: ChatModel | Model) -> Model:
+        # The target's calls go as provider batches, gathered per generation and rung.
+        if isinstance(backend, Model):
+            raise ConfigError(
+                "batch", "the target is a Model, whose calls are its own",
+                fix="pass the backend itself (e.g. get_model(...)), not a Model",
+            )  # fmt: skip
+        gatherer = BatchGatherer(
+            backend, require_batch_api(backend.spec, backend), store, run_id,
+            poll_s=config.batch_poll_s, on_event=log,
+        )  # fmt: skip
+        return Model(backend, cache=store, on_event=log, gather=gatherer)
+
     if scorer is None:
         scorer = make_scorer(
             config.judge,
@@ -344,7 +361,7 @@ def make_evolution(
         store=store,
         run_id=run_id,
         corpora=corpora,
-        target=managed(target),
+        target=batched(target) if config.batch else managed(target),
         scorer=scorer,
         index=index,
         helper=managed(helper) if helper is not None else None,

@@ -20,6 +20,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -42,6 +43,7 @@ from probegen.redaction import redact_text
 
 __all__ = [
     "DEFAULT_RETRY",
+    "CallGatherer",
     "EventHandler",
     "Model",
     "RetryPolicy",
@@ -96,6 +98,21 @@ DEFAULT_RETRY = RetryPolicy()
 """The policy of a :class:`Model` built without one (the CLI's; tests shorten it)."""
 
 
+class CallGatherer(Protocol):
+    """Answers calls another way than one attempt each, e.g. a provider batch."""
+
+    async def answer(
+        self,
+        key: str,
+        messages: Sequence[ChatMessage],
+        config: GenerateConfig,
+        sample_index: int,
+    ) -> Response:
+        """The answer to one call (``key`` is its response-cache key, ``config`` the
+        sample's), already stored in the response cache; raises when there is none."""
+        ...
+
+
 class Model:
     """A :class:`~probegen.models.base.ChatModel` backend plus everything around a call.
 
@@ -108,6 +125,10 @@ class Model:
             ``("failure", fields)`` before :class:`~probegen.errors.ModelCallError` is raised.
         sleep: The awaitable used to wait between attempts (tests pass a recorder).
         rng: Source of backoff jitter (tests pass a seeded one).
+        gather: Answers the calls the cache does not have instead of the backend, e.g.
+            :class:`~probegen.batch.gather.BatchGatherer`, which sends the calls a run
+            makes together as one provider batch. It stores its answers in the cache
+            itself; no concurrency slot is held while a call waits for it.
 
     Attributes:
         sent: Attempts sent to the backend, retries included.
@@ -127,6 +148,7 @@ class Model:
         on_event: EventHandler | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
+        gather: CallGatherer | None = None,
     ) -> None:
         if max_concurrency is not None and max_concurrency < 1:
             raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
@@ -138,6 +160,7 @@ class Model:
         self.max_concurrency = max_concurrency or backend.max_concurrency
         self._on_event = on_event
         self._sleep = sleep
+        self.gather = gather
         self._rng = rng or random.Random()
         # A semaphore binds to the event loop it first waits on; keeping one per loop lets
         # one Model serve several asyncio.run() calls (CLI, tests) without RuntimeError.
@@ -202,6 +225,8 @@ class Model:
             if hit is not None and has_text(hit):
                 self.cache_hits += 1
                 return hit.model_copy(update={"cached": True, "attempts": 0})
+        if self.gather is not None:
+            return await self._gathered(key, messages, sample_config, sample_index)
         async with self._semaphore():
             # The slot is held through the backoff waits on purpose: under a 429 storm this
             # throttles the whole model instead of letting queued calls pile onto it.
@@ -250,6 +275,27 @@ class Model:
                 await self._sleep(wait)
                 continue
             return self._account(response, time.perf_counter() - started, attempt)
+
+    async def _gathered(
+        self,
+        key: str,
+        messages: Sequence[ChatMessage],
+        config: GenerateConfig,
+        sample_index: int,
+    ) -> Response:
+        assert self.gather is not None
+        self.sent += 1
+        started = time.perf_counter()
+        try:
+            response = await self.gather.answer(key, messages, config, sample_index)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # the gatherer's verdict: not retried here
+            cause = describe_error(error)
+            self.failures += 1
+            self._emit("failure", {"attempts": 1, "error": cause})
+            raise ModelCallError(self.spec, 1, cause) from error
+        return self._account(response, time.perf_counter() - started, 1)
 
     def _account(self, response: Response, latency_s: float, attempts: int) -> Response:
         usage = response.usage
