@@ -409,3 +409,127 @@ def test_the_server_validates_batches_and_shuffles_results(setup: dict[str, Any]
     assert refused.errors
     assert "duplicate" in str((refused.errors.data or [])[0].message)
     client.close()
+
+
+# -- evolve --batch: a search's calls, gathered per generation and racing rung ----------
+
+EVOLVE = {"attr": "gender", "generations": 1, "population": 3, "initial": 4, "samples": 2,
+          "judge": "stats", "replicate": False}  # fmt: skip
+
+
+def evolve(setup: dict[str, Any], target: str, **options: Any) -> probegen.EvolveResult:
+    return probegen.evolve(
+        target=target, run_dir=setup["runs"], batch=True, batch_poll_s=0.02,
+        **{**EVOLVE, **options},
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("target", "measure"),
+    [(OPENAI_TARGET, "auto"), (OPENAI_TARGET, "sampled"), (ANTHROPIC_TARGET, "sampled")],
+)
+def test_a_batch_search_sends_its_calls_made_together_as_one_batch(
+    setup: dict[str, Any], target: str, measure: str
+) -> None:
+    result = evolve(setup, target, measure=measure)
+    assert result.status == "finished", result.failure
+    sent = new_batches(setup)
+    ids = submitted(setup)
+    # Every target call of the search went by batch, each custom id once, and the calls
+    # made together shared a batch: a generation's probes, then each racing rung.
+    assert sorted(ids.values()) == [1] * len(ids)
+    assert result.calls_sent == len(ids) > 0
+    assert 2 <= len(sent) <= len(ids) / 4
+    with Store.in_run_dir(setup["runs"]) as store:
+        queries = [q for probe in result.probes for q in store.queries(result.run_id, probe)]
+        assert queries
+        assert all(q.status == "ok" for q in queries)
+        assert {q.text for q in queries} <= {
+            r.text for r in (store.get_response(cid) for cid in ids) if r is not None
+        }
+        events = store.events(result.run_id, "batch_submitted")
+        assert sorted(e["data"]["batch"] for e in events) == sorted(b["id"] for b in sent)
+        assert sum(e["data"]["items"] for e in events) == len(ids)
+    # The same search again finds every answer cached and sends nothing.
+    before = len(batches(setup["server"]))
+    again = evolve(setup, target, measure=measure)
+    assert again.calls_sent == 0
+    assert len(batches(setup["server"])) == before
+    # Batched answers are the answers calls get: a search by calls finds the same probes.
+    by_calls = probegen.evolve(
+        target=target, run_dir=setup["root"] / "by_calls", measure=measure, **EVOLVE
+    )
+    assert by_calls.calls_sent == result.calls_sent
+    assert [e.probe_id for e in by_calls.elites] == [e.probe_id for e in result.elites]
+
+
+def test_a_batch_search_killed_mid_batch_resumes_by_polling(setup: dict[str, Any]) -> None:
+    server = setup["server"]
+    post(f"{server}/batch/settings", {"delay_s": 3.0, "item_s": 0.02})
+    env = {**os.environ, "OPENAI_BASE_URL": f"{server}/v1"}
+    runs = str(setup["runs"])
+    argv = [
+        sys.executable, "-m", "probegen", "evolve", "--target", OPENAI_TARGET,
+        "--attr", "gender", "--generations", "1", "--population", "3", "--initial", "4",
+        "--samples", "2", "--measure", "sampled", "--no-replicate", "--batch",
+        "--batch-poll-s", "0.05", "--run-dir", runs,
+    ]  # fmt: skip
+    first = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not (new_batches(setup) and recorded_batches(setup["runs"])):
+        assert first.poll() is None, first.communicate()
+        assert time.monotonic() < deadline, "no batch was created"
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=30)
+    [batch] = new_batches(setup)
+    assert batch["status"] in ("validating", "in_progress")  # killed mid-batch
+    with Store.in_run_dir(setup["runs"]) as store:
+        [killed] = store.list_runs()
+
+    post(f"{server}/batch/settings", {"delay_s": 0.05, "item_s": 0.0})
+    resume = [sys.executable, "-m", "probegen", "evolve", "--resume", killed.id,
+              "--run-dir", runs]  # fmt: skip
+    second = subprocess.run(resume, env=env, capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0, second.stderr
+    # The server's own log: the killed run's batch was polled, not sent again, and no
+    # custom id reached it twice over every batch of the run.
+    assert sorted(submitted(setup).values()) == [1] * len(submitted(setup))
+    assert set(batch["custom_ids"]) <= set(submitted(setup))
+    with Store.in_run_dir(setup["runs"]) as store:
+        [run] = store.list_runs()
+        assert run.status == "finished"
+        resumed = store.events(run.id, "batch_resumed")
+        assert [e["data"]["batch"] for e in resumed] == [batch["id"]]
+        assert all(store.get_response(cid) is not None for cid in batch["custom_ids"])
+
+
+def test_a_batch_search_refuses_a_target_without_a_batch_api_before_any_run(
+    setup: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(ConfigError) as refused:
+        evolve(setup, "sim")
+    assert refused.value.field == "batch"
+    assert not (setup["runs"] / "probegen.sqlite").exists()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["evolve", "--target", "sim", "--attr", "gender", "--batch",
+              "--run-dir", str(setup["runs"])])  # fmt: skip
+    assert exit_info.value.code == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: --batch: target sim has no batch API")
+
+
+def test_a_batch_search_records_failed_items_as_failed_calls(
+    setup: dict[str, Any],
+) -> None:
+    post(f"{setup['server']}/batch/settings", {"fail_share": 0.2})
+    result = evolve(setup, OPENAI_TARGET, measure="sampled")
+    failed = {cid for batch in new_batches(setup) for cid in batch["failed"]}
+    assert failed
+    with Store.in_run_dir(setup["runs"]) as store:
+        queries = [q for probe in result.probes for q in store.queries(result.run_id, probe)]
+        lost = [q for q in queries if q.status == "failed"]
+        # Every failed item is a failed query carrying the batch's cause, none dropped.
+        assert len(lost) == len(failed)
+        assert all(q.error is not None and "batch" in q.error for q in lost)
+        assert len(store.events(result.run_id, "query_failed")) == len(failed)

@@ -116,6 +116,19 @@ def evolve_command(
     ),
     system: str | None = typer.Option(None, "--system", help="System prompt for the target."),
     timeout: float | None = TimeoutOption,
+    batch: bool = typer.Option(
+        _DEFAULT["batch"],
+        "--batch",
+        help="Send the target's calls through its provider's batch API (openai:, "
+        "anthropic:), one batch per generation and rung: half price, answered within 24 h; "
+        "a killed run resumes by polling.",
+    ),
+    batch_poll_s: float = typer.Option(
+        _DEFAULT["batch_poll_s"],
+        "--batch-poll-s",
+        min=0.001,
+        help="Seconds between polls of a batch.",
+    ),
     mutators: str | None = typer.Option(
         None, "--mutators", help="Comma-separated operator names (default: all that can run)."
     ),
@@ -273,6 +286,8 @@ def evolve_command(
             surrogate=surrogate,
             pool_factor=pool_factor,
             timeout_s=timeout,
+            batch=batch,
+            batch_poll_s=batch_poll_s,
             measure=measure,  # checked by the config
             decision_screen=decision_screen,
             decision_rounds=decision_rounds,
@@ -326,6 +341,7 @@ _FLAG_OF = {
     "system_prompt": "--system",
     "generate": "--temperature/--max-tokens",
     "timeout_s": "--timeout",
+    "batch_poll_s": "--batch-poll-s",
     "run_id": "--resume",
     "confirm_samples": "--max-samples",
 }
