@@ -25,6 +25,11 @@ Examples::
     python benchmarks/throughput.py                          # 50 ms, concurrency 1,4,16,64
     python benchmarks/throughput.py --latency-ms 20 --concurrency 8,32 --repeats 5
     python benchmarks/throughput.py --quick
+    python benchmarks/throughput.py --overhead   # probegen's own CPU per call, no network
+
+``--overhead`` measures only probegen's side: every seed probe's variants x 6 samples
+through ``query_probe`` into a scratch store, against a backend that answers at once,
+and prints the CPU milliseconds per call of three rounds (the first warms up).
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import http_json, print_machine, sim_server, table, write_json
 
 from probegen.corpora import Corpora, GroupedVariant, load_corpora
-from probegen.models import GenerateConfig, Model, resolve_model
+from probegen.models import ChatMessage, GenerateConfig, Model, Response, Usage, resolve_model
 from probegen.probe import Probe
 from probegen.runner import build_messages, query_probe
 from probegen.store import Store
@@ -179,6 +184,49 @@ def measure(base_url: str, way: str, concurrency: int, n: int, corpora: Corpora,
     return Case(concurrency, way, requests, seconds, reached, cpu, transactions)
 
 
+class InstantBackend:
+    """A backend that answers at once: what is left of a call is probegen's own work."""
+
+    spec = f"openai:{MODEL_NAME}"
+    identity = f"openai:{MODEL_NAME}@instant"
+    max_concurrency = 64
+
+    async def generate(self, messages: Sequence[ChatMessage], config: GenerateConfig) -> Response:
+        await asyncio.sleep(0)  # one turn of the loop, as an answer arriving would take
+        return Response(text="An answer of a few words.", finish_reason="stop", model=MODEL_NAME,
+                        usage=Usage(input_tokens=20, output_tokens=8))  # fmt: skip
+
+    def retry_hint(self, error: BaseException) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
+
+
+def overhead(corpora: Corpora, samples: int = 6, rounds: int = 4) -> list[float]:
+    """CPU ms per call of ``rounds`` rounds through ``query_probe`` (instant backend)."""
+    work = [(p, p.grouped_variants(corpora)) for p in (s.to_probe() for s in corpora.seeds)]
+
+    async def one_round(store_dir: Path) -> int:
+        with Store.in_run_dir(store_dir) as store:
+            run_id = store.create_run("benchmark", {})
+            async with Model(InstantBackend(), cache=store, max_concurrency=64) as model:
+                results = await asyncio.gather(
+                    *(query_probe(p, v, model, store, run_id, samples=samples, config=CONFIG)
+                      for p, v in work)
+                )  # fmt: skip
+        return sum(len(group) for r in results for group in r.answers.values())
+
+    per_call = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(rounds):
+            cpu = time.process_time()
+            calls = asyncio.run(one_round(Path(tmp) / str(i)))
+            per_call.append(1000 * (time.process_time() - cpu) / calls)
+            print(f"round {i}: {calls} calls, {per_call[-1]:.3f} CPU ms per call", flush=True)
+    return per_call[1:]
+
+
 def main(argv: Sequence[str] | None = None) -> list[Case]:
     """Run the benchmark and print its table; returns every measured batch."""
     parser = argparse.ArgumentParser(description="probegen vs raw openai SDK throughput")
@@ -190,7 +238,15 @@ def main(argv: Sequence[str] | None = None) -> list[Case]:
     )
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--quick", action="store_true", help="a tiny smoke run")
+    parser.add_argument(
+        "--overhead", action="store_true", help="probegen's own CPU per call, no network"
+    )
     args = parser.parse_args(argv)
+    if args.overhead:
+        print_machine()
+        rounds = overhead(load_corpora(), rounds=2 if args.quick else 4)
+        print(f"probegen's CPU per call: {statistics.median(rounds):.3f} ms (median)")
+        return []
     if args.quick:
         args.latency_ms, args.concurrency, args.repeats, args.seconds = 2.0, "1,4", 1, 0.01
     info = print_machine()

@@ -7,6 +7,7 @@ in-process (one torch/MiniLM import for all of them) with tiny workloads.
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -49,6 +50,13 @@ def test_throughput_quick(capsys: pytest.CaptureFixture[str]) -> None:
     }  # fmt: skip
     assert all(c.reached_server == c.requests > 0 for c in cases)
     assert "probegen / raw" in out
+
+
+def test_throughput_overhead_quick(capsys: pytest.CaptureFixture[str]) -> None:
+    load("throughput").main(["--overhead", "--quick"])
+    out = capsys.readouterr().out
+    assert re.search(r"round 1: [1-9]\d* calls, \d+\.\d+ CPU ms per call", out)
+    assert "probegen's CPU per call:" in out
 
 
 def test_index_scale_quick(capsys: pytest.CaptureFixture[str]) -> None:
