@@ -27,6 +27,7 @@ from test_eval import make_release
 
 import probegen
 from probegen.batch import BatchCall, batch_api_of
+from probegen.batch.anthropic_batches import AnthropicBatches
 from probegen.batch.openai_batches import OpenAIBatches
 from probegen.cli import main
 from probegen.corpora import load_corpora
@@ -307,6 +308,55 @@ def test_large_sets_are_split_into_batches_of_the_apis_size(
     assert [len(b["custom_ids"]) for b in new_batches(setup)] == [10, 10, 4]
     assert sorted(submitted(setup).values()) == [1] * CALLS
     assert all(r.status == "ok" for r in result.results)
+
+
+def _sizes(setup: dict[str, Any], target: str) -> dict[str, int]:
+    """Custom id -> bytes the call adds to its batch, for every call of the release."""
+    backend = resolve_model(target)
+    api = batch_api_of(backend)
+    assert api is not None
+    config = GenerateConfig(temperature=0.7, max_tokens=256, seed=0)  # evaluate's defaults
+    with Store.in_run_dir(setup["root"] / "sizes") as store:
+        calls = release_calls(
+            read_items(setup["release"] / PROBES_FILE), backend, samples=3, generate=config,
+            system_prompt=None, corpora=load_corpora(), store=store,
+        )  # fmt: skip
+    asyncio.run(backend.aclose())
+    return {call.custom_id: api.request_bytes(call) for call in calls}
+
+
+@pytest.mark.parametrize(
+    ("target", "api_class"),
+    [(OPENAI_TARGET, OpenAIBatches), (ANTHROPIC_TARGET, AnthropicBatches)],
+)
+def test_large_requests_are_split_by_the_apis_byte_limit(
+    setup: dict[str, Any], monkeypatch: pytest.MonkeyPatch, target: str, api_class: type
+) -> None:
+    sizes = _sizes(setup, target)
+    limit = sum(sorted(sizes.values())[-5:])  # room for about five calls
+    monkeypatch.setattr(api_class, "max_bytes", limit)
+    result = evaluate(setup, target, batch=True)
+    assert all(r.status == "ok" for r in result.results)
+    sent = new_batches(setup)
+    assert len(sent) >= CALLS // 8
+    assert all(sum(sizes[cid] for cid in b["custom_ids"]) <= limit for b in sent)
+    assert sorted(submitted(setup).values()) == [1] * CALLS
+
+
+def test_a_call_over_the_byte_limit_alone_fails_without_being_sent(
+    setup: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sizes = _sizes(setup, OPENAI_TARGET)
+    monkeypatch.setattr(OpenAIBatches, "max_bytes", min(sizes.values()) - 1)
+    result = evaluate(setup, OPENAI_TARGET, batch=True)
+    assert not new_batches(setup)
+    assert result.outcomes[0].batch is not None
+    assert result.outcomes[0].batch.failed == CALLS
+    with Store.in_run_dir(setup["runs"]) as store:
+        queries = store.queries(result.run_id)
+        assert len(queries) == CALLS
+        assert all(q.status == "failed" for q in queries)
+        assert all(q.error is not None and "over the batch API's limit" in q.error for q in queries)
 
 
 def test_a_refused_submission_fails_its_calls_and_server_faults_are_retried(

@@ -11,6 +11,7 @@ hex digits) is one.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,8 @@ class AnthropicBatches:
 
     provider = "anthropic"
     max_items = 100_000
+    max_bytes = 256 * 1024 * 1024
+    """The Message Batches API's limit on one batch's request."""
     """The Message Batches API's limit per batch."""
 
     def __init__(self, client: AsyncAnthropic, model: AnthropicBackend) -> None:
@@ -53,6 +56,14 @@ class AnthropicBatches:
         ]
         batch = await self._client.messages.batches.create(requests=requests)
         return batch.id
+
+    def request_bytes(self, call: BatchCall) -> int:
+        """The size of the call's entry in the batch's JSON request."""
+        entry = {
+            "custom_id": call.custom_id,
+            "params": self._model.request_params(call.messages, call.config),
+        }
+        return len(json.dumps(entry, ensure_ascii=False).encode()) + 1  # and its comma
 
     async def find(self, token: str) -> str | None:
         """None: a Message Batch carries nothing of ours to find it by, so a run stopped

@@ -90,6 +90,16 @@ class BatchBackend(Protocol):
         """The most calls one batch may carry (larger sets are split)."""
         ...
 
+    @property
+    def max_bytes(self) -> int:
+        """The largest batch the API takes, in bytes of what :meth:`submit` sends
+        (larger sets are split; a single call over it is failed without sending)."""
+        ...
+
+    def request_bytes(self, call: BatchCall) -> int:
+        """How many bytes ``call`` adds to the batch :meth:`submit` sends."""
+        ...
+
     async def submit(self, calls: Sequence[BatchCall], token: str) -> str:
         """Submit ``calls`` as one batch, tagged with ``token`` where the API keeps such
         a tag; return the provider's batch id."""

@@ -187,8 +187,7 @@ class _Collector:
             self.emit("batch_resumed", {"batch": batch_id, "items": len(pending.keys)})
         resumed = {key for keys in open_batches.values() for key in keys}
         fresh = [self.calls[key] for key in needed if key not in resumed]
-        for start in range(0, len(fresh), self.api.max_items):
-            chunk = fresh[start : start + self.api.max_items]
+        for chunk in self._chunks(fresh):
             submitted = await self._submit(chunk)
             if submitted is not None:
                 open_batches[submitted] = tuple(call.custom_id for call in chunk)
@@ -202,6 +201,31 @@ class _Collector:
             if open_batches:
                 await self.sleep(self.poll_s)
         return self.answers
+
+    def _chunks(self, calls: Sequence[BatchCall]) -> list[list[BatchCall]]:
+        """``calls`` in batches within the API's item and byte limits, in order; a call
+        that alone is over the byte limit fails here (no batch could carry it)."""
+        chunks: list[list[BatchCall]] = []
+        chunk: list[BatchCall] = []
+        size = 0
+        for call in calls:
+            needed = self.api.request_bytes(call)
+            if needed > self.api.max_bytes:
+                cause = (
+                    f"the request is {needed:,} bytes, over the batch API's limit of "
+                    f"{self.api.max_bytes:,} bytes for a whole batch"
+                )
+                self.answers.failures[call.custom_id] = cause
+                self.answers.counts.failed += 1
+                continue
+            if chunk and (len(chunk) >= self.api.max_items or size + needed > self.api.max_bytes):
+                chunks.append(chunk)
+                chunk, size = [], 0
+            chunk.append(call)
+            size += needed
+        if chunk:
+            chunks.append(chunk)
+        return chunks
 
     def _cached(self, key: str) -> bool:
         hit = self.store.get_response(key)

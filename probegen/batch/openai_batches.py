@@ -45,6 +45,8 @@ class OpenAIBatches:
     provider = "openai"
     max_items = 50_000
     """The Batch API's limit per batch."""
+    max_bytes = 200 * 1024 * 1024
+    """The Batch API's limit on the input file."""
 
     def __init__(self, client: AsyncOpenAI, model: OpenAIBackend) -> None:
         self._client = client
@@ -52,19 +54,7 @@ class OpenAIBatches:
 
     async def submit(self, calls: Sequence[BatchCall], token: str) -> str:
         """Upload the calls and create the batch, ``token`` in its metadata; its id."""
-        lines = [
-            json.dumps(
-                {
-                    "custom_id": call.custom_id,
-                    "method": "POST",
-                    "url": ENDPOINT,
-                    "body": self._model.request_body(call.messages, call.config),
-                },
-                ensure_ascii=False,
-            )
-            for call in calls
-        ]
-        data = ("\n".join(lines) + "\n").encode()
+        data = b"".join(self._line(call) for call in calls)
         uploaded = await self._client.files.create(
             file=("probegen-batch.jsonl", data, "application/jsonl"), purpose="batch"
         )
@@ -75,6 +65,19 @@ class OpenAIBatches:
             metadata={"source": "probegen", TOKEN_KEY: token},
         )
         return batch.id
+
+    def request_bytes(self, call: BatchCall) -> int:
+        """The size of the call's line in the input file."""
+        return len(self._line(call))
+
+    def _line(self, call: BatchCall) -> bytes:
+        line = {
+            "custom_id": call.custom_id,
+            "method": "POST",
+            "url": ENDPOINT,
+            "body": self._model.request_body(call.messages, call.config),
+        }
+        return (json.dumps(line, ensure_ascii=False) + "\n").encode()
 
     async def find(self, token: str) -> str | None:
         """The batch whose metadata holds ``token``, among the most recent ones."""
