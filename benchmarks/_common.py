@@ -100,9 +100,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def http_json(url: str, method: str = "GET") -> dict[str, object]:
-    """GET or POST ``url`` and parse the JSON answer."""
-    request = urllib.request.Request(url, method=method)
+def http_json(
+    url: str, method: str = "GET", body: dict[str, object] | None = None
+) -> dict[str, object]:
+    """GET or POST ``url`` (with ``body`` as JSON, if any) and parse the JSON answer."""
+    data = None if body is None else json.dumps(body).encode()
+    headers = {} if body is None else {"Content-Type": "application/json"}
+    request = urllib.request.Request(url, data, headers, method=method)
     with urllib.request.urlopen(request, timeout=10) as reply:
         data: dict[str, object] = json.load(reply)
         return data

@@ -59,6 +59,15 @@ def test_throughput_overhead_quick(capsys: pytest.CaptureFixture[str]) -> None:
     assert "probegen's CPU per call:" in out
 
 
+def test_batch_quick(capsys: pytest.CaptureFixture[str]) -> None:
+    calls, batch = load("batch").main(["--quick"])
+    out = capsys.readouterr().out
+    assert calls["calls"] == batch["calls"] > 0
+    assert 1 <= batch["batches"] < batch["calls"]
+    assert batch["cost_usd"] == pytest.approx(calls["cost_usd"] / 2)
+    assert "same elites: True" in out
+
+
 def test_index_scale_quick(capsys: pytest.CaptureFixture[str]) -> None:
     cases = load("index_scale").main(["--quick"])
     out = capsys.readouterr().out
