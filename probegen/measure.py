@@ -37,6 +37,7 @@ fresh samples of the probe with other names of the same groups.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -321,8 +322,10 @@ class ProbeMeasurer:
             return [Replication("other names and wordings", stored,
                                 replication_holds(discovery.effect, checked))]  # fmt: skip
         else:
-            results = [("fresh samples", await self._fresh(probe))]
-            renamed = await self._other_names(probe)
+            # Both at once: their calls then travel together (one batch for a batched
+            # target, more calls in flight for any other).
+            fresh, renamed = await asyncio.gather(self._fresh(probe), self._other_names(probe))
+            results = [("fresh samples", fresh)]
             if renamed is not None:
                 results.append(("other names", renamed))
         replications = []
@@ -360,9 +363,8 @@ class ProbeMeasurer:
         if not rounds:
             return None
         per_round = max(2, self._replication_samples() // min(len(rounds), _OTHER_NAME_ROUNDS))
-        pooled: ProbeAnswers | None = None
-        for names in rounds[:_OTHER_NAME_ROUNDS]:
-            renamed = probe.model_copy(
+        renamed = [
+            probe.model_copy(
                 update={
                     "template": rename_template(probe.template, slots, names),
                     "provenance": Provenance(
@@ -370,13 +372,15 @@ class ProbeMeasurer:
                     ),
                 }
             )
-            answers = await self._query(renamed, per_round, REPLICATION_SAMPLE_OFFSET)
-            pooled = (
-                _relabel(answers, probe, self.corpora)
-                if pooled is None
-                else _merge(pooled, _relabel(answers, probe, self.corpora))
-            )
-        assert pooled is not None
+            for names in rounds[:_OTHER_NAME_ROUNDS]
+        ]
+        # The rounds are asked at once and pooled in their order, as if one by one.
+        answered = await asyncio.gather(
+            *(self._query(r, per_round, REPLICATION_SAMPLE_OFFSET) for r in renamed)
+        )
+        pooled = _relabel(answered[0], probe, self.corpora)
+        for answers in answered[1:]:
+            pooled = _merge(pooled, _relabel(answers, probe, self.corpora))
         return await self._with_test(probe, pooled)
 
 

@@ -9,6 +9,7 @@ The replication rate is the share of findings whose every re-measurement holds.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -99,8 +100,11 @@ async def conclude(
     if not replicate:
         return conclusion
     by_id = {p.id: p for p in probes}
-    for probe_id in conclusion.findings:
-        probe = by_id.get(probe_id)
-        if probe is not None:
-            conclusion.replications[probe_id] = await measurer.replicate(probe, scores[probe_id])
+    found = [pid for pid in conclusion.findings if pid in by_id]
+    # Every finding at once: their calls travel together (a batched target's go as one
+    # batch per rung instead of a round trip per finding).
+    replications = await asyncio.gather(
+        *(measurer.replicate(by_id[pid], scores[pid]) for pid in found)
+    )
+    conclusion.replications.update(zip(found, replications, strict=True))
     return conclusion

@@ -161,6 +161,8 @@ class Model:
         self._on_event = on_event
         self._sleep = sleep
         self.gather = gather
+        # Calls being answered now, by (event loop, cache key); see generate().
+        self._in_flight: dict[tuple[asyncio.AbstractEventLoop, str], asyncio.Future[Response]] = {}
         self._rng = rng or random.Random()
         # A semaphore binds to the event loop it first waits on; keeping one per loop lets
         # one Model serve several asyncio.run() calls (CLI, tests) without RuntimeError.
@@ -225,22 +227,61 @@ class Model:
             if hit is not None and has_text(hit):
                 self.cache_hits += 1
                 return hit.model_copy(update={"cached": True, "attempts": 0})
+        if self.cache is None:
+            return await self._answer(key, messages, sample_config, sample_index)
+        # The same call already in flight (two probes that share a variant, a
+        # replication round on the probe's own names) is answered by that call, as the
+        # cache would answer it a moment later: an identical query is never sent twice.
+        loop = asyncio.get_running_loop()
+        pending = self._in_flight.get((loop, key))
+        if pending is not None:
+            try:
+                response = await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                if not pending.cancelled():
+                    raise  # this caller was cancelled
+                # The call it waited for was cancelled, not this caller: ask again.
+                return await self.generate(messages, config, sample_index=sample_index, key=key)
+            self.cache_hits += 1
+            return response.model_copy(update={"cached": True, "attempts": 0})
+        pending = self._in_flight[(loop, key)] = loop.create_future()
+        try:
+            response = await self._answer(key, messages, sample_config, sample_index)
+        except Exception as error:
+            pending.set_exception(error)
+            pending.exception()  # retrieved: no "never retrieved" warning without followers
+            raise
+        except BaseException:
+            pending.cancel()  # cancelled or interrupted: a follower asks again
+            raise
+        else:
+            pending.set_result(response)
+        finally:
+            del self._in_flight[(loop, key)]
+        return response
+
+    async def _answer(
+        self,
+        key: str,
+        messages: Sequence[ChatMessage],
+        config: GenerateConfig,
+        sample_index: int,
+    ) -> Response:
+        """A call the cache does not have: gathered, or attempted until done and cached."""
         if self.gather is not None:
-            return await self._gathered(key, messages, sample_config, sample_index)
+            return await self._gathered(key, messages, config, sample_index)
         async with self._semaphore():
             # The slot is held through the backoff waits on purpose: under a 429 storm this
             # throttles the whole model instead of letting queued calls pile onto it.
-            response = await self._attempt_until_done(messages, sample_config)
+            response = await self._attempt_until_done(messages, config)
         if self._async_cache is not None:
             # Committed with the answers of the other calls in flight (group commit), and
             # durable before the caller sees it.
             await self._async_cache.aput_response(
-                key, self.identity, messages, sample_config, sample_index, response
+                key, self.identity, messages, config, sample_index, response
             )
         elif self.cache is not None:
-            self.cache.put_response(
-                key, self.identity, messages, sample_config, sample_index, response
-            )
+            self.cache.put_response(key, self.identity, messages, config, sample_index, response)
         return response
 
     async def _attempt_until_done(
