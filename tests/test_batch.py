@@ -220,16 +220,11 @@ def recorded_batches(runs: Path) -> int:
         return 0
 
 
-def test_eval_killed_mid_batch_resumes_by_polling_and_submits_nothing_twice(
-    setup: dict[str, Any],
-) -> None:
-    server = setup["server"]
-    # Long enough that the batch is still running when the client is killed.
-    post(f"{server}/batch/settings", {"delay_s": 3.0, "item_s": 0.02})
-    env = {**os.environ, "OPENAI_BASE_URL": f"{server}/v1"}
-    argv = probegen_cli(setup, OPENAI_TARGET)
+def kill_mid_batch(setup: dict[str, Any], argv: list[str], env: dict[str, str]) -> Any:
+    """Run ``argv``, SIGKILL it once the server has a batch and the store has recorded
+    it, and return that batch (still running: the kill came mid-batch)."""
     first = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while not (new_batches(setup) and recorded_batches(setup["runs"])):
         assert first.poll() is None, first.communicate()
         assert time.monotonic() < deadline, "no batch was created"
@@ -238,6 +233,18 @@ def test_eval_killed_mid_batch_resumes_by_polling_and_submits_nothing_twice(
     first.wait(timeout=30)
     [batch] = new_batches(setup)
     assert batch["status"] in ("validating", "in_progress")  # killed mid-batch
+    return batch
+
+
+def test_eval_killed_mid_batch_resumes_by_polling_and_submits_nothing_twice(
+    setup: dict[str, Any],
+) -> None:
+    server = setup["server"]
+    # Long enough that the batch is still running when the client is killed.
+    post(f"{server}/batch/settings", {"delay_s": 3.0, "item_s": 0.02})
+    env = {**os.environ, "OPENAI_BASE_URL": f"{server}/v1"}
+    argv = probegen_cli(setup, OPENAI_TARGET)
+    batch = kill_mid_batch(setup, argv, env)
     assert len(batch["custom_ids"]) == CALLS
 
     second = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=180)
@@ -524,16 +531,7 @@ def test_a_batch_search_killed_mid_batch_resumes_by_polling(setup: dict[str, Any
         "--samples", "2", "--measure", "sampled", "--no-replicate", "--batch",
         "--batch-poll-s", "0.05", "--run-dir", runs,
     ]  # fmt: skip
-    first = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    while not (new_batches(setup) and recorded_batches(setup["runs"])):
-        assert first.poll() is None, first.communicate()
-        assert time.monotonic() < deadline, "no batch was created"
-        time.sleep(0.05)
-    first.send_signal(signal.SIGKILL)
-    first.wait(timeout=30)
-    [batch] = new_batches(setup)
-    assert batch["status"] in ("validating", "in_progress")  # killed mid-batch
+    batch = kill_mid_batch(setup, argv, env)
     with Store.in_run_dir(setup["runs"]) as store:
         [killed] = store.list_runs()
 
