@@ -37,9 +37,9 @@ class AnthropicBatches:
 
     provider = "anthropic"
     max_items = 100_000
+    """The Message Batches API's limit per batch."""
     max_bytes = 256 * 1024 * 1024
     """The Message Batches API's limit on one batch's request."""
-    """The Message Batches API's limit per batch."""
 
     def __init__(self, client: AsyncAnthropic, model: AnthropicBackend) -> None:
         self._client = client

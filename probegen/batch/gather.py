@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from probegen.batch.answered import BatchItemError
 from probegen.batch.base import BatchBackend, BatchCall
-from probegen.batch.collect import BatchCounts, BatchEvent, answer_by_batch
+from probegen.batch.collect import BatchEvent, answer_by_batch
 from probegen.models.base import ChatMessage, ChatModel, GenerateConfig, Response, has_text
 from probegen.store import Store
 
@@ -51,11 +51,8 @@ class BatchGatherer:
         run_id: The run the batches belong to.
         poll_s: Seconds between polls of an unfinished batch.
         window_s: Seconds of quiet that close a batch (see :data:`DEFAULT_WINDOW_S`).
-        on_event: Receives ``batch_submitted``, ``batch_resumed`` and ``batch_ended``.
-
-    Attributes:
-        counts: What the batches did so far (summed over every batch of the run).
-        batches: Ids of the batches submitted or collected, in order.
+        on_event: Receives ``batch_submitted``, ``batch_resumed`` and ``batch_ended``
+            (the run's event log, where a search's batches are recorded).
     """
 
     def __init__(
@@ -71,8 +68,6 @@ class BatchGatherer:
     ) -> None:
         self.model, self.api, self.store, self.run_id = model, api, store, run_id
         self.poll_s, self.window_s, self.on_event = poll_s, window_s, on_event
-        self.counts = BatchCounts()
-        self.batches: list[str] = []
         self._open = _Gathered()
         self._timer: asyncio.TimerHandle | None = None
         self._sending: set[asyncio.Task[None]] = set()
@@ -123,8 +118,6 @@ class BatchGatherer:
             for waiters in gathered.waiting.values():
                 _settle(waiters, error=error)
             return
-        self._add(answers.counts)
-        self.batches += answers.batches
         for key, waiters in gathered.waiting.items():
             cause = answers.failures.get(key)
             response = None if cause is not None else self.store.get_response(key)
@@ -132,15 +125,6 @@ class BatchGatherer:
                 _settle(waiters, error=BatchItemError(cause or "the batch holds no answer"))
             else:
                 _settle(waiters, result=response)
-
-    def _add(self, counts: BatchCounts) -> None:
-        total = self.counts
-        total.submitted += counts.submitted
-        total.resumed += counts.resumed
-        total.answered += counts.answered
-        total.failed += counts.failed
-        total.expired += counts.expired
-        total.add_cost(counts.cost_usd, counts.list_cost_usd)
 
 
 def _settle(

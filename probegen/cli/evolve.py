@@ -341,7 +341,6 @@ _FLAG_OF = {
     "system_prompt": "--system",
     "generate": "--temperature/--max-tokens",
     "timeout_s": "--timeout",
-    "batch_poll_s": "--batch-poll-s",
     "run_id": "--resume",
     "confirm_samples": "--max-samples",
 }

@@ -329,8 +329,6 @@ class Model:
         started = time.perf_counter()
         try:
             response = await self.gather.answer(key, messages, config, sample_index)
-        except asyncio.CancelledError:
-            raise
         except Exception as error:  # the gatherer's verdict: not retried here
             cause = describe_error(error)
             self.failures += 1
