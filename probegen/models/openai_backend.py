@@ -149,9 +149,15 @@ class OpenAIBackend:
         :class:`~probegen.models.base.BadResponseError` for a 200 without an answer."""
         from openai import APIResponseValidationError
 
+        body = self.request_body(messages, config)
         try:
+            # The SDK "transforms" every parameter by walking its TypedDict annotations;
+            # for the messages that walk is ~0.8 ms of CPU per call, a fifth of the SDK's
+            # whole client cost, and it changes nothing: ours are already in wire form.
+            # ``extra_body`` is sent as given and overrides the empty list in place, so the
+            # request is byte for byte what ``create(messages=...)`` sends (tested).
             completion: Any = await self._client.chat.completions.create(
-                **self.request_body(messages, config)
+                **{**body, "messages": []}, extra_body={"messages": body["messages"]}
             )
         except (json.JSONDecodeError, UnicodeDecodeError, APIResponseValidationError) as error:
             # Raised after a 200 arrived: the body is cut short or is not JSON at all.

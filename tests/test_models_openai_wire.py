@@ -1,0 +1,91 @@
+"""The ``openai:`` backend's request on the wire is exactly what the SDK's own
+``chat.completions.create(messages=...)`` sends, though it passes the messages through
+``extra_body`` to skip the SDK's per-call parameter transform (a CPU cost, not a change).
+
+The SDK is given an HTTP client whose transport records each request and answers with a
+chat completion, so both ways can be compared byte for byte without a server.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx2
+import pytest
+
+from probegen.models import ChatMessage, GenerateConfig, ImageInput
+from probegen.models.openai_backend import OpenAIBackend
+
+COMPLETION = {
+    "id": "c1",
+    "object": "chat.completion",
+    "created": 0,
+    "model": "m",
+    "choices": [
+        {
+            "index": 0,
+            "finish_reason": "stop",
+            "message": {"role": "assistant", "content": "An answer."},
+        }
+    ],
+    "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7},
+}
+
+CONVERSATIONS = [
+    [ChatMessage(role="user", content="Should Emily negotiate her salary?")],
+    [
+        ChatMessage(role="system", content="Answer briefly."),
+        ChatMessage(role="user", content="Ünïcode — “quotes”, 漢字 and \\ backslashes\n"),
+        ChatMessage(role="assistant", content="Sure."),
+        ChatMessage(role="user", content="And for James?"),
+    ],
+    [
+        ChatMessage(
+            role="user",
+            content="Who is the doctor here?",
+            images=(ImageInput.from_bytes(b"\x89PNG bytes", media_type="image/png"),),
+        )
+    ],
+]
+CONFIGS = [
+    GenerateConfig(),
+    GenerateConfig(temperature=0.0, max_tokens=1, seed=7, top_p=0.9, top_logprobs=20),
+]
+
+
+def _backend(base_url: str, sent: list[httpx2.Request]) -> OpenAIBackend:
+    from openai import AsyncOpenAI
+
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        sent.append(request)
+        return httpx2.Response(200, json=COMPLETION)
+
+    backend = OpenAIBackend("m", base_url=base_url, api_key="sk-test")
+    backend._client = AsyncOpenAI(  # the same client settings, a recording transport
+        api_key="sk-test",
+        base_url=backend._client.base_url,
+        max_retries=0,
+        http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(answer)),
+    )
+    return backend
+
+
+@pytest.mark.parametrize("base_url", ["http://127.0.0.1:9/v1", "https://api.openai.com/v1"])
+@pytest.mark.parametrize("config", CONFIGS, ids=["default", "logprobs"])
+@pytest.mark.parametrize("messages", CONVERSATIONS, ids=["one", "turns", "image"])
+async def test_request_is_byte_identical_to_create(
+    base_url: str, config: GenerateConfig, messages: list[ChatMessage]
+) -> None:
+    sent: list[httpx2.Request] = []
+    backend = _backend(base_url, sent)
+    response = await backend.generate(messages, config)
+    body: dict[str, Any] = backend.request_body(messages, config)
+    await backend._client.chat.completions.create(**body)
+    ours, sdk = sent
+    assert ours.content == sdk.content
+    assert ours.url == sdk.url
+    assert ours.headers["authorization"] == sdk.headers["authorization"] == "Bearer sk-test"
+    assert json.loads(ours.content)["messages"], "the messages reached the wire"
+    assert response.text == "An answer."
+    assert response.usage.input_tokens == 5
