@@ -108,8 +108,8 @@ def http_json(
     headers = {} if body is None else {"Content-Type": "application/json"}
     request = urllib.request.Request(url, data, headers, method=method)
     with urllib.request.urlopen(request, timeout=10) as reply:
-        data: dict[str, object] = json.load(reply)
-        return data
+        answer: dict[str, object] = json.load(reply)
+        return answer
 
 
 @contextmanager

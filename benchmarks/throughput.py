@@ -11,7 +11,11 @@ chat completion each) are sent two ways:
   response cache never answers: every request reaches the server, and every answer is
   written to the store as in a real run);
 - **raw**: ``openai.AsyncOpenAI`` with an ``asyncio.Semaphore`` of the same size, the same
-  messages, seeds and parameters, nothing stored.
+  messages, seeds and parameters, nothing stored: the SDK as documented, on its default
+  HTTP client (httpx);
+- **raw-aiohttp**: the same on the SDK's aiohttp client (``DefaultAioHttpClient``), which
+  probegen uses by default (``PROBEGEN_HTTP_CLIENT``): probegen's own cost shows against
+  this one, the transport's gain against the first.
 
 The server's request counter checks that every request really reached it. Each case is
 repeated (``--repeats``), alternating raw and probegen; the table gives the median and
@@ -56,6 +60,13 @@ from probegen.store import Store
 
 CONFIG = GenerateConfig(temperature=0.7, max_tokens=100, seed=0)
 MODEL_NAME = "sim"
+WAYS = ("raw", "raw-aiohttp", "probegen")
+
+
+def _spread(values: Sequence[float], spec: str) -> str:
+    """``median (min-max)``."""
+    low, mid, high = min(values), statistics.median(values), max(values)
+    return f"{mid:{spec}} ({low:{spec}}-{high:{spec}})"
 
 
 @dataclass
@@ -137,11 +148,19 @@ async def through_raw_sdk(
     concurrency: int,
     work: Sequence[tuple[Probe, list[GroupedVariant]]],
     samples: int,
+    aiohttp: bool = False,
 ) -> tuple[int, float]:
-    """The same requests with ``AsyncOpenAI`` and a semaphore; returns ``(requests, s)``."""
-    from openai import AsyncOpenAI
+    """The same requests with ``AsyncOpenAI`` and a semaphore, on the SDK's default HTTP
+    client or its aiohttp one; returns ``(requests, s)``."""
+    from openai import AsyncOpenAI, DefaultAioHttpClient
 
-    client = AsyncOpenAI(base_url=f"{base_url}/v1", api_key="unused", max_retries=0, timeout=60)
+    client = AsyncOpenAI(
+        base_url=f"{base_url}/v1",
+        api_key="unused",
+        max_retries=0,
+        timeout=60,
+        http_client=DefaultAioHttpClient() if aiohttp else None,
+    )
     slots = asyncio.Semaphore(concurrency)
 
     async def one(text: str, sample: int) -> str:
@@ -176,7 +195,9 @@ def measure(base_url: str, way: str, concurrency: int, n: int, corpora: Corpora,
             through_probegen(base_url, concurrency, work, samples, store_dir)
         )
     else:
-        requests, seconds = asyncio.run(through_raw_sdk(base_url, concurrency, work, samples))
+        requests, seconds = asyncio.run(
+            through_raw_sdk(base_url, concurrency, work, samples, aiohttp=way == "raw-aiohttp")
+        )
     cpu = time.process_time() - cpu
     reached = int(str(http_json(f"{base_url}/stats")["completions"]))
     if reached != requests:
@@ -255,59 +276,42 @@ def main(argv: Sequence[str] | None = None) -> list[Case]:
     cases: list[Case] = []
     with sim_server(args.latency_ms) as base_url, tempfile.TemporaryDirectory() as tmp:
         # Warm up both paths (imports, connection pools) outside the measurements.
-        measure(base_url, "raw", 4, 8, corpora, Path(tmp))
-        measure(base_url, "probegen", 4, 8, corpora, Path(tmp))
+        for way in WAYS:
+            measure(base_url, way, 4, 8, corpora, Path(tmp))
         for concurrency in levels:
             ideal_qps = concurrency * 1000 / args.latency_ms
             n = max(8, int(ideal_qps * args.seconds))
             for _ in range(args.repeats):
-                for way in ("raw", "probegen"):
+                for way in WAYS:
                     case = measure(base_url, way, concurrency, n, corpora, Path(tmp))
                     cases.append(case)
                     print(
-                        f"c={concurrency:3d} {way:8s} {case.requests:5d} requests "
+                        f"c={concurrency:3d} {way:11s} {case.requests:5d} requests "
                         f"{case.seconds:6.2f} s {case.qps:8.1f} q/s "
                         f"{case.cpu_ms:5.2f} CPU ms/request",
                         flush=True,
                     )
     rows = []
     for concurrency in levels:
-        raw_cases = [c for c in cases if c.concurrency == concurrency and c.way == "raw"]
-        our_cases = [c for c in cases if c.concurrency == concurrency and c.way == "probegen"]
-        raw, ours = [c.qps for c in raw_cases], [c.qps for c in our_cases]
-        ratios = [o / r for o, r in zip(ours, raw, strict=True)]
-        transactions = sum(c.transactions or 0 for c in our_cases)
-        rows.append(
-            [
-                concurrency,
-                f"{concurrency * 1000 / args.latency_ms:g}",
-                f"{statistics.median(raw):.1f} ({min(raw):.1f}-{max(raw):.1f})",
-                f"{statistics.median(ours):.1f} ({min(ours):.1f}-{max(ours):.1f})",
-                f"{statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})",
-                f"{statistics.median(c.cpu_ms for c in raw_cases):.2f}",
-                f"{statistics.median(c.cpu_ms for c in our_cases):.2f}",
-                f"{transactions / sum(c.requests for c in our_cases):.2f}",
-            ]
-        )
+        by_way = {w: [c for c in cases if (c.concurrency, c.way) == (concurrency, w)] for w in WAYS}
+        ours = by_way["probegen"]
+        row: list[object] = [concurrency, f"{concurrency * 1000 / args.latency_ms:g}"]
+        row += [_spread([c.qps for c in by_way[w]], ".1f") for w in WAYS]
+        for base in ("raw", "raw-aiohttp"):  # repeats alternate, so pair them in order
+            pairs = zip(ours, by_way[base], strict=True)
+            row.append(_spread([o.qps / b.qps for o, b in pairs], ".2f"))
+        row += [f"{statistics.median(c.cpu_ms for c in by_way[w]):.2f}" for w in WAYS]
+        transactions = sum(c.transactions or 0 for c in ours)
+        row.append(f"{transactions / sum(c.requests for c in ours):.2f}")
+        rows.append(row)
     print(
         f"\nthroughput: sim server at {args.latency_ms:g} ms per request, "
         f"{args.repeats} repeats (median (min-max))\n"
     )
-    print(
-        table(
-            [
-                "concurrency",
-                "ideal q/s",
-                "raw openai SDK q/s",
-                "probegen q/s",
-                "probegen / raw",
-                "raw CPU ms/req",
-                "probegen CPU ms/req",
-                "batched txns/req",
-            ],
-            rows,
-        )
-    )
+    headers = ["concurrency", "ideal q/s", "raw SDK (httpx) q/s", "raw SDK (aiohttp) q/s"]
+    headers += ["probegen q/s", "probegen / raw httpx", "probegen / raw aiohttp"]
+    headers += [f"{w} CPU ms/req" for w in WAYS] + ["batched txns/req"]
+    print(table(headers, rows))
     write_json(
         args.json,
         {

@@ -46,8 +46,8 @@ def test_throughput_quick(capsys: pytest.CaptureFixture[str]) -> None:
     cases = load("throughput").main(["--quick"])
     out = capsys.readouterr().out
     assert {(c.concurrency, c.way) for c in cases} == {
-        (1, "raw"), (1, "probegen"), (4, "raw"), (4, "probegen"),
-    }  # fmt: skip
+        (n, way) for n in (1, 4) for way in ("raw", "raw-aiohttp", "probegen")
+    }
     assert all(c.reached_server == c.requests > 0 for c in cases)
     assert "probegen / raw" in out
 

@@ -3,7 +3,8 @@
 ``extra_body`` to skip the SDK's per-call parameter transform (a CPU cost, not a change).
 
 The SDK is given an HTTP client whose transport records each request and answers with a
-chat completion, so both ways can be compared byte for byte without a server.
+chat completion, so both ways can be compared byte for byte without a server. Also here:
+which HTTP client the SDKs get (aiohttp by default, ``PROBEGEN_HTTP_CLIENT``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from typing import Any
 import httpx2
 import pytest
 
+from probegen.errors import UsageError
 from probegen.models import ChatMessage, GenerateConfig, ImageInput
+from probegen.models.endpoint import HTTP_CLIENT_ENV, http_client
 from probegen.models.openai_backend import OpenAIBackend
 
 COMPLETION = {
@@ -89,3 +92,28 @@ async def test_request_is_byte_identical_to_create(
     assert json.loads(ours.content)["messages"], "the messages reached the wire"
     assert response.text == "An answer."
     assert response.usage.input_tokens == 5
+
+
+@pytest.mark.parametrize("choice", ["aiohttp", "httpx", " HTTPX "])
+def test_http_client_follows_the_environment(choice: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import anthropic
+    import openai
+
+    monkeypatch.setenv(HTTP_CLIENT_ENV, choice)
+    for sdk in (openai, anthropic):
+        client = http_client(sdk)
+        if choice.strip().lower() == "httpx":
+            assert client is None  # the SDK's own default
+        else:
+            assert isinstance(client, sdk.DefaultAioHttpClient)
+    backend = OpenAIBackend("m", base_url="http://127.0.0.1:9/v1")
+    transport = type(backend._client._client._transport).__name__
+    assert transport == ("AiohttpTransport" if choice == "aiohttp" else "AsyncHTTPTransport")
+
+
+def test_unknown_http_client_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import openai
+
+    monkeypatch.setenv(HTTP_CLIENT_ENV, "requests")
+    with pytest.raises(UsageError, match=r"PROBEGEN_HTTP_CLIENT='requests'.*aiohttp or httpx"):
+        http_client(openai)

@@ -11,15 +11,28 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from probegen.errors import ModelUnavailableError, UsageError
 from probegen.redaction import REDACTED, mask_url, redact_url, register_secret, register_url_secrets
 
-__all__ = ["Endpoint", "check_base_url", "is_unsupported_request", "resolve_endpoint"]
+__all__ = [
+    "HTTP_CLIENT_ENV",
+    "Endpoint",
+    "check_base_url",
+    "http_client",
+    "is_unsupported_request",
+    "resolve_endpoint",
+    "timeout_or_connection",
+]
 
 # Local servers (llama.cpp, vLLM, Ollama) ignore the key, but the SDKs insist on one.
 PLACEHOLDER_KEY = "not-needed"
+
+HTTP_CLIENT_ENV = "PROBEGEN_HTTP_CLIENT"
+"""``aiohttp`` (the default, when installed) or ``httpx`` (the SDKs' own default)."""
 
 
 @dataclass(frozen=True)
@@ -136,3 +149,45 @@ def is_unsupported_request(status: int, message: str) -> bool:
     instead of being retried with backoff.
     """
     return status >= 500 and "not supported" in message.lower()
+
+
+def http_client(sdk: ModuleType) -> Any:
+    """The HTTP client an SDK (``openai`` or ``anthropic``) is given: its aiohttp
+    transport when installed, or None for the SDK's default (httpx).
+
+    Both SDKs offer aiohttp "for improved concurrency performance". At 64 calls in
+    flight it halves the client's CPU per request against httpx's connection pool, which
+    scans every pooled connection on each request (benchmarks/RESULTS.md section 2), so a
+    search or an eval drives a served model faster from one process. Set
+    ``PROBEGEN_HTTP_CLIENT=httpx`` to keep the SDK's default (proxies are honoured either
+    way: both read ``HTTPS_PROXY`` and friends).
+    """
+    choice = os.environ.get(HTTP_CLIENT_ENV, "aiohttp").strip().lower()
+    if choice not in ("aiohttp", "httpx"):
+        raise UsageError(
+            f"{HTTP_CLIENT_ENV}={choice!r}: not an HTTP client probegen knows",
+            fix=f"set {HTTP_CLIENT_ENV} to aiohttp or httpx, or unset it",
+        )
+    factory = getattr(sdk, "DefaultAioHttpClient", None)  # in SDKs of mid-2025 and later
+    if choice == "httpx" or factory is None:
+        return None
+    try:
+        return factory()
+    except RuntimeError:  # the SDK's aiohttp extra is not installed
+        return None
+
+
+def timeout_or_connection(error: BaseException) -> str:
+    """The retry reason of an SDK's ``APITimeoutError``: ``timeout``, or ``connection``
+    when it was really a dropped or refused connection.
+
+    The SDKs' aiohttp transport maps every ``aiohttp.ClientConnectionError`` to a connect
+    timeout, a server that hung up included; the aiohttp exception it came from is still
+    in the chain, and only aiohttp's timeouts are ``TimeoutError`` s.
+    """
+    seen: BaseException | None = error
+    while seen is not None:
+        if type(seen).__module__.startswith("aiohttp"):
+            return "timeout" if isinstance(seen, TimeoutError) else "connection"
+        seen = seen.__cause__ or seen.__context__
+    return "timeout"

@@ -41,7 +41,12 @@ from probegen.models.base import (
     Usage,
     bad_response_hint,
 )
-from probegen.models.endpoint import is_unsupported_request, resolve_endpoint
+from probegen.models.endpoint import (
+    http_client,
+    is_unsupported_request,
+    resolve_endpoint,
+    timeout_or_connection,
+)
 from probegen.models.managed import parse_retry_after
 
 if TYPE_CHECKING:
@@ -122,6 +127,7 @@ class OpenAIBackend:
             default_query=endpoint.query,
             timeout=timeout_s if timeout_s is not None else DEFAULT_TIMEOUT_S,
             max_retries=0,
+            http_client=http_client(openai),
         )
         self._identity = endpoint.identity(self._spec)
         self._max_concurrency = max_concurrency or DEFAULT_MAX_CONCURRENCY
@@ -242,7 +248,7 @@ class OpenAIBackend:
         if hint is not None:
             return hint
         if isinstance(error, APITimeoutError):
-            return RetryHint("timeout")
+            return RetryHint(timeout_or_connection(error))
         if isinstance(error, APIConnectionError):
             return RetryHint("connection")
         if isinstance(error, APIStatusError):
