@@ -17,6 +17,7 @@ import time
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from servers import HOST, FaultProxy, ServerProcess, free_port
 from test_eval import make_release
 
 import probegen
-from probegen.batch import BatchCall, batch_api_of
+from probegen.batch import BatchCall, anthropic_batches, batch_api_of
 from probegen.batch.anthropic_batches import AnthropicBatches
 from probegen.batch.openai_batches import OpenAIBatches
 from probegen.cli import main
@@ -268,12 +269,16 @@ def test_eval_killed_mid_batch_resumes_by_polling_and_submits_nothing_twice(
         assert all(r["status"] == "ok" for r in results)
 
 
-def test_a_batch_sent_but_never_confirmed_is_found_by_its_token_not_sent_again(
-    setup: dict[str, Any],
+@pytest.mark.parametrize("target", [OPENAI_TARGET, ANTHROPIC_TARGET])
+def test_a_batch_sent_but_never_confirmed_is_found_not_sent_again(
+    setup: dict[str, Any], target: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The narrowest kill: the provider accepted the batch, the run died before its id
-    was stored. The next run finds the batch by the token in its metadata."""
-    backend = resolve_model(OPENAI_TARGET)
+    was stored. The next run finds the batch (OpenAI: by the token in its metadata;
+    Anthropic, which keeps no tag: by its time and size) and polls it."""
+    # The shared server holds earlier tests' batches of this size, sent seconds ago.
+    monkeypatch.setattr(anthropic_batches, "_CLOCK_SLACK", timedelta(0))
+    backend = resolve_model(target)
     items = read_items(setup["release"] / PROBES_FILE)
     config = GenerateConfig(temperature=0.7, max_tokens=256, seed=0)  # evaluate's defaults
 
@@ -289,12 +294,12 @@ def test_a_batch_sent_but_never_confirmed_is_found_by_its_token_not_sent_again(
             corpora=load_corpora(), store=store,
         )  # fmt: skip
         keys = [call.custom_id for call in calls]
-        record_submission(store, "token-1", provider="openai", model=backend.identity,
-                          run_id=None, keys=keys)  # fmt: skip
+        record_submission(store, "token-1", provider=target.split(":")[0],
+                          model=backend.identity, run_id=None, keys=keys)  # fmt: skip
         asyncio.run(send(calls))
     [sent] = new_batches(setup)
 
-    result = evaluate(setup, OPENAI_TARGET, batch=True)
+    result = evaluate(setup, target, batch=True)
     assert result.status == "finished"
     assert result.failed_calls == 0
     assert [b["id"] for b in new_batches(setup)] == [sent["id"]]
@@ -304,6 +309,42 @@ def test_a_batch_sent_but_never_confirmed_is_found_by_its_token_not_sent_again(
     with Store.in_run_dir(setup["runs"]) as store:
         [row] = store.select("SELECT id, status, token FROM batches")
         assert (row["id"], row["status"], row["token"]) == (sent["id"], "ended", "token-1")
+
+
+def test_an_anthropic_batch_of_another_size_is_not_taken_for_the_lost_one(
+    setup: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another batch sent in the window, of a different size, is not mistaken for the
+    lost submission: the calls are sent again (the old behaviour), and answered."""
+    # The server is shared: earlier tests' batches of the same size, sent seconds ago,
+    # must fall outside the window, which is what the slack would widen it by.
+    monkeypatch.setattr(anthropic_batches, "_CLOCK_SLACK", timedelta(0))
+    backend = resolve_model(ANTHROPIC_TARGET)
+    items = read_items(setup["release"] / PROBES_FILE)
+    config = GenerateConfig(temperature=0.7, max_tokens=256, seed=0)
+
+    async def send_other(calls: list[BatchCall]) -> None:
+        api = batch_api_of(backend)
+        assert api is not None
+        await api.submit(calls[:3], "someone-else")  # not recorded: not ours
+        await backend.aclose()
+
+    with Store.in_run_dir(setup["runs"]) as store:
+        calls = release_calls(
+            items, backend, samples=3, generate=config, system_prompt=None,
+            corpora=load_corpora(), store=store,
+        )  # fmt: skip
+        record_submission(store, "token-1", provider="anthropic", model=backend.identity,
+                          run_id=None, keys=[call.custom_id for call in calls])  # fmt: skip
+        asyncio.run(send_other(calls))
+
+    result = evaluate(setup, ANTHROPIC_TARGET, batch=True)
+    assert result.status == "finished"
+    assert result.failed_calls == 0
+    counts = result.outcomes[0].batch
+    assert counts is not None
+    assert (counts.submitted, counts.resumed) == (CALLS, 0)
+    assert [len(b["custom_ids"]) for b in new_batches(setup)] == [3, CALLS]
 
 
 def test_large_sets_are_split_into_batches_of_the_apis_size(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from probegen.batch.base import BatchCall, BatchItem, BatchState
@@ -23,8 +24,12 @@ if TYPE_CHECKING:
     from anthropic import AsyncAnthropic
 
     from probegen.models.anthropic_backend import AnthropicBackend
+    from probegen.store.batches import PendingBatch
 
 __all__ = ["AnthropicBatches"]
+
+_CLOCK_SLACK = timedelta(minutes=1)
+"""How far the provider's clock may run behind ours."""
 
 
 class AnthropicBatches:
@@ -65,10 +70,29 @@ class AnthropicBatches:
         }
         return len(json.dumps(entry, ensure_ascii=False).encode()) + 1  # and its comma
 
-    async def find(self, token: str) -> str | None:
-        """None: a Message Batch carries nothing of ours to find it by, so a run stopped
-        between sending a batch and hearing its id sends those calls again."""
-        return None
+    async def find(self, submission: PendingBatch) -> str | None:
+        """The one batch created since the submission was recorded (less a minute for
+        clocks) with as many requests as it sent; None when there is none, or more
+        than one.
+
+        A Message Batch keeps no tag of ours, so its time and size are what identify it.
+        A wrong match costs nothing but a rerun: results are matched by custom id, so
+        another batch's answers are never taken for these calls, and any call it lacks
+        fails as "no result" and is sent again by the next run.
+        """
+        since = datetime.fromisoformat(submission.created_at) - _CLOCK_SLACK
+        found = []
+        async for batch in self._client.messages.batches.list(limit=100):  # newest first
+            if batch.created_at < since:
+                break
+            counts = batch.request_counts
+            sent = (
+                counts.processing + counts.succeeded + counts.errored + counts.canceled
+                + counts.expired
+            )  # fmt: skip
+            if sent == submission.items:
+                found.append(batch.id)
+        return found[0] if len(found) == 1 else None
 
     async def poll(self, batch_id: str) -> BatchState:
         """Ended once ``processing_status`` is ``ended``."""

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from probegen.errors import ConfigError
 from probegen.models.base import ChatMessage, GenerateConfig, Response, RetryHint
+
+if TYPE_CHECKING:
+    from probegen.store.batches import PendingBatch
 
 __all__ = [
     "BatchBackend",
@@ -105,10 +108,10 @@ class BatchBackend(Protocol):
         a tag; return the provider's batch id."""
         ...
 
-    async def find(self, token: str) -> str | None:
-        """The id of the batch submitted with ``token``, or None when the provider has
-        none (or cannot tell): for a run stopped between sending a batch and hearing its
-        id."""
+    async def find(self, submission: PendingBatch) -> str | None:
+        """The id of the batch sent as ``submission`` (its ``token``, item count and time
+        of sending), or None when the provider has none or cannot tell: for a run stopped
+        between sending a batch and hearing its id."""
         ...
 
     async def poll(self, batch_id: str) -> BatchState:

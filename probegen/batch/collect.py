@@ -174,9 +174,7 @@ class _Collector:
             batch_id = pending.id
             if pending.status == "submitting":
                 # Sent by a run that stopped before the provider's id came back.
-                found = await self._request(
-                    pending.id, "look up", partial(self.api.find, pending.token)
-                )
+                found = await self._request(pending.id, "look up", partial(self.api.find, pending))
                 if found is None:  # never accepted (or not to be found): send again
                     drop_submission(self.store, pending.token)
                     continue

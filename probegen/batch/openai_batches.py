@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from openai import AsyncOpenAI
 
     from probegen.models.openai_backend import OpenAIBackend
+    from probegen.store.batches import PendingBatch
 
 __all__ = ["OpenAIBatches"]
 
@@ -79,11 +80,12 @@ class OpenAIBatches:
         }
         return (json.dumps(line, ensure_ascii=False) + "\n").encode()
 
-    async def find(self, token: str) -> str | None:
-        """The batch whose metadata holds ``token``, among the most recent ones."""
+    async def find(self, submission: PendingBatch) -> str | None:
+        """The batch whose metadata holds the submission's token, among the most recent
+        ones."""
         seen = 0
         async for batch in self._client.batches.list(limit=100):
-            if (batch.metadata or {}).get(TOKEN_KEY) == token:
+            if (batch.metadata or {}).get(TOKEN_KEY) == submission.token:
                 return batch.id
             seen += 1
             if seen >= _FIND_WITHIN:

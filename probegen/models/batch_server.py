@@ -7,7 +7,7 @@ an eval with ``batch=True`` the way the providers do:
   /v1/files/{id}`` and ``/content``, ``POST /v1/batches``, ``GET /v1/batches[/{id}]``,
   ``POST /v1/batches/{id}/cancel``; results go to an output file (answers) and an error
   file (failed and expired items), as JSONL.
-- Anthropic Message Batches: ``POST /v1/messages/batches``, ``GET
+- Anthropic Message Batches: ``POST /v1/messages/batches`` (``GET`` lists them), ``GET
   /v1/messages/batches/{id}``, ``GET .../results`` (JSONL), ``POST .../cancel``; and the
   synchronous ``POST /v1/messages``, so a batch answer can be compared with a call.
 
@@ -199,6 +199,7 @@ class BatchServer:
             Route("/v1/batches/{batch_id}/cancel", self.cancel_openai, methods=["POST"]),
             Route("/v1/messages", self.messages, methods=["POST"]),
             Route("/v1/messages/batches", self.create_anthropic, methods=["POST"]),
+            Route("/v1/messages/batches", self.list_anthropic, methods=["GET"]),
             Route("/v1/messages/batches/{batch_id}", self.get_anthropic, methods=["GET"]),
             Route(f"{_MB}/{{batch_id}}/results", self.anthropic_results, methods=["GET"]),
             Route(f"{_MB}/{{batch_id}}/cancel", self.cancel_anthropic, methods=["POST"]),
@@ -467,6 +468,14 @@ class BatchServer:
             "ended_at": _iso(batch.ended_at), "archived_at": None, "cancel_initiated_at": None,
             "results_url": results_url if ended else None,
         }  # fmt: skip
+
+    async def list_anthropic(self, request: Request) -> JSONResponse:
+        """Newest first, in one page (``has_more`` false)."""
+        found = [b for b in reversed(self.batches.values()) if b.api == "anthropic"]
+        data = [self._anthropic_object(b, request) for b in found]
+        return JSONResponse({"data": data, "has_more": False,
+                             "first_id": data[0]["id"] if data else None,
+                             "last_id": data[-1]["id"] if data else None})  # fmt: skip
 
     async def get_anthropic(self, request: Request) -> JSONResponse:
         batch = self._find(request, "anthropic")

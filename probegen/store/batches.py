@@ -14,7 +14,7 @@ store's own transaction and read methods (see :meth:`Store.select`).
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from probegen.redaction import redact_text
@@ -47,6 +47,8 @@ class PendingBatch:
             last seen) or ``ended`` (its results can be read again).
         token: The submission token sent with the batch.
         keys: The pending keys asked for that it holds.
+        items: How many calls the batch was sent with (all of them, not only ``keys``).
+        created_at: When it was recorded, just before it was sent (ISO-8601, UTC).
     """
 
     id: str
@@ -54,6 +56,8 @@ class PendingBatch:
     status: str
     token: str
     keys: tuple[str, ...]
+    items: int
+    created_at: str
 
 
 def record_submission(
@@ -109,27 +113,26 @@ def pending_batches(store: Store, model: str, keys: Collection[str]) -> list[Pen
     first; each key is given to one batch only (the oldest), so it is collected once."""
     wanted = set(keys)
     rows = store.select(
-        "SELECT b.id, b.provider, b.status, b.token, i.custom_id FROM batch_items i"
-        " JOIN batches b ON b.id = i.batch_id"
+        "SELECT b.id, b.provider, b.status, b.token, b.items, b.created_at, i.custom_id"
+        " FROM batch_items i JOIN batches b ON b.id = i.batch_id"
         " WHERE b.model = ? AND i.status = 'pending' ORDER BY b.created_at, b.id",
         (model,),
     )
-    found: dict[str, tuple[str, str, str, list[str]]] = {}
+    batches: dict[str, PendingBatch] = {}
+    keys_of: dict[str, list[str]] = {}
     taken: set[str] = set()
     for row in rows:
         key = row["custom_id"]
         if key in wanted and key not in taken:
             taken.add(key)
-            entry: tuple[str, str, str, list[str]] = (
-                row["provider"],
-                row["status"],
-                row["token"],
-                [],
-            )
-            found.setdefault(row["id"], entry)[3].append(key)
+            if row["id"] not in batches:
+                batches[row["id"]] = PendingBatch(
+                    row["id"], row["provider"], row["status"], row["token"], (),
+                    row["items"], row["created_at"],
+                )  # fmt: skip
+            keys_of.setdefault(row["id"], []).append(key)
     return [
-        PendingBatch(batch_id, provider, status, token, tuple(found_keys))
-        for batch_id, (provider, status, token, found_keys) in found.items()
+        replace(pending, keys=tuple(keys_of[batch_id])) for batch_id, pending in batches.items()
     ]
 
 
