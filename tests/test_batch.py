@@ -347,6 +347,34 @@ def test_an_anthropic_batch_of_another_size_is_not_taken_for_the_lost_one(
     assert [len(b["custom_ids"]) for b in new_batches(setup)] == [3, CALLS]
 
 
+def test_a_judge_with_a_batch_api_judges_by_batches_too(setup: dict[str, Any]) -> None:
+    """``eval --batch`` with ``judge:openai:...``: after the target's batch, each round of
+    verdicts (a target's items are judged together) is one batch, recorded as the
+    judge's, answered into the cache, and a rerun sends nothing. The simulator is no
+    judge (its answers are not verdicts), so every verdict fails after its 3 attempts,
+    one batch each, and says so."""
+    judge = "judge:openai:gpt-4o-mini"
+    options = {"judge": judge, "judge_base_url": f"{setup['server']}/v1"}
+    result = evaluate(setup, OPENAI_TARGET, batch=True, **options)
+    target_batch, *judge_batches = new_batches(setup)
+    assert len(target_batch["custom_ids"]) == CALLS
+    assert [len(b["custom_ids"]) for b in judge_batches] == [4, 4, 4]  # items x attempts
+    assert sorted(submitted(setup).values()) == [1] * (CALLS + 12)
+    assert all("invalid judge output after 3 attempt(s)" in (r.error or "")
+               for r in result.results)  # fmt: skip
+    with Store.in_run_dir(setup["runs"]) as store:
+        judged = [e["data"] for e in store.events(result.run_id, "batch_submitted")]
+        assert [d.get("judge") for d in judged] == [None, judge, judge, judge]
+        assert all(
+            store.get_response(cid) is not None for b in judge_batches for cid in b["custom_ids"]
+        )
+
+    before = len(batches(setup["server"]))
+    again = evaluate(setup, OPENAI_TARGET, batch=True, **options)
+    assert len(batches(setup["server"])) == before  # every verdict call is cached
+    assert [r.error for r in again.results] == [r.error for r in result.results]
+
+
 def test_large_sets_are_split_into_batches_of_the_apis_size(
     setup: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:

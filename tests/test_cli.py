@@ -134,3 +134,18 @@ def test_user_errors_are_one_line_exit_2_and_write_nothing(
 
 def test_unknown_command_is_a_one_line_error() -> None:
     assert_one_line_error(probegen("evolvee"), "evolvee")
+
+
+def test_eval_batch_lines_keep_colons_and_name_the_judge(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Model specs are full of colons; none may turn into an emoji (``:x:`` is one)."""
+    from probegen.cli.eval import _display
+
+    with _display() as show:
+        show("batch_ended", {"target": "openai:x", "batch": "b", "status": "completed",
+                             "answered": 3, "failed": 1, "expired": 0})  # fmt: skip
+        show("batch_submitted", {"judge": "judge:openai:m", "batch": "j", "items": 4})
+    out = capsys.readouterr().out
+    assert "openai:x: batch b completed: 3 answered, 1 failed, 0 expired" in out
+    assert "judge:openai:m: batch j submitted (4 calls)" in out

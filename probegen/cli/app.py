@@ -33,8 +33,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+# No emoji codes: model specs and user text hold colons (``openai:x:...`` is not ❌).
+console = Console(highlight=False, emoji=False)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 EXIT_USER_ERROR = 2
 EXIT_RUN_FAILED = 1

@@ -191,9 +191,9 @@ def _usd(value: float | None) -> str:
 
 
 _BATCH_EVENTS = {
-    "batch_submitted": "{target}: batch {batch} submitted ({items} calls); waiting for it",
-    "batch_resumed": "{target}: batch {batch} was submitted before ({items} calls); polling it",
-    "batch_ended": "{target}: batch {batch} {status}: {answered} answered, {failed} failed, "
+    "batch_submitted": "{who}: batch {batch} submitted ({items} calls); waiting for it",
+    "batch_resumed": "{who}: batch {batch} was submitted before ({items} calls); polling it",
+    "batch_ended": "{who}: batch {batch} {status}: {answered} answered, {failed} failed, "
     "{expired} expired",
 }
 
@@ -225,7 +225,10 @@ def _display() -> Iterator[EvalProgress]:
             )
             progress.start()
         elif kind in _BATCH_EVENTS:
-            progress.console.print(_BATCH_EVENTS[kind].format(**fields), markup=False)
+            # A target's batches name the target; the judge's, the judge (judge:SPEC).
+            who = fields.get("target") or fields.get("judge")
+            line = _BATCH_EVENTS[kind].format(who=who, **fields)
+            progress.console.print(line, markup=False)
         elif kind == "item_done":
             label = str(fields["target"])
             if label not in tasks:

@@ -23,6 +23,8 @@ from typing import Literal
 from pydantic import ValidationError
 
 from probegen.api_common import ModelLike, OwnedModels, in_own_thread_if_a_loop_runs, sampling
+from probegen.batch import batch_api_of
+from probegen.batch.gather import BatchGatherer
 from probegen.corpora import Corpora, load_corpora
 from probegen.errors import ConfigError
 from probegen.evaluation.batch import check_batch_targets
@@ -168,8 +170,8 @@ def evaluate(
             Batch, Anthropic Message Batches: half the price, answered within 24 hours).
             Each batch's id is recorded in the store, so running the same eval again
             after it was killed polls the batch instead of submitting it again. Only
-            ``openai:`` and ``anthropic:`` targets have one; the judge's calls are not
-            batched.
+            ``openai:`` and ``anthropic:`` targets have one. A ``judge:`` model that has
+            one judges by batches too (one batch per target and verdict round).
         batch_poll_s: Seconds between polls of an unfinished batch.
 
     Returns:
@@ -377,6 +379,7 @@ class _EvalRun:
                         cache=store,
                         timeout_s=self.timeout_s,
                         backend=self.judge,
+                        gather=self._judge_batches(store, run_id, emit),
                     )
                     outcomes = asyncio.run(self._evaluate(store, run_id, scorer, emit))
                     report = build_report(run_id, config, len(self.items), outcomes)
@@ -389,6 +392,21 @@ class _EvalRun:
         finally:
             self.models.close()  # if the run stopped before its models were closed
         return EvalResult(run_id, written, status, report, tuple(outcomes), failure, config)
+
+    def _judge_batches(self, store: Store, run_id: str, emit: EvalProgress) -> BatchGatherer | None:
+        """With ``batch``, a judge that has a batch API judges by batches too: a target's
+        items are scored together, so their verdicts gather into one batch per round."""
+        api = batch_api_of(self.judge) if self.config.batch and self.judge else None
+        if self.judge is None or api is None:
+            return None
+
+        def event(kind: str, fields: dict[str, object]) -> None:
+            store.log_event(run_id, kind, {"judge": self.config.judge, **fields})
+            emit(kind, {"judge": self.config.judge, **fields})
+
+        return BatchGatherer(
+            self.judge, api, store, run_id, poll_s=self.batch_poll_s, on_event=event
+        )
 
     async def _evaluate(
         self, store: Store, run_id: str, scorer: Scorer, emit: EvalProgress

@@ -22,7 +22,7 @@ from typing import Any
 from probegen.embeddings import TextEmbedder
 from probegen.errors import ConfigError
 from probegen.models.base import ChatModel, ResponseCache
-from probegen.models.managed import Model
+from probegen.models.managed import CallGatherer, Model
 from probegen.models.registry import resolve_model
 from probegen.plugins import Registry
 from probegen.scoring.base import Score, Scorer, cab_fitness
@@ -75,6 +75,7 @@ def make_scorer(
     repeats: int = 1,
     backend: ChatModel | None = None,
     embedder: TextEmbedder | None = None,
+    gather: CallGatherer | None = None,
 ) -> Scorer:
     """Build the scorer named by a scorer spec (the ``judge`` setting).
 
@@ -91,6 +92,8 @@ def make_scorer(
             judge passed as an object or a Python function needs no spec to resolve.
         embedder: The sentence embedder of a ``stats`` scorer, already built: a run
             shares its index's, so the model loads once and one cache serves both.
+        gather: Where the judge's calls go instead of its backend (``judge:`` only),
+            e.g. a :class:`~probegen.batch.gather.BatchGatherer` for ``eval --batch``.
 
     Raises:
         ConfigError: The spec names no scorer (``judge``), or ``base_url`` is given for
@@ -109,6 +112,7 @@ def make_scorer(
         repeats=repeats,
         backend=backend,
         embedder=embedder,
+        **({"gather": gather} if gather is not None else {}),  # plugins need not know it
     )
 
 
@@ -132,11 +136,12 @@ def _judge(
     timeout_s: float | None = None,
     repeats: int = 1,
     backend: ChatModel | None = None,
+    gather: CallGatherer | None = None,
     **_: Any,
 ) -> Scorer:
     if backend is None:
         backend = resolve_model(arg, base_url=base_url, timeout_s=timeout_s)
-    return JudgeScorer(Model(backend, cache=cache), repeats=repeats)
+    return JudgeScorer(Model(backend, cache=cache, gather=gather), repeats=repeats)
 
 
 SCORERS.register("stats", _stats)
