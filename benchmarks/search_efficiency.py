@@ -238,6 +238,7 @@ def run_once(
         ),
         mutators=None if args.mutators == "all" else tuple(args.mutators.split(",")),
         **({"descriptors": tuple(args.descriptors.split(","))} if args.descriptors else {}),
+        **({"decision_screen": args.decision_screen} if args.decision_screen else {}),
     )
     # One directory per run: the target's last path part tells graded sets apart.
     run_dir = work / f"{selection}-{seed}-{Path(target.split(':')[-1]).stem or target}"
@@ -359,6 +360,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--generations", type=int, default=500, help="upper bound")
     parser.add_argument("--mutators", default=TEXT_OPERATORS, help="operators, or 'all'")
     parser.add_argument("--descriptors", default=None, help="archive axes (evolve's default)")
+    parser.add_argument(
+        "--decision-screen", type=int, default=None, help="rounds of the decision screen"
+    )
     parser.add_argument(
         "--seed-set",
         choices=["outside", "shipped"],

@@ -4,7 +4,8 @@
 
 The SDK is given an HTTP client whose transport records each request and answers with a
 chat completion, so both ways can be compared byte for byte without a server. Also here:
-which HTTP client the SDKs get (aiohttp by default, ``PROBEGEN_HTTP_CLIENT``).
+which HTTP client the SDKs get (aiohttp by default, ``PROBEGEN_HTTP_CLIENT``), and how a
+dropped connection that aiohttp's transport reports as a timeout is told from a timeout.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import aiohttp
 import httpx2
 import pytest
 
 from probegen.errors import UsageError
 from probegen.models import ChatMessage, GenerateConfig, ImageInput
-from probegen.models.endpoint import HTTP_CLIENT_ENV, http_client
+from probegen.models.endpoint import HTTP_CLIENT_ENV, http_client, timeout_or_connection
 from probegen.models.openai_backend import OpenAIBackend
 
 COMPLETION = {
@@ -117,3 +119,29 @@ def test_unknown_http_client_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv(HTTP_CLIENT_ENV, "requests")
     with pytest.raises(UsageError, match=r"PROBEGEN_HTTP_CLIENT='requests'.*aiohttp or httpx"):
         http_client(openai)
+
+
+def _chained(cause: BaseException) -> BaseException:
+    """An SDK timeout raised from a transport error raised from ``cause``."""
+    try:
+        try:
+            raise cause
+        except BaseException as error:
+            raise httpx2.ConnectTimeout(str(error)) from error
+    except httpx2.ConnectTimeout as error:
+        return error
+
+
+@pytest.mark.parametrize(
+    ("cause", "reason"),
+    [
+        (aiohttp.ServerDisconnectedError(), "connection"),
+        (aiohttp.ClientConnectionError("reset"), "connection"),
+        (aiohttp.SocketTimeoutError("read"), "timeout"),
+        (OSError("not aiohttp"), "timeout"),
+    ],
+)
+def test_a_dropped_connection_reported_as_a_timeout_is_a_connection_fault(
+    cause: BaseException, reason: str
+) -> None:
+    assert timeout_or_connection(_chained(cause)) == reason

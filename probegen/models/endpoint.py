@@ -186,7 +186,9 @@ def timeout_or_connection(error: BaseException) -> str:
     in the chain, and only aiohttp's timeouts are ``TimeoutError`` s.
     """
     seen: BaseException | None = error
-    while seen is not None:
+    for _ in range(16):  # a chain is short; the bound only guards against a cycle
+        if seen is None:
+            break
         if type(seen).__module__.startswith("aiohttp"):
             return "timeout" if isinstance(seen, TimeoutError) else "connection"
         seen = seen.__cause__ or seen.__context__

@@ -93,7 +93,7 @@ def make_scorer(
         embedder: The sentence embedder of a ``stats`` scorer, already built: a run
             shares its index's, so the model loads once and one cache serves both.
         gather: Where the judge's calls go instead of its backend (``judge:`` only),
-            e.g. a :class:`~probegen.batch.gather.BatchGatherer` for ``eval --batch``.
+            e.g. a :class:`~probegen.batch.gather.BatchGatherer` for an eval with ``batch``.
 
     Raises:
         ConfigError: The spec names no scorer (``judge``), or ``base_url`` is given for
