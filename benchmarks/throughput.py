@@ -13,9 +13,10 @@ chat completion each) are sent two ways:
 - **raw**: ``openai.AsyncOpenAI`` with an ``asyncio.Semaphore`` of the same size, the same
   messages, seeds and parameters, nothing stored: the SDK as documented, on its default
   HTTP client (httpx);
-- **raw-aiohttp**: the same on the SDK's aiohttp client (``DefaultAioHttpClient``), which
-  probegen uses by default (``PROBEGEN_HTTP_CLIENT``): probegen's own cost shows against
-  this one, the transport's gain against the first.
+- **raw-aiohttp**: the same on the SDK's aiohttp client (``DefaultAioHttpClient``);
+- **probegen-aiohttp**: probegen with ``PROBEGEN_HTTP_CLIENT=aiohttp`` (``probegen`` runs on
+  the SDK's default, httpx). Each probegen way is compared with the raw SDK on the same
+  client (probegen's own cost), and probegen on aiohttp with the SDK as documented.
 
 The server's request counter checks that every request really reached it. Each case is
 repeated (``--repeats``), alternating raw and probegen; the table gives the median and
@@ -40,11 +41,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -54,13 +57,33 @@ from _common import http_json, print_machine, sim_server, table, write_json
 
 from probegen.corpora import Corpora, GroupedVariant, load_corpora
 from probegen.models import ChatMessage, GenerateConfig, Model, Response, Usage, resolve_model
+from probegen.models.endpoint import HTTP_CLIENT_ENV
 from probegen.probe import Probe
 from probegen.runner import build_messages, query_probe
 from probegen.store import Store
 
 CONFIG = GenerateConfig(temperature=0.7, max_tokens=100, seed=0)
 MODEL_NAME = "sim"
-WAYS = ("raw", "raw-aiohttp", "probegen")
+WAYS = ("raw", "raw-aiohttp", "probegen", "probegen-aiohttp")
+RATIOS = (
+    ("probegen", "raw"),
+    ("probegen-aiohttp", "raw-aiohttp"),
+    ("probegen-aiohttp", "raw"),
+)
+
+
+@contextmanager
+def _environment(name: str, value: str) -> Iterator[None]:
+    """``name=value`` in the environment while the block runs."""
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = before
 
 
 def _spread(values: Sequence[float], spec: str) -> str:
@@ -189,11 +212,13 @@ def measure(base_url: str, way: str, concurrency: int, n: int, corpora: Corpora,
     http_json(f"{base_url}/stats/reset", method="POST")
     cpu = time.process_time()
     transactions = None
-    if way == "probegen":
+    if way.startswith("probegen"):
         store_dir = Path(tempfile.mkdtemp(dir=tmp))  # fresh store: no cache hits
-        requests, seconds, transactions = asyncio.run(
-            through_probegen(base_url, concurrency, work, samples, store_dir)
-        )
+        client = "aiohttp" if way == "probegen-aiohttp" else "httpx"
+        with _environment(HTTP_CLIENT_ENV, client):
+            requests, seconds, transactions = asyncio.run(
+                through_probegen(base_url, concurrency, work, samples, store_dir)
+            )
     else:
         requests, seconds = asyncio.run(
             through_raw_sdk(base_url, concurrency, work, samples, aiohttp=way == "raw-aiohttp")
@@ -294,11 +319,12 @@ def main(argv: Sequence[str] | None = None) -> list[Case]:
     rows = []
     for concurrency in levels:
         by_way = {w: [c for c in cases if (c.concurrency, c.way) == (concurrency, w)] for w in WAYS}
-        ours = by_way["probegen"]
+        ours = by_way["probegen"] + by_way["probegen-aiohttp"]
         row: list[object] = [concurrency, f"{concurrency * 1000 / args.latency_ms:g}"]
         row += [_spread([c.qps for c in by_way[w]], ".1f") for w in WAYS]
-        for base in ("raw", "raw-aiohttp"):  # repeats alternate, so pair them in order
-            pairs = zip(ours, by_way[base], strict=True)
+        # Repeats alternate the ways, so each ratio pairs the cases of one repeat.
+        for mine, base in RATIOS:
+            pairs = zip(by_way[mine], by_way[base], strict=True)
             row.append(_spread([o.qps / b.qps for o, b in pairs], ".2f"))
         row += [f"{statistics.median(c.cpu_ms for c in by_way[w]):.2f}" for w in WAYS]
         transactions = sum(c.transactions or 0 for c in ours)
@@ -308,8 +334,8 @@ def main(argv: Sequence[str] | None = None) -> list[Case]:
         f"\nthroughput: sim server at {args.latency_ms:g} ms per request, "
         f"{args.repeats} repeats (median (min-max))\n"
     )
-    headers = ["concurrency", "ideal q/s", "raw SDK (httpx) q/s", "raw SDK (aiohttp) q/s"]
-    headers += ["probegen q/s", "probegen / raw httpx", "probegen / raw aiohttp"]
+    headers = ["concurrency", "ideal q/s"] + [f"{w} q/s" for w in WAYS]
+    headers += [f"{mine} / {base}" for mine, base in RATIOS]
     headers += [f"{w} CPU ms/req" for w in WAYS] + ["batched txns/req"]
     print(table(headers, rows))
     write_json(

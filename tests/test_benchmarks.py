@@ -46,7 +46,7 @@ def test_throughput_quick(capsys: pytest.CaptureFixture[str]) -> None:
     cases = load("throughput").main(["--quick"])
     out = capsys.readouterr().out
     assert {(c.concurrency, c.way) for c in cases} == {
-        (n, way) for n in (1, 4) for way in ("raw", "raw-aiohttp", "probegen")
+        (n, way) for n in (1, 4) for way in ("raw", "raw-aiohttp", "probegen", "probegen-aiohttp")
     }
     assert all(c.reached_server == c.requests > 0 for c in cases)
     assert "probegen / raw" in out

@@ -4,7 +4,7 @@
 
 The SDK is given an HTTP client whose transport records each request and answers with a
 chat completion, so both ways can be compared byte for byte without a server. Also here:
-which HTTP client the SDKs get (aiohttp by default, ``PROBEGEN_HTTP_CLIENT``), and how a
+which HTTP client the SDKs get (httpx, or aiohttp by ``PROBEGEN_HTTP_CLIENT``), and how a
 dropped connection that aiohttp's transport reports as a timeout is told from a timeout.
 """
 
@@ -19,7 +19,12 @@ import pytest
 
 from probegen.errors import UsageError
 from probegen.models import ChatMessage, GenerateConfig, ImageInput
-from probegen.models.endpoint import HTTP_CLIENT_ENV, http_client, timeout_or_connection
+from probegen.models.endpoint import (
+    HTTP_CLIENT_ENV,
+    Endpoint,
+    http_client,
+    timeout_or_connection,
+)
 from probegen.models.openai_backend import OpenAIBackend
 
 COMPLETION = {
@@ -96,29 +101,39 @@ async def test_request_is_byte_identical_to_create(
     assert response.usage.input_tokens == 5
 
 
-@pytest.mark.parametrize("choice", ["aiohttp", "httpx", " HTTPX "])
-def test_http_client_follows_the_environment(choice: str, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("choice", [None, "aiohttp", "httpx", " AIOHTTP "])
+def test_http_client_follows_the_environment(
+    choice: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import anthropic
     import openai
 
-    monkeypatch.setenv(HTTP_CLIENT_ENV, choice)
+    if choice is None:
+        monkeypatch.delenv(HTTP_CLIENT_ENV, raising=False)
+    else:
+        monkeypatch.setenv(HTTP_CLIENT_ENV, choice)
+    aiohttp_chosen = choice is not None and choice.strip().lower() == "aiohttp"
+    plain = Endpoint("http://127.0.0.1:9/v1", "k", official=False)
+    with_credentials = Endpoint("http://user:pw@127.0.0.1:9/v1", "k", official=False)
     for sdk in (openai, anthropic):
-        client = http_client(sdk)
-        if choice.strip().lower() == "httpx":
-            assert client is None  # the SDK's own default
-        else:
+        client = http_client(sdk, plain)
+        if aiohttp_chosen:
             assert isinstance(client, sdk.DefaultAioHttpClient)
+        else:
+            assert client is None  # the SDK's own default, httpx
+        # aiohttp refuses URL credentials beside the SDK's Authorization header.
+        assert http_client(sdk, with_credentials) is None
     backend = OpenAIBackend("m", base_url="http://127.0.0.1:9/v1")
     transport = type(backend._client._client._transport).__name__
-    assert transport == ("AiohttpTransport" if choice == "aiohttp" else "AsyncHTTPTransport")
+    assert transport == ("AiohttpTransport" if aiohttp_chosen else "AsyncHTTPTransport")
 
 
 def test_unknown_http_client_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch) -> None:
     import openai
 
     monkeypatch.setenv(HTTP_CLIENT_ENV, "requests")
-    with pytest.raises(UsageError, match=r"PROBEGEN_HTTP_CLIENT='requests'.*aiohttp or httpx"):
-        http_client(openai)
+    with pytest.raises(UsageError, match=r"PROBEGEN_HTTP_CLIENT='requests'.*httpx or aiohttp"):
+        http_client(openai, Endpoint("http://127.0.0.1:9/v1", "k", official=False))
 
 
 def _chained(cause: BaseException) -> BaseException:

@@ -123,7 +123,7 @@ class AnthropicBackend:
             default_query=endpoint.query,
             timeout=timeout_s if timeout_s is not None else DEFAULT_TIMEOUT_S,
             max_retries=0,
-            http_client=http_client(anthropic),
+            http_client=http_client(anthropic, endpoint),
         )
         self._identity = endpoint.identity(self._spec)
         self._max_concurrency = max_concurrency or DEFAULT_MAX_CONCURRENCY

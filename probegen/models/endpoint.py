@@ -32,7 +32,8 @@ __all__ = [
 PLACEHOLDER_KEY = "not-needed"
 
 HTTP_CLIENT_ENV = "PROBEGEN_HTTP_CLIENT"
-"""``aiohttp`` (the default, when installed) or ``httpx`` (the SDKs' own default)."""
+"""``httpx`` (the SDKs' own default, and probegen's) or ``aiohttp`` (faster at high
+concurrency; see :func:`http_client`)."""
 
 
 @dataclass(frozen=True)
@@ -151,25 +152,30 @@ def is_unsupported_request(status: int, message: str) -> bool:
     return status >= 500 and "not supported" in message.lower()
 
 
-def http_client(sdk: ModuleType) -> Any:
-    """The HTTP client an SDK (``openai`` or ``anthropic``) is given: its aiohttp
-    transport when installed, or None for the SDK's default (httpx).
+def http_client(sdk: ModuleType, endpoint: Endpoint) -> Any:
+    """The HTTP client an SDK (``openai`` or ``anthropic``) is given for ``endpoint``:
+    None for the SDK's default (httpx), or its aiohttp client when
+    ``PROBEGEN_HTTP_CLIENT=aiohttp``.
 
-    Both SDKs offer aiohttp "for improved concurrency performance". At 64 calls in
-    flight it halves the client's CPU per request against httpx's connection pool, which
-    scans every pooled connection on each request (benchmarks/RESULTS.md section 2), so a
-    search or an eval drives a served model faster from one process. Set
-    ``PROBEGEN_HTTP_CLIENT=httpx`` to keep the SDK's default (proxies are honoured either
-    way: both read ``HTTPS_PROXY`` and friends).
+    Both SDKs offer aiohttp "for improved concurrency performance": at 64 calls in flight
+    it takes 40% less client CPU per request than httpx, whose connection pool scans
+    every pooled connection on each request (benchmarks/RESULTS.md section 2). It is not
+    the default because an aiohttp session belongs to one event loop, and each of
+    probegen's Python calls (``evolve``, ``evaluate``, ``ask``) runs its own: a model object
+    built once and passed to several calls would carry a dead session into the next.
+    The CLI, whose commands each run one loop, is where to turn it on. A URL with
+    credentials (``user:password@``) keeps httpx, which sends them as basic auth;
+    aiohttp refuses them beside the SDK's own ``Authorization`` header.
     """
-    choice = os.environ.get(HTTP_CLIENT_ENV, "aiohttp").strip().lower()
+    choice = os.environ.get(HTTP_CLIENT_ENV, "").strip().lower() or "httpx"  # "" is unset
     if choice not in ("aiohttp", "httpx"):
         raise UsageError(
             f"{HTTP_CLIENT_ENV}={choice!r}: not an HTTP client probegen knows",
-            fix=f"set {HTTP_CLIENT_ENV} to aiohttp or httpx, or unset it",
+            fix=f"set {HTTP_CLIENT_ENV} to httpx or aiohttp, or unset it",
         )
     factory = getattr(sdk, "DefaultAioHttpClient", None)  # in SDKs of mid-2025 and later
-    if choice == "httpx" or factory is None:
+    parts = urlsplit(endpoint.url)
+    if choice == "httpx" or factory is None or parts.username or parts.password:
         return None
     try:
         return factory()

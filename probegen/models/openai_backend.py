@@ -127,7 +127,7 @@ class OpenAIBackend:
             default_query=endpoint.query,
             timeout=timeout_s if timeout_s is not None else DEFAULT_TIMEOUT_S,
             max_retries=0,
-            http_client=http_client(openai),
+            http_client=http_client(openai, endpoint),
         )
         self._identity = endpoint.identity(self._spec)
         self._max_concurrency = max_concurrency or DEFAULT_MAX_CONCURRENCY
