@@ -269,15 +269,10 @@ def test_eval_killed_mid_batch_resumes_by_polling_and_submits_nothing_twice(
         assert all(r["status"] == "ok" for r in results)
 
 
-@pytest.mark.parametrize("target", [OPENAI_TARGET, ANTHROPIC_TARGET])
-def test_a_batch_sent_but_never_confirmed_is_found_not_sent_again(
-    setup: dict[str, Any], target: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The narrowest kill: the provider accepted the batch, the run died before its id
-    was stored. The next run finds the batch (OpenAI: by the token in its metadata;
-    Anthropic, which keeps no tag: by its time and size) and polls it."""
-    # The shared server holds earlier tests' batches of this size, sent seconds ago.
-    monkeypatch.setattr(anthropic_batches, "_CLOCK_SLACK", timedelta(0))
+def lose_a_submission(setup: dict[str, Any], target: str, *, sent: int) -> None:
+    """A run killed between sending a batch and storing its id: every call of the release
+    recorded as submitted under ``token-1``, and a batch of the first ``sent`` calls
+    created at the provider (all of them: the lost batch; fewer: another one)."""
     backend = resolve_model(target)
     items = read_items(setup["release"] / PROBES_FILE)
     config = GenerateConfig(temperature=0.7, max_tokens=256, seed=0)  # evaluate's defaults
@@ -293,10 +288,22 @@ def test_a_batch_sent_but_never_confirmed_is_found_not_sent_again(
             items, backend, samples=3, generate=config, system_prompt=None,
             corpora=load_corpora(), store=store,
         )  # fmt: skip
-        keys = [call.custom_id for call in calls]
         record_submission(store, "token-1", provider=target.split(":")[0],
-                          model=backend.identity, run_id=None, keys=keys)  # fmt: skip
-        asyncio.run(send(calls))
+                          model=backend.identity, run_id=None,
+                          keys=[call.custom_id for call in calls])  # fmt: skip
+        asyncio.run(send(calls[:sent]))
+
+
+@pytest.mark.parametrize("target", [OPENAI_TARGET, ANTHROPIC_TARGET])
+def test_a_batch_sent_but_never_confirmed_is_found_not_sent_again(
+    setup: dict[str, Any], target: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The narrowest kill: the provider accepted the batch, the run died before its id
+    was stored. The next run finds the batch (OpenAI: by the token in its metadata;
+    Anthropic, which keeps no tag: by its time and size) and polls it."""
+    # The shared server holds earlier tests' batches of this size, sent seconds ago.
+    monkeypatch.setattr(anthropic_batches, "_CLOCK_SLACK", timedelta(0))
+    lose_a_submission(setup, target, sent=CALLS)
     [sent] = new_batches(setup)
 
     result = evaluate(setup, target, batch=True)
@@ -319,24 +326,7 @@ def test_an_anthropic_batch_of_another_size_is_not_taken_for_the_lost_one(
     # The server is shared: earlier tests' batches of the same size, sent seconds ago,
     # must fall outside the window, which is what the slack would widen it by.
     monkeypatch.setattr(anthropic_batches, "_CLOCK_SLACK", timedelta(0))
-    backend = resolve_model(ANTHROPIC_TARGET)
-    items = read_items(setup["release"] / PROBES_FILE)
-    config = GenerateConfig(temperature=0.7, max_tokens=256, seed=0)
-
-    async def send_other(calls: list[BatchCall]) -> None:
-        api = batch_api_of(backend)
-        assert api is not None
-        await api.submit(calls[:3], "someone-else")  # not recorded: not ours
-        await backend.aclose()
-
-    with Store.in_run_dir(setup["runs"]) as store:
-        calls = release_calls(
-            items, backend, samples=3, generate=config, system_prompt=None,
-            corpora=load_corpora(), store=store,
-        )  # fmt: skip
-        record_submission(store, "token-1", provider="anthropic", model=backend.identity,
-                          run_id=None, keys=[call.custom_id for call in calls])  # fmt: skip
-        asyncio.run(send_other(calls))
+    lose_a_submission(setup, ANTHROPIC_TARGET, sent=3)  # what reached the API: 3 calls
 
     result = evaluate(setup, ANTHROPIC_TARGET, batch=True)
     assert result.status == "finished"
