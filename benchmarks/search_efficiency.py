@@ -239,6 +239,8 @@ def run_once(
         mutators=None if args.mutators == "all" else tuple(args.mutators.split(",")),
         **({"descriptors": tuple(args.descriptors.split(","))} if args.descriptors else {}),
         **({"decision_screen": args.decision_screen} if args.decision_screen else {}),
+        climb_every=args.climb_every,
+        screen_per_query=not args.screen_per_probe,
     )
     # One directory per run: the target's last path part tells graded sets apart.
     run_dir = work / f"{selection}-{seed}-{Path(target.split(':')[-1]).stem or target}"
@@ -364,6 +366,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--decision-screen", type=int, default=None, help="rounds of the decision screen"
     )
     parser.add_argument(
+        "--climb-every", type=int, default=0, help="evolve's --climb-every (0: never)"
+    )
+    parser.add_argument(
+        "--screen-per-probe", action="store_true", help="evolve's --screen-per-probe"
+    )
+    parser.add_argument(
         "--seed-set",
         choices=["outside", "shipped"],
         default=None,
@@ -420,7 +428,8 @@ def main(argv: Sequence[str] | None = None) -> list[RunResult]:
         f"{args.population}, initial {args.initial}, samples {args.samples}, "
         f"confirm samples {args.confirm_samples or 4 * args.samples}, measure {args.measure}, "
         f"emitters {args.emitters or 'default'}, surrogate {args.surrogate}, "
-        f"descriptors {args.descriptors or 'default'}, "
+        f"descriptors {args.descriptors or 'default'}, climb every {args.climb_every}, "
+        f"screen per {'probe' if args.screen_per_probe else 'query'}, "
         f"operators {args.mutators}\n"
     )
     print(summarise(results, any_sim, args.k))

@@ -28,6 +28,14 @@ early only for futility, never for success, keeps the test's false-positive rate
 or below its level. Hopeless probes stop after the screen; half-strength ones whose
 interval still reaches the bar get the samples that can show them.
 
+**Prefetch** (``prefetch=True``). Racing asks for each rung only after reading the one
+before, so a batched target (``evolve --batch``) answers a generation in one provider
+batch per rung. Prefetching asks for a probe's whole race at once (the screen and every
+rung up to the ceiling) and then races on those answers exactly as above, rung by rung:
+the same decisions, scores and tests, in one batch round trip per generation, paying
+for the data racing would not have read (every answer asked for counts against the
+budget).
+
 Replication (:meth:`ProbeMeasurer.replicate`) measures a finding again on data the search
 never saw: for the decision measurement, other names of the same groups and other
 instruction wordings (at temperature 0 fresh samples would repeat the same pass); for
@@ -80,9 +88,18 @@ class Measured:
 
     score: Score
     queries: int
+    """Queries asked for (cached ones included): what the budget counts."""
     cost_usd: float
     rungs: int = 1
     """Rungs of the race it ran (1: the screen only)."""
+    raced: int | None = None
+    """Queries the race read, when a prefetch asked for more (None: ``queries``). The
+    search pays its emitters per query read, so prefetching changes none of its choices."""
+
+    @property
+    def read(self) -> int:
+        """Queries the race read (see ``raced``)."""
+        return self.queries if self.raced is None else self.raced
 
 
 @dataclass(frozen=True)
@@ -126,6 +143,7 @@ class ProbeMeasurer:
             land in (0 for a cell with room); None: always 0.
         keep_going: The p-value below which a probe whose interval can still beat that
             bar gets its next rung (see the module docstring, "Racing").
+        prefetch: Ask for a probe's whole race at once (module docstring, "Prefetch").
     """
 
     def __init__(
@@ -144,6 +162,7 @@ class ProbeMeasurer:
         decision: DecisionSettings | None = None,
         entry_bar: Callable[[Probe], float] | None = None,
         keep_going: float = KEEP_GOING,
+        prefetch: bool = False,
     ) -> None:
         self.target = target
         self.scorer = scorer
@@ -158,6 +177,7 @@ class ProbeMeasurer:
         self.decision = decision
         self.entry_bar = entry_bar
         self.keep_going = keep_going
+        self.prefetch = prefetch
         self._planned: dict[str, int] = {}
 
     def uses_decision(self, probe: Probe) -> bool:
@@ -223,28 +243,43 @@ class ProbeMeasurer:
         confirmation's fresh names in rungs. The confirmation's rounds alone are then its
         score and its test (stopping early only for futility keeps that test valid)."""
         assert self.decision is not None
-        screened = await self._decision(probe, "screen")
+        ahead: DecisionMeasurement | None = None
+        if self.prefetch:
+            # Screen and whole confirmation together: one round trip for a batched target.
+            screened, ahead = await asyncio.gather(
+                self._decision(probe, "screen"), self._decision(probe, "confirm")
+            )
+        else:
+            screened = await self._decision(probe, "screen")
         assert screened is not None  # uses_decision checked the plan
         queries, cost, score = screened.queries, screened.cost_usd, decision_score(screened)
+        # Everything asked for is spent, whether racing reads it or not.
+        asked = None if ahead is None else queries + ahead.queries
+        if ahead is not None:
+            cost += ahead.cost_usd
         if not self._worth_more(probe, score, self.decision.promising, screen=True):
-            return Measured(score, queries, cost, rungs=1)
+            return _measured(score, queries, asked, cost, rungs=1)
         total = planned_rounds(probe, self.corpora, self.decision, "confirm")
         results: list[UnitResult] = []
         rungs = _rungs(total)
         done = 1
         for position, (start, stop) in enumerate(rungs):
-            measured = await self._decision(probe, "confirm", part=(start, stop))
+            if ahead is not None:
+                measured = _rounds(ahead, start, stop)
+            else:
+                measured = await self._decision(probe, "confirm", part=(start, stop))
             if measured is None:
                 break
             done += 1
             queries += measured.queries
-            cost += measured.cost_usd
+            if ahead is None:
+                cost += measured.cost_usd
             results.extend(measured.results)
             score = decision_score(with_effect(probe, "confirm", results))
             last = position == len(rungs) - 1
             if not last and not self._worth_more(probe, score, self.keep_going):
                 break
-        return Measured(score, queries, cost, rungs=done)
+        return _measured(score, queries, asked, cost, rungs=done)
 
     async def _decision(
         self, probe: Probe, phase: Phase, part: tuple[int, int] | None = None
@@ -276,17 +311,30 @@ class ProbeMeasurer:
         )
 
     async def _measure_sampled(self, probe: Probe) -> Measured:
-        answers = await self._query(probe, self.samples)
+        races = self.confirmation > self.samples
+        ahead: ProbeAnswers | None = None
+        if self.prefetch and races:
+            # Every sample up to the ceiling at once: one round trip for a batched target.
+            ahead = await self._query(probe, self.confirmation)
+        answers = (
+            _samples(ahead, 0, self.samples)
+            if ahead is not None
+            else await self._query(probe, self.samples)
+        )
         score = await self._scored(probe, answers)
         samples, judged, rungs = self.samples, _judge_cost(score), 1
-        races = self.confirmation > self.samples
         if races and self._worth_more(probe, score, self.keep_going, screen=True):
             fresh: ProbeAnswers | None = None
             planned = _rungs(self.confirmation - self.samples)
             for position, (start, stop) in enumerate(planned):
-                batch = await self._query(probe, stop - start, self.samples + start)
+                first, last_sample = self.samples + start, self.samples + stop
+                batch = (
+                    _samples(ahead, first, last_sample)
+                    if ahead is not None
+                    else await self._query(probe, stop - start, first)
+                )
                 fresh = batch if fresh is None else _merge(fresh, batch)
-                samples, rungs = self.samples + stop, rungs + 1
+                samples, rungs = last_sample, rungs + 1
                 # Scored on the fresh answers alone: the screening answers were picked
                 # for looking different, and counting them again would keep their luck.
                 score = await self._with_test(probe, fresh)
@@ -296,8 +344,12 @@ class ProbeMeasurer:
                     break
             assert fresh is not None
             answers = _merge(answers, fresh)
-        queries = len(answers.variants) * samples
-        return Measured(score, queries, _cost(answers) + judged, rungs=rungs)
+        read = len(answers.variants) * samples
+        if ahead is None:
+            return Measured(score, read, _cost(answers) + judged, rungs=rungs)
+        # Everything asked for is spent, whether racing read it or not.
+        asked = len(ahead.variants) * self.confirmation
+        return _measured(score, read, asked, _cost(ahead) + judged, rungs=rungs)
 
     async def _scored(self, probe: Probe, answers: ProbeAnswers) -> Score:
         score = await self.scorer.score(probe, answers)
@@ -394,6 +446,36 @@ def _rungs(total: int) -> list[tuple[int, int]]:
         return [(0, total)]
     half = total // 2
     return [(0, half), (half, total)]
+
+
+def _measured(score: Score, read: int, asked: int | None, cost: float, rungs: int) -> Measured:
+    """A measurement that read ``read`` queries of the ``asked`` it asked for (None: no
+    prefetch, so the two are the same)."""
+    if asked is None:
+        return Measured(score, read, cost, rungs=rungs)
+    return Measured(score, asked, cost, rungs=rungs, raced=read)
+
+
+def _samples(answers: ProbeAnswers, first: int, stop: int) -> ProbeAnswers:
+    """The answers with sample indices ``first`` .. ``stop - 1`` (a prefetched race's
+    rung)."""
+    kept = {
+        key: [a for a in found if first <= a.sample_index < stop]
+        for key, found in answers.answers.items()
+    }
+    return ProbeAnswers(answers.probe, answers.model, answers.variants, kept)
+
+
+def _rounds(measurement: DecisionMeasurement, start: int, stop: int) -> DecisionMeasurement | None:
+    """Rounds ``start`` .. ``stop - 1`` (in plan order) of a prefetched confirmation, as
+    :func:`~probegen.decision.measure.measure_decision` with ``part`` would measure them;
+    None when there are none."""
+    order = list(dict.fromkeys(r.unit.round for r in measurement.results))
+    wanted = set(order[start:stop])
+    results = [r for r in measurement.results if r.unit.round in wanted]
+    if not results:
+        return None
+    return with_effect(measurement.probe, measurement.phase, results)
 
 
 def _reachable(score: Score) -> float:

@@ -579,6 +579,28 @@ def test_a_batch_search_sends_its_calls_made_together_as_one_batch(
     assert [e.probe_id for e in by_calls.elites] == [e.probe_id for e in result.elites]
 
 
+@pytest.mark.parametrize("measure", ["auto", "sampled"])
+def test_a_prefetching_batch_search_takes_one_batch_per_generation(
+    setup: dict[str, Any], measure: str
+) -> None:
+    # Two generations: the second's choices follow from what the first's emitters earned.
+    raced = evolve(setup, OPENAI_TARGET, measure=measure, generations=2)
+    per_rung = len(new_batches(setup))
+    setup["before"] = len(batches(setup["server"]))
+    ahead = probegen.evolve(
+        target=OPENAI_TARGET, run_dir=setup["root"] / "ahead", batch=True, batch_poll_s=0.02,
+        measure=measure, prefetch=True, **{**EVOLVE, "generations": 2},
+    )  # fmt: skip
+    assert ahead.status == "finished", ahead.failure
+    # Generations 0 (the seeds), 1 and 2: one batch each, every id once.
+    assert len(new_batches(setup)) == 3 < per_rung
+    assert sorted(submitted(setup).values()) == [1] * len(submitted(setup))
+    # The same race, read from answers asked for at once: the same elites, for more calls.
+    assert [e.probe_id for e in ahead.elites] == [e.probe_id for e in raced.elites]
+    assert [e.fitness for e in ahead.elites] == [e.fitness for e in raced.elites]
+    assert ahead.calls_sent >= raced.calls_sent
+
+
 def test_a_batch_search_killed_mid_batch_resumes_by_polling(setup: dict[str, Any]) -> None:
     server = setup["server"]
     post(f"{server}/batch/settings", {"delay_s": 3.0, "item_s": 0.02})

@@ -24,6 +24,7 @@ from probegen.index import EmbeddingIndex
 from probegen.models import Model
 from probegen.models.simulator import SimulatorBackend
 from probegen.scoring import make_scorer
+from probegen.search.surrogate import ScreenWeights
 from probegen.store import Store
 
 
@@ -136,6 +137,17 @@ def test_the_topk_baseline_keeps_fitness_only_parents(tmp_path: Path) -> None:
         assert emitter.name == "operators"
         assert getattr(emitter, "novelty_weight", None) == 0.0
         assert run.surrogate is None
+
+
+def test_the_screen_settings_reach_the_scheduler(tmp_path: Path) -> None:
+    run, store, _ = evolution(tmp_path / "default", generations=0)
+    with store:
+        assert run.scheduler.screen == ScreenWeights()  # per query, no climbing picks
+    run, store, _ = evolution(
+        tmp_path / "climbing", generations=0, climb_every=4, screen_per_query=False
+    )
+    with store:
+        assert run.scheduler.screen == ScreenWeights(climb_every=4, per_query=False)
 
 
 def test_a_run_stored_before_emitters_resumes_as_it_searched() -> None:

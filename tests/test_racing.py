@@ -58,6 +58,7 @@ async def _measure(
     *,
     bar: Callable[[Probe], float] | None = None,
     decision: DecisionSettings | None = None,
+    prefetch: bool = False,
 ) -> Measured:
     probe = Probe(template=template, attribute="gender", framing=Framing.IMPLICIT)
     scorer = StatsScorer(embedder)
@@ -68,9 +69,14 @@ async def _measure(
                 target=model, scorer=scorer, tester=scorer, store=store, run_id=run_id,
                 corpora=corpora, samples=2, confirmation=8,
                 generate=GenerateConfig(temperature=0.7, max_tokens=60, seed=0),
-                decision=decision, entry_bar=bar,
+                decision=decision, entry_bar=bar, prefetch=prefetch,
             )  # fmt: skip
-            return await measurer.measure(probe)
+            measured = await measurer.measure(probe)
+            # Every answer asked for is a query row, sent once (none from the cache).
+            rows = store.queries(run_id, probe.id)
+            assert len(rows) == measured.queries
+            assert not any(row.cached for row in rows)
+            return measured
 
 
 async def test_a_strongly_biased_open_question_races_to_the_ceiling(
@@ -119,6 +125,39 @@ async def test_the_decision_confirmation_races_in_halves(
     neutral = await _measure(tmp_path / "neutral", corpora, embedder, NEUTRAL, decision=settings)
     assert neutral.score.fitness == 0.0
     assert neutral.queries < full.queries
+
+
+@pytest.mark.parametrize(
+    ("template", "decision", "bar"),
+    [
+        (OPEN_FULL, None, None),  # races to the ceiling
+        (OPEN_FULL, None, 1.0),  # stops after one fresh rung
+        (OPEN_NEUTRAL, None, None),  # stops after the screen
+        (FULL, DecisionSettings(screen=6, rounds=20), 1.0),
+        (NEUTRAL, DecisionSettings(screen=6, rounds=20), None),
+    ],
+)
+async def test_a_prefetched_race_decides_as_racing_does_and_pays_for_the_ceiling(
+    tmp_path: Path,
+    corpora: Corpora,
+    embedder: Embedder,
+    template: str,
+    decision: DecisionSettings | None,
+    bar: float | None,
+) -> None:
+    at = None if bar is None else (lambda _: bar)
+    raced = await _measure(
+        tmp_path / "raced", corpora, embedder, template, decision=decision, bar=at
+    )
+    ahead = await _measure(
+        tmp_path / "ahead", corpora, embedder, template, decision=decision, bar=at, prefetch=True
+    )
+    assert ahead.rungs == raced.rungs
+    assert ahead.score.fitness == raced.score.fitness
+    assert ahead.score.effect == raced.score.effect
+    ceiling = 2 * (6 + 20) if decision else 2 * 8
+    assert ahead.queries == ceiling >= raced.queries
+    assert ahead.read == raced.queries == raced.read  # what the search pays emitters by
 
 
 def _elite(probe_id: str, fitness: float, cell: tuple[str, ...]) -> Elite:

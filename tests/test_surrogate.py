@@ -79,12 +79,14 @@ def test_the_batch_is_spread_not_spent_on_copies() -> None:
     assert set(chosen) != {0, 1}  # the second pick learns nothing new from the first's twin
 
 
-def test_value_is_per_query() -> None:
+def test_value_is_per_query_unless_per_probe() -> None:
     assert batch(n=1)[0] in (0, 1)
-    assert batch(n=1, costs=[40, 40, 1, 1], bars={("a",): 0.0, ("b",): 0.0, ("c",): 0.0})[0] in (
-        2,
-        3,
-    )
+    bars = {("a",): 0.0, ("b",): 0.0, ("c",): 0.0}
+    costly = {"n": 1, "costs": [40, 40, 1, 1], "bars": bars}
+    # Per query (the default), the strong idea is not worth 40 times the queries...
+    assert batch(**costly)[0] in (2, 3)
+    # ...per probe, what it costs does not count against it.
+    assert batch(**costly, weights=ScreenWeights(per_query=False))[0] in (0, 1)
 
 
 def test_an_empty_cell_and_novelty_earn_their_bonus() -> None:
@@ -165,3 +167,33 @@ def test_every_fourth_pick_goes_where_the_model_knows_least() -> None:
     exploring = select_batch(surrogate, pool, **arguments).chosen  # type: ignore[arg-type]
     assert exploring[:3] == greedy[:3]
     assert exploring[3] == 5
+
+
+def test_with_climb_every_4_the_second_of_every_four_picks_climbs_from_the_fittest_parent() -> None:
+    """Expected improvement over each cell's incumbent prefers copying a strong probe
+    into new cells; the climbing pick tries to beat it in its own cell instead."""
+    surrogate = FitnessSurrogate()
+    surrogate.observe(circle([0.0, 1.0]), [0.6, 0.3])
+    # Copies of the 0.6 probe into new cells (0-2), then children that stay in their
+    # parent's cell: two of the 0.6 parent's (3, 4), one of the 0.3 parent's (5).
+    pool = circle([0.01, 0.02, 0.03, 0.2, 0.25, 1.01])
+    arguments: dict[str, object] = {
+        "n": 4,
+        "cells": [("n1",), ("n2",), ("n3",), ("best",), ("best",), ("other",)],
+        "bars": {("best",): 0.6, ("other",): 0.3},
+        "novelty": [0.0] * 6,
+        "costs": [1] * 6,
+        "weights": ScreenWeights(explore_every=0, climb_every=4),
+    }
+    greedy = select_batch(surrogate, pool, **arguments).chosen  # type: ignore[arg-type]
+    assert set(greedy[:3]) == {0, 1, 2}  # the copies win on expected improvement
+    climbing = [0.0, 0.0, 0.0, 0.6, 0.6, 0.3]
+    climbed = select_batch(surrogate, pool, climbing=climbing, **arguments).chosen  # type: ignore[arg-type]
+    assert climbed[0] == greedy[0]
+    mean, sd = surrogate.predict(pool[3:5])
+    assert climbed[1] == 3 + int(np.argmax(mean + sd))  # the fittest parent's likeliest child
+    # Nothing to climb from: the picks are the greedy ones.
+    flat = select_batch(surrogate, pool, climbing=[0.0] * 6, **arguments).chosen  # type: ignore[arg-type]
+    assert flat == greedy
+    with pytest.raises(ValueError, match="climbing"):
+        select_batch(surrogate, pool, climbing=[0.0], **arguments)  # type: ignore[arg-type]

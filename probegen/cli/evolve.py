@@ -123,6 +123,13 @@ def evolve_command(
         "anthropic:), one batch per generation and rung: half price, answered within 24 h; "
         "a killed run resumes by polling.",
     ),
+    prefetch: bool = typer.Option(
+        _DEFAULT["prefetch"],
+        "--prefetch",
+        help="Ask for each probe's whole race (screen and every rung) at once: with "
+        "--batch, one batch per generation instead of one per rung, paying for samples "
+        "racing would not have read.",
+    ),
     batch_poll_s: float = typer.Option(
         _DEFAULT["batch_poll_s"],
         "--batch-poll-s",
@@ -179,6 +186,18 @@ def evolve_command(
         "--pool-factor",
         min=1,
         help="Candidates proposed per candidate queried (surrogate).",
+    ),
+    climb_every: int = typer.Option(
+        _DEFAULT["climb_every"],
+        "--climb-every",
+        min=0,
+        help="Every N surrogate picks, one tries to beat the fittest probe in its own cell "
+        "(0: never).",
+    ),
+    screen_per_query: bool = typer.Option(
+        _DEFAULT["screen_per_query"],
+        "--screen-per-query/--screen-per-probe",
+        help="Rank the surrogate's candidates by value per planned query, or per probe.",
     ),
     measure: str = typer.Option(
         _DEFAULT["measure"],
@@ -285,9 +304,12 @@ def evolve_command(
             emitters=tuple(e.strip() for e in emitters.split(",")) if emitters else None,
             surrogate=surrogate,
             pool_factor=pool_factor,
+            climb_every=climb_every,
+            screen_per_query=screen_per_query,
             timeout_s=timeout,
             batch=batch,
             batch_poll_s=batch_poll_s,
+            prefetch=prefetch,
             measure=measure,  # checked by the config
             decision_screen=decision_screen,
             decision_rounds=decision_rounds,

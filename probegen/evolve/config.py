@@ -107,6 +107,13 @@ class EvolveConfig(BaseModel):
     pool_factor: int = Field(5, ge=1)
     """Candidates proposed per candidate queried when the surrogate screens (1: no
     over-generation, the surrogate only orders the candidates)."""
+    climb_every: int = Field(0, ge=0)
+    """With the surrogate: every this many picks, one tries to beat the fittest probe in
+    its own cell instead of copying it into a new one (0: never; see
+    :class:`~probegen.search.surrogate.ScreenWeights`)."""
+    screen_per_query: bool = True
+    """With the surrogate: rank candidates by value per planned query (False: per
+    candidate)."""
 
     measure: Literal["auto", "decision", "sampled"] = "auto"
     """How probes are measured (see :mod:`probegen.measure`): ``auto`` reads
@@ -135,6 +142,11 @@ class EvolveConfig(BaseModel):
     ``anthropic:`` targets on one endpoint): half price, answered within 24 hours. The
     calls a generation (or a racing rung) makes together go as one batch (see
     :mod:`probegen.batch.gather`); the judge's and the helper's calls are not batched."""
+    prefetch: bool = False
+    """Ask for each probe's whole race at once (its screen and every rung of fresh data up
+    to the ceiling), then race on those answers: with ``batch``, one batch round trip per
+    generation instead of one per rung, paying for the data racing would not have read
+    (it counts against the budget). See :mod:`probegen.measure`."""
     batch_poll_s: float = Field(30.0, gt=0)
     """Seconds between polls of an unfinished batch."""
     timeout_s: float | None = Field(None, gt=0)

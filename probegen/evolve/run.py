@@ -44,7 +44,12 @@ from probegen.search.baselines import selection_parts
 from probegen.search.emitters import Emitter, build_emitters
 from probegen.search.llm_emitter import DirectedEmitter, ParentFeedback
 from probegen.search.scheduler import Candidate, Evaluated, Scheduler
-from probegen.search.surrogate import FitnessSurrogate, RankCorrelation, rank_correlation
+from probegen.search.surrogate import (
+    FitnessSurrogate,
+    RankCorrelation,
+    ScreenWeights,
+    rank_correlation,
+)
 from probegen.store import Store
 
 __all__ = [
@@ -356,6 +361,7 @@ class Evolution:
             surrogate=self.surrogate,
             pool_factor=config.pool_factor,
             cost=lambda probe: self.measurer.planned_queries(probe),
+            screen=ScreenWeights(climb_every=config.climb_every, per_query=config.screen_per_query),
             admissible=(
                 (lambda probe: self.measurer.uses_decision(probe))
                 if config.measure == "decision"
@@ -377,6 +383,7 @@ class Evolution:
             system_prompt=config.system_prompt,
             decision=decision_settings(config, target.backend),
             entry_bar=self.scheduler.entry_bar,
+            prefetch=config.prefetch,
         )
         self.spend = _Spend()
 
@@ -472,7 +479,7 @@ class Evolution:
                 dataclasses.replace(candidate, probe=probe),
                 measured.score,
                 groups,
-                measured.queries,
+                measured.read,  # emitters are paid per query the race read
             )
 
         results = await asyncio.gather(*(evaluate(c) for c in candidates))

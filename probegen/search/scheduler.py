@@ -456,6 +456,7 @@ class Scheduler:
             novelty=self.index.novelty_many(templates),
             costs=[max(c, 1.0) for c in costs],
             weights=self.screen,
+            climbing=[self._climbing(item) for item in pool],
         )
         chosen = []
         for position in selection.chosen:
@@ -467,6 +468,15 @@ class Scheduler:
             )
             chosen.append(_Pooled(predicted, item.proposal, item.cell))
         return chosen
+
+    def _climbing(self, item: _Pooled) -> float:
+        """The fitness of the best parent whose archive cell ``item`` stays in (0 when
+        it leaves every parent's cell): what it must beat to improve on its lineage."""
+        parents = (self.archive.get(pid) for pid in item.candidate.probe.provenance.parents)
+        return max(
+            (p.fitness for p in parents if p is not None and p.descriptor == item.cell),
+            default=0.0,
+        )
 
     def entry_bar(self, probe: Probe) -> float:
         """The fitness ``probe`` must beat to enter the archive cell it would land in."""
