@@ -60,12 +60,16 @@ def test_throughput_overhead_quick(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_batch_quick(capsys: pytest.CaptureFixture[str]) -> None:
-    calls, batch = load("batch").main(["--quick"])
+    calls, batch, prefetch = load("batch").main(["--quick"])
     out = capsys.readouterr().out
     assert calls["calls"] == batch["calls"] > 0
     assert 1 <= batch["batches"] < batch["calls"]
     assert batch["cost_usd"] == pytest.approx(calls["cost_usd"] / 2)
-    assert "same elites: True" in out
+    assert "batch: saving 50%" in out
+    assert "same elites as by calls: True" in out
+    # Prefetching: fewer round trips, more calls (the quick run's budget binds it).
+    assert 1 <= prefetch["batches"] < batch["batches"]
+    assert prefetch["calls"] >= batch["calls"]
 
 
 def test_index_scale_quick(capsys: pytest.CaptureFixture[str]) -> None:
