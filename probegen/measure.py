@@ -29,7 +29,7 @@ or below its level. Hopeless probes stop after the screen; half-strength ones wh
 interval still reaches the bar get the samples that can show them.
 
 **Prefetch** (``prefetch=True``). Racing asks for each rung only after reading the one
-before, so a batched target (``evolve --batch``) answers a generation in one provider
+before, so a batched target (``EvolveConfig.batch``) answers a generation in one provider
 batch per rung. Prefetching asks for a probe's whole race at once (the screen and every
 rung up to the ceiling) and then races on those answers exactly as above, rung by rung:
 the same decisions, scores and tests, in one batch round trip per generation, paying
