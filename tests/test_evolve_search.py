@@ -150,6 +150,15 @@ def test_the_screen_settings_reach_the_scheduler(tmp_path: Path) -> None:
         assert run.scheduler.screen == ScreenWeights(climb_every=4, per_query=False)
 
 
+def test_a_search_with_climbing_picks_runs_and_reads_lineages(tmp_path: Path) -> None:
+    run, store, _ = evolution(tmp_path, climb_every=2, screen_per_query=False)
+    with store:
+        reports = asyncio.run(run.run())
+        assert len(reports) == 3  # generation 0 and both searched generations
+        # The screen read lineages from the archive and still filled each generation.
+        assert all(report.evaluated > 0 for report in reports)
+
+
 def test_a_run_stored_before_emitters_resumes_as_it_searched() -> None:
     stored = {"target": "sim", "attribute": "gender", "selection": "map-elites"}
     config = EvolveConfig.model_validate(searched_before_emitters(stored))

@@ -456,7 +456,8 @@ class Scheduler:
             novelty=self.index.novelty_many(templates),
             costs=[max(c, 1.0) for c in costs],
             weights=self.screen,
-            climbing=[self._climbing(item) for item in pool],
+            # Only a screen with climbing picks needs each candidate's lineage.
+            climbing=[self._climbing(item) for item in pool] if self.screen.climb_every else None,
         )
         chosen = []
         for position in selection.chosen:
