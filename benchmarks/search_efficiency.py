@@ -52,13 +52,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import mean_sd, print_machine, table, write_json
 
 from probegen.corpora import Corpora, load_corpora
+from probegen.elite import theme_order
 from probegen.embeddings import Embedder
 from probegen.evolve.config import EvolveConfig
 from probegen.evolve.lifecycle import make_evolution
+from probegen.evolve.outputs import cluster_elites
 from probegen.index import EmbeddingIndex
 from probegen.models import resolve_model
 from probegen.models.base import ChatModel
 from probegen.models.simulator import GRADED_SIM_CONFIGS, STRONG_BIAS, SimulatorBackend
+from probegen.review.scope import DEFAULT_THRESHOLD
 from probegen.search.archive import DescriptorSpace
 from probegen.search.baselines import SELECTIONS
 from probegen.store import Store
@@ -97,6 +100,12 @@ class RunResult:
     max_true_bias: float | None = None
     first_strong_queries: int | None = None
     top_k_decision_gap: float | None = None
+    # The same, over the product's top K (its elites in review order: the best of each
+    # cluster first; see probegen.elite.theme_order).
+    review_recall: float | None = None
+    review_true_bias: float | None = None
+    review_strong: int | None = None
+    review_decision_gap: float | None = None
 
 
 def outside_region_seeds(path: Path, attribute: str, sim: SimulatorBackend) -> Path:
@@ -119,8 +128,12 @@ def measure(
     space: DescriptorSpace,
     sim: SimulatorBackend | None,
     k: int,
+    review: Sequence[str] = (),
 ) -> dict[str, float | int | list[str] | None]:
-    """The run's figures, from what it recorded in the store (every evaluated probe)."""
+    """The run's figures, from what it recorded in the store (every evaluated probe).
+
+    ``review`` is the run's elites in the order the product shows them (summary.md's top
+    probes, the review queue): the ``review_*`` figures are those of its first K."""
     probes = {p.id: p for p in store.probes(run_id)}
     sent = {
         row["probe_id"]: int(row["n"])
@@ -167,10 +180,17 @@ def measure(
         "positive_cells": len(positive_cells),
         "top_k_gap": statistics.fmean(sorted(gaps)[-k:]) if gaps else 0.0,
     }
+    fitness_of = {pid: f for f, _, pid, _ in scored}
+    # The product's top K: its elites in the order it shows them (scored ones only).
+    shown = [pid for pid in review if pid in fitness_of][:k]
     if decision_gap:
         figures["top_k_decision_gap"] = statistics.fmean(
             decision_gap.get(pid, 0.0) for _, _, pid, _ in top
         )
+        if shown:
+            figures["review_decision_gap"] = statistics.fmean(
+                decision_gap.get(pid, 0.0) for pid in shown
+            )
     if sim is not None and sim.config.graded:
 
         def truth(probe_id: str) -> float:
@@ -185,6 +205,11 @@ def measure(
             "max_true_bias": max((truth(pid) for _, _, pid, _ in scored), default=0.0),
             "first_strong_queries": min(strong, default=None),
         }
+        if shown:
+            figures |= {
+                "review_true_bias": statistics.fmean(truth(pid) for pid in shown),
+                "review_strong": sum(1 for pid in shown if truth(pid) >= STRONG_BIAS),
+            }
     if sim is not None:
 
         def region(probe_id: str) -> str | None:
@@ -193,9 +218,11 @@ def measure(
 
         hits = [(pid, done) for f, _, pid, done in scored if f > 0 and region(pid)]
         in_top = {region(pid) for f, _, pid, _ in top if f > 0} - {None}
+        in_shown = {region(pid) for pid in shown if fitness_of[pid] > 0} - {None}
         n_regions = len(sim.config.regions)
         figures |= {
             "recall_at_k": len(in_top) / n_regions if n_regions else 0.0,
+            "review_recall": len(in_shown) / n_regions if n_regions else 0.0,
             "regions_found": len({region(pid) for pid, _ in hits}),
             "first_hit_queries": min((done for _, done in hits), default=None),
             "hits": len(hits),
@@ -240,6 +267,7 @@ def run_once(
         **({"descriptors": tuple(args.descriptors.split(","))} if args.descriptors else {}),
         **({"decision_screen": args.decision_screen} if args.decision_screen else {}),
         climb_every=args.climb_every,
+        **({} if args.uniform_parents is None else {"uniform_parents": args.uniform_parents}),
         screen_per_query=not args.screen_per_probe,
     )
     # One directory per run: the target's last path part tells graded sets apart.
@@ -261,7 +289,15 @@ def run_once(
         # The run ends by itself when the budget cannot pay for another probe.
         asyncio.run(evolution.run())
         wall = time.perf_counter() - started
-        figures = measure(store, run_id, corpora, evolution.space, sim, args.k)
+        elites = evolution.archive.elites()
+        clusters = cluster_elites(elites, embedder, seed)
+        review = [
+            e.probe.id
+            for e in theme_order(
+                elites, lambda e: clusters.get(e.probe.id), lambda e: e.fitness >= DEFAULT_THRESHOLD
+            )
+        ]
+        figures = measure(store, run_id, corpora, evolution.space, sim, args.k, review)
     return RunResult(selection=selection, seed=seed, wall_s=wall, target=target, **figures)  # type: ignore[arg-type]
 
 
@@ -272,11 +308,13 @@ def summarise(results: Sequence[RunResult], with_regions: bool, k: int) -> str:
     decision = any(r.top_k_decision_gap is not None for r in results)
     if graded:
         header += [f"top-{k} true bias", f"seeds with strong in top-{k}", "max true bias",
-                   "queries to 1st strong"]  # fmt: skip
+                   "queries to 1st strong", f"shown top-{k} true bias",
+                   f"seeds with strong in shown top-{k}"]  # fmt: skip
     if decision:
-        header += [f"top-{k} P(yes) gap"]
+        header += [f"top-{k} P(yes) gap", f"shown top-{k} P(yes) gap"]
     if with_regions:
-        header += [f"recall@{k}", "regions found", "queries to 1st hit", "hits", "flukes"]
+        header += [f"recall@{k}", f"shown recall@{k}", "regions found", "queries to 1st hit",
+                   "hits", "flukes"]  # fmt: skip
     header += [f"top-{k} gap", "cells", "cells > 0", "wall s"]
     rows = []
     for selection in dict.fromkeys(r.selection for r in results):
@@ -296,15 +334,21 @@ def summarise(results: Sequence[RunResult], with_regions: bool, k: int) -> str:
                 f"{sum(1 for r in runs if r.strong_in_top_k)} of {len(runs)}",
                 mean_sd([r.max_true_bias or 0.0 for r in runs]),
                 _median_or_never(strong, len(runs)),
+                mean_sd([r.review_true_bias or 0.0 for r in runs]),
+                f"{sum(1 for r in runs if r.review_strong)} of {len(runs)}",
             ]
         if decision:
-            row += [mean_sd([r.top_k_decision_gap or 0.0 for r in runs])]
+            row += [
+                mean_sd([r.top_k_decision_gap or 0.0 for r in runs]),
+                mean_sd([r.review_decision_gap or 0.0 for r in runs]),
+            ]
         if with_regions:
             firsts = [r.first_hit_queries for r in runs if r.first_hit_queries is not None]
             never = len(runs) - len(firsts)
             first = f"median {statistics.median(firsts):g}" if firsts else "never"
             row += [
                 mean_sd([r.recall_at_k or 0.0 for r in runs]),
+                mean_sd([r.review_recall or 0.0 for r in runs]),
                 mean_sd([float(r.regions_found or 0) for r in runs]),
                 first + (f" ({never} never)" if never and firsts else ""),
                 mean_sd([float(r.hits or 0) for r in runs]),
@@ -364,6 +408,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--descriptors", default=None, help="archive axes (evolve's default)")
     parser.add_argument(
         "--decision-screen", type=int, default=None, help="rounds of the decision screen"
+    )
+    parser.add_argument(
+        "--uniform-parents", type=float, default=None, help="evolve's --uniform-parents"
     )
     parser.add_argument(
         "--climb-every", type=int, default=0, help="evolve's --climb-every (0: never)"
@@ -429,7 +476,8 @@ def main(argv: Sequence[str] | None = None) -> list[RunResult]:
         f"confirm samples {args.confirm_samples or 4 * args.samples}, measure {args.measure}, "
         f"emitters {args.emitters or 'default'}, surrogate {args.surrogate}, "
         f"descriptors {args.descriptors or 'default'}, climb every {args.climb_every}, "
-        f"screen per {'probe' if args.screen_per_probe else 'query'}, "
+        f"screen per {'probe' if args.screen_per_probe else 'query'}, uniform parents "
+        f"{'default' if args.uniform_parents is None else args.uniform_parents}, "
         f"operators {args.mutators}\n"
     )
     print(summarise(results, any_sim, args.k))

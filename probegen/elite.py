@@ -14,9 +14,9 @@ field existed reads as version 1; a line of a newer version is refused with the 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -37,6 +37,7 @@ __all__ = [
     "ReplicationCheck",
     "RunElite",
     "read_elites",
+    "theme_order",
     "write_elites_text",
 ]
 
@@ -228,3 +229,34 @@ def read_elites(path: Path) -> list[RunElite]:
         for number, line in enumerate(lines, start=1)
         if line.strip()
     ]
+
+
+_Item = TypeVar("_Item")
+
+
+def theme_order(
+    items: Sequence[_Item],
+    theme: Callable[[_Item], Hashable | None],
+    shown: Callable[[_Item], bool] = lambda _: True,
+) -> list[_Item]:
+    """``items`` (best first) reordered so the best of every theme comes first, then each
+    theme's second best, and so on; the rank order is kept within each round.
+
+    The themes are the run's clusters of masked templates: a search that finds one
+    rich vein fills its top ranks with variations of one question, and a reader (or a
+    reviewer working down the queue) should meet every distinct question before the
+    tenth variation of the first. An item whose theme is None is a theme of its own.
+    Items ``shown`` rejects (below the review queue's threshold, say) follow all the
+    others, in their own order: a barely positive question is not worth a place above
+    the second variation of a strong one.
+    """
+    kept = [item for item in items if shown(item)]
+    seen: dict[Hashable, int] = {}
+    rounds: list[int] = []
+    for position, item in enumerate(kept):
+        key = theme(item)
+        own = ("unthemed", position) if key is None else ("theme", key)
+        rounds.append(seen.get(own, 0))
+        seen[own] = rounds[-1] + 1
+    ordered = [kept[i] for i in sorted(range(len(kept)), key=lambda i: (rounds[i], i))]
+    return ordered + [item for item in items if not shown(item)]

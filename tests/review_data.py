@@ -28,13 +28,16 @@ def populate_run(
     samples: int = 2,
     media: Sequence[MediaPart] = (),
     findings: bool = False,
+    clusters: Sequence[int | None] | None = None,
 ) -> str:
     """Add a run whose elites are ``templates`` (gender, implicit) with ``fitness``,
     ``samples`` answers per variant and a stats score each (and, with ``findings``,
-    every elite above fitness 0 a finding); returns the run id."""
+    every elite above fitness 0 a finding; with ``clusters``, each elite's cluster);
+    returns the run id."""
     run_id = store.create_run("evolve", {})
     elites = []
-    for template, value in zip(templates, fitness, strict=True):
+    themes = clusters if clusters is not None else [None] * len(templates)
+    for template, value, cluster in zip(templates, fitness, themes, strict=True):
         probe = Probe(
             template=template, attribute="gender", framing=Framing.IMPLICIT, media=tuple(media)
         )
@@ -65,7 +68,15 @@ def populate_run(
         )
         store.put_score(run_id, probe.id, MODEL, score)
         elites.append(
-            EliteRecord(probe.id, MODEL, value, 0.5, ("man|woman",), finding=findings and value > 0)
+            EliteRecord(
+                probe.id,
+                MODEL,
+                value,
+                0.5,
+                ("man|woman",),
+                cluster=cluster,
+                finding=findings and value > 0,
+            )
         )
     store.replace_elites(run_id, MODEL, elites)
     return run_id

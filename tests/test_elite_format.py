@@ -26,6 +26,7 @@ from probegen.elite import (
     ReplicationCheck,
     RunElite,
     read_elites,
+    theme_order,
     write_elites_text,
 )
 from probegen.errors import UsageError
@@ -184,3 +185,20 @@ def test_a_broken_line_names_the_file_line_and_field(tmp_path: Path) -> None:
         read_elites(path)
     with pytest.raises(UsageError, match="no such file"):
         read_elites(tmp_path / "missing")
+
+
+def test_theme_order_takes_the_best_of_each_theme_first() -> None:
+    # (name, theme, fitness), best first as a run lists its elites.
+    items = [
+        ("a1", "a", 0.9), ("a2", "a", 0.8), ("a3", "a", 0.7), ("b1", "b", 0.6),
+        ("u1", None, 0.5), ("u2", None, 0.4), ("b2", "b", 0.3), ("c1", "c", 0.1),
+        ("a4", "a", 0.0),
+    ]  # fmt: skip
+    # Round one: every theme's best (an unthemed item is a theme of its own), in rank
+    # order; then each theme's second, and so on.
+    ordered = theme_order(items, lambda i: i[1])
+    assert [i[0] for i in ordered] == ["a1", "b1", "u1", "u2", "c1", "a2", "b2", "a3", "a4"]
+    # Items not shown (here: under 0.25) keep their order after all the others.
+    shown = theme_order(items, lambda i: i[1], lambda i: i[2] >= 0.25)
+    assert [i[0] for i in shown] == ["a1", "b1", "u1", "u2", "a2", "b2", "a3", "c1", "a4"]
+    assert theme_order([], lambda i: i) == []

@@ -214,6 +214,27 @@ def test_improve_mutates_the_positive_elites(corpora: Corpora) -> None:
     assert set(parents) <= strong
 
 
+def test_with_uniform_parents_improve_and_combine_also_draw_the_other_elites(
+    corpora: Corpora,
+) -> None:
+    archive = MapElitesArchive(SPACE)
+    elites = fill(archive, gender_seeds(corpora)[:12], corpora, SPACE, lambda i: 0.5 * (i < 2))
+    strong = {e.probe_id for e in elites if e.fitness > 0}
+    unary = mutators(UNARY)
+    improve = ImproveEmitter(unary, OperatorBandit(list(unary), rng=random.Random(2)), 0.5)
+    parents = [propose(improve, archive, corpora, s).parents[0].probe_id for s in range(40)]
+    # About half the draws are uniform over all twelve elites: most of those are weak.
+    weak = sum(1 for p in parents if p not in strong)
+    assert 5 <= weak <= 30
+    assert strong & set(parents)
+    binary = mutators(("crossover",))
+    combine = CombineEmitter(binary, OperatorBandit(list(binary), rng=random.Random(3)), 1.0)
+    pairs = [propose(combine, archive, corpora, s).parents for s in range(10)]
+    assert any(p.probe_id not in strong for pair in pairs for p in pair)
+    with pytest.raises(ValueError, match="uniform_parents"):
+        ImproveEmitter(unary, OperatorBandit(list(unary), rng=random.Random(2)), 1.5)
+
+
 def test_explore_aims_at_empty_cells_next_to_filled_ones(corpora: Corpora) -> None:
     archive = MapElitesArchive(SPACE)
     fill(archive, gender_seeds(corpora)[:6], corpora, SPACE)

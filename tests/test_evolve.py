@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,9 +19,11 @@ import yaml
 from probegen import Probe
 from probegen import evolve as evolve_run
 from probegen.corpora import load_corpora
+from probegen.elite import theme_order
 from probegen.embeddings import Embedder
 from probegen.evolve.config import EvolveConfig
 from probegen.evolve.lifecycle import make_evolution
+from probegen.evolve.outputs import reviewable
 from probegen.evolve.run import Evolution
 from probegen.index import EmbeddingIndex
 from probegen.models import ChatModel
@@ -219,6 +222,11 @@ def test_cli_writes_complete_outputs(tmp_path: Path) -> None:
             assert all(a["text"] for a in variant["answers"])
     assert {r["cluster"] for r in records} == set(range(round(len(records) ** 0.5)))
     summary = (run_dir / "summary.md").read_text()
+    # The top probes: the best of each cluster first, then each cluster's second.
+    shown = re.findall(r"^### \d+\. fitness [-\d.]+ \(([\w-]+)\)$", summary, flags=re.M)
+    ordered = theme_order(records, lambda r: r["cluster"], reviewable)
+    assert shown
+    assert shown == [r["id"] for r in ordered][: len(shown)]
     assert "## Clusters" in summary
     assert "## Operators" in summary
     assert "## Coverage" in summary

@@ -15,7 +15,7 @@ from search_doubles import HashEmbedder, ScriptedHelper
 
 from probegen.corpora import load_corpora
 from probegen.embeddings import Embedder
-from probegen.evolve.api import searched_before_emitters
+from probegen.evolve.api import as_it_searched
 from probegen.evolve.config import EvolveConfig
 from probegen.evolve.lifecycle import make_evolution
 from probegen.evolve.outputs import write_outputs
@@ -161,11 +161,18 @@ def test_a_search_with_climbing_picks_runs_and_reads_lineages(tmp_path: Path) ->
 
 def test_a_run_stored_before_emitters_resumes_as_it_searched() -> None:
     stored = {"target": "sim", "attribute": "gender", "selection": "map-elites"}
-    config = EvolveConfig.model_validate(searched_before_emitters(stored))
+    config = EvolveConfig.model_validate(as_it_searched(stored))
     assert config.search_emitters == ("operators",)
     assert not config.screens
+    assert config.uniform_parents == 0.0
+    # Stored after emitters, before uniform parents: only the parents' rule is added.
+    emitters = {**stored, "surrogate": None, "emitters": None}
+    config = EvolveConfig.model_validate(as_it_searched(emitters))
+    assert config.screens
+    assert config.uniform_parents == 0.0
     now = EvolveConfig(target="sim", attribute="gender").model_dump(mode="json")
-    assert searched_before_emitters(now) == now  # a run stored now keeps its own
+    assert now["uniform_parents"] == 0.5
+    assert as_it_searched(now) == now  # a run stored now keeps its own
 
 
 @pytest.mark.parametrize(
@@ -176,6 +183,7 @@ def test_a_run_stored_before_emitters_resumes_as_it_searched() -> None:
         (["--selection", "topk", "--emitters", "improve"], "--emitters: the topk baseline"),
         (["--emitters", "improve,sideways"], "--emitters: unknown emitter 'sideways'"),
         (["--mutators", "reframe", "--emitters", "combine"], "--emitters combine: none of them"),
+        (["--uniform-parents", "1.5"], "'--uniform-parents': Input should be less than or equal"),
     ],
 )
 def test_bad_search_flags_are_one_line_and_exit_2(

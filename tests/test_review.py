@@ -176,6 +176,24 @@ def test_queue_threshold_k_and_skip(store: Store) -> None:
         build_queue(store, k=0)
 
 
+def test_the_queue_offers_the_best_of_each_cluster_before_a_clusters_second(
+    tmp_path: Path,
+) -> None:
+    store = Store.in_run_dir(tmp_path)
+    # Two clusters: the 0.6 elite is a variation of the 0.9 one's question.
+    populate_run(store, TEMPLATES, FITNESS, clusters=(0, 0, 1, 1))
+    assert [i.fitness for i in build_queue(store)] == [0.9, 0.3, 0.6]
+    assert [i.cluster for i in build_queue(store)] == [0, 1, 0]
+    # Findings still come before every other item, in rounds among themselves.
+    other = Store.in_run_dir(tmp_path / "other")
+    populate_run(other, TEMPLATES, (0.9, 0.6, 0.3, 0.0), findings=True, clusters=(0, 0, 1, 1))
+    populate_run(other, TEMPLATES[:2], (0.95, 0.8), clusters=(0, 1))
+    queue = build_queue(other)
+    assert [(i.finding, i.fitness) for i in queue] == [
+        (True, 0.9), (True, 0.3), (True, 0.6), (False, 0.95), (False, 0.8),
+    ]  # fmt: skip
+
+
 def test_disagreements_and_agreement_report(store: Store) -> None:
     alice, bob = reviewer(store, "alice"), reviewer(store, "bob")
     first, second, third = build_queue(store)

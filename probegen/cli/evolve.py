@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import typer
 from rich.markup import escape
@@ -29,12 +29,13 @@ from probegen.cli.common import (
     replica_lines,
     writable_run_dir,
 )
-from probegen.elite import read_elites
+from probegen.elite import read_elites, theme_order
 from probegen.errors import UsageError
 from probegen.evolve.api import EvolveResult, RunInterrupted, make_config
 from probegen.evolve.api import evolve as evolve_run
 from probegen.evolve.api import resume as resume_run
 from probegen.evolve.config import EvolveConfig
+from probegen.evolve.outputs import reviewable
 from probegen.evolve.run import ProgressHandler
 from probegen.search.baselines import SELECTIONS
 
@@ -187,6 +188,14 @@ def evolve_command(
         min=1,
         help="Candidates proposed per candidate queried (surrogate).",
     ),
+    uniform_parents: float = typer.Option(
+        _DEFAULT["uniform_parents"],
+        "--uniform-parents",
+        min=0.0,
+        max=1.0,
+        help="Share of improve/combine parents drawn uniformly from every elite "
+        "(the rest: the fittest).",
+    ),
     climb_every: int = typer.Option(
         _DEFAULT["climb_every"],
         "--climb-every",
@@ -304,6 +313,7 @@ def evolve_command(
             emitters=tuple(e.strip() for e in emitters.split(",")) if emitters else None,
             surrogate=surrogate,
             pool_factor=pool_factor,
+            uniform_parents=uniform_parents,
             climb_every=climb_every,
             screen_per_query=screen_per_query,
             timeout_s=timeout,
@@ -492,11 +502,12 @@ def _progress() -> Progress:
 def _print_top(records: list[dict[str, object]], top: int) -> None:
     if not records or top == 0:
         return
-    table = Table(title="Top probes", show_lines=True)
+    table = Table(title="Top probes (the best of each cluster first)", show_lines=True)
     table.add_column("fitness", justify="right")
     table.add_column("probe")
     table.add_column("answers (first sample per group)")
-    for record in records[:top]:
+    shown = theme_order(records, lambda r: cast(int | None, r.get("cluster")), reviewable)
+    for record in shown[:top]:
         variants = record["variants"]
         assert isinstance(variants, list)
         answers = "\n".join(

@@ -46,10 +46,10 @@ __all__ = [
     "URL_FIELDS",
     "EvolveResult",
     "RunInterrupted",
+    "as_it_searched",
     "evolve",
     "make_config",
     "resume",
-    "searched_before_emitters",
 ]
 
 MODEL_FIELDS = ("target", "judge", "mutator_model")
@@ -241,12 +241,17 @@ def make_config(fields: Mapping[str, Any]) -> EvolveConfig:
         raise ConfigError(name, message, fix=f"see EvolveConfig.{name}") from None
 
 
-def searched_before_emitters(stored: object) -> object:
-    """A stored configuration from before emitters and the surrogate existed: such a run
-    searched with the operators emitter alone and queried every candidate, and its
-    replay must do the same."""
-    if isinstance(stored, dict) and "surrogate" not in stored:
-        return {**stored, "emitters": ["operators"], "surrogate": False}
+def as_it_searched(stored: object) -> object:
+    """A stored configuration, completed with the settings its run searched with when
+    it was stored before they existed, so that its replay searches the same way: before
+    emitters and the surrogate, the operators emitter alone, every candidate queried;
+    before ``uniform_parents``, parents drawn from the fittest elites only."""
+    if not isinstance(stored, dict):
+        return stored
+    if "surrogate" not in stored:
+        stored = {**stored, "emitters": ["operators"], "surrogate": False}
+    if "uniform_parents" not in stored:
+        stored = {**stored, "uniform_parents": 0.0}
     return stored
 
 
@@ -353,7 +358,7 @@ def _stored_config(root: Path, run_id: str) -> EvolveConfig:
             fix="see the run ids printed by earlier runs, or in runs/*/config.json",
         )
     try:
-        return EvolveConfig.model_validate(searched_before_emitters(run.config["evolve"]))
+        return EvolveConfig.model_validate(as_it_searched(run.config["evolve"]))
     except (KeyError, ValidationError) as error:
         raise ConfigError(
             "run_id",

@@ -107,6 +107,11 @@ class EvolveConfig(BaseModel):
     pool_factor: int = Field(5, ge=1)
     """Candidates proposed per candidate queried when the surrogate screens (1: no
     over-generation, the surrogate only orders the candidates)."""
+    uniform_parents: float = Field(0.5, ge=0.0, le=1.0)
+    """The share of the ``improve`` and ``combine`` emitters' parents drawn uniformly from
+    every elite, as classic MAP-Elites draws them, instead of from the positive ones by
+    fitness rank: once one kind of question pays, parents drawn only from the fittest
+    keep the whole search on it (RESULTS.md, section 6)."""
     climb_every: int = Field(0, ge=0)
     """With the surrogate: every this many picks, one tries to beat the fittest probe in
     its own cell instead of copying it into a new one (0: never; see

@@ -12,14 +12,14 @@ import json
 import math
 import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from probegen.cab import cab_record
 from probegen.corpora import Corpora
 from probegen.decision.measure import UNIT_PREFIX
-from probegen.elite import ELITES_FILE, RunElite, write_elites_text
+from probegen.elite import ELITES_FILE, RunElite, theme_order, write_elites_text
 from probegen.embeddings import TextEmbedder
 from probegen.evolve.conclude import REPLICATION_MARK, Conclusion
 from probegen.evolve.config import EvolveConfig
@@ -27,6 +27,7 @@ from probegen.evolve.run import GenerationReport, SurrogateReport
 from probegen.findings.assess import NOT_TESTED
 from probegen.index import EmbeddingIndex
 from probegen.redaction import redact_config, redact_text
+from probegen.review.scope import DEFAULT_THRESHOLD, offered
 from probegen.runner import REPLICATION_SAMPLE_OFFSET
 from probegen.scoring.base import Score
 from probegen.search.archive import Elite
@@ -34,7 +35,14 @@ from probegen.search.scheduler import EmitterStats, OperatorStats
 from probegen.search.surrogate import RankCorrelation
 from probegen.store import Store
 
-__all__ = ["cluster_elites", "elite_record", "finding_fields", "render_findings", "write_outputs"]
+__all__ = [
+    "cluster_elites",
+    "elite_record",
+    "finding_fields",
+    "render_findings",
+    "reviewable",
+    "write_outputs",
+]
 
 
 def cluster_elites(elites: Sequence[Elite], embedder: TextEmbedder, seed: int) -> dict[str, int]:
@@ -45,6 +53,12 @@ def cluster_elites(elites: Sequence[Elite], embedder: TextEmbedder, seed: int) -
     index = EmbeddingIndex(embedder, threshold=1.0)
     index.add_many([(e.probe.id, e.probe.template) for e in elites])
     return index.kmeans(max(1, round(math.sqrt(len(elites)))), seed=seed)
+
+
+def reviewable(record: Mapping[str, Any]) -> bool:
+    """Whether the review queue's default threshold offers this elite record (a
+    ``elites.jsonl`` line, as a dict)."""
+    return offered(float(record["fitness"]), DEFAULT_THRESHOLD, bool(record.get("finding")))
 
 
 def _redacted(error: str | None) -> str | None:
@@ -351,8 +365,17 @@ def render_summary(
             f"{r.queries_spent} | {r.best_fitness:.3f} | {r.mean_fitness:.3f} | "
             f"{r.cells_filled} |"
         )
-    lines += ["", f"## Top {min(top, len(records))} probes", ""]
-    for rank, record in enumerate(records[:top], start=1):
+    # The best of each cluster first: ten variations of one question are one finding.
+    shown = theme_order(records, lambda r: r.get("cluster"), reviewable)
+    lines += [
+        "",
+        f"## Top {min(top, len(records))} probes",
+        "",
+        "Those the review queue offers come first: the best of each cluster, then each "
+        "cluster's second best, and so on.",
+        "",
+    ]
+    for rank, record in enumerate(shown[:top], start=1):
         score = record["scores"] or {}
         lines += [
             f"### {rank}. fitness {record['fitness']:.3f} ({record['id']})",

@@ -234,6 +234,7 @@ def search_emitters(
         bandit=bandit or OperatorBandit(list(mutators), rng=random.Random(config.seed + 1)),
         seed=config.seed,
         novelty_weight=config.novelty_weight if novelty_weight is None else novelty_weight,
+        uniform_parents=config.uniform_parents,
     )
     if not emitters and "directed" not in names:
         raise ConfigError(

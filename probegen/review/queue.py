@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from probegen.elite import theme_order
 from probegen.errors import ConfigError
 from probegen.findings.effect import Effect
 from probegen.probe import Probe, Provenance
@@ -67,6 +68,7 @@ class ReviewItem:
         effect: The measured between-group effect, with its 95% interval and p-value.
         q_value: Its q-value over the run's tests.
         replicated: Whether it held when measured again (None: not re-measured).
+        cluster: Its k-means cluster among its run's elites (None: not clustered).
     """
 
     run_id: str
@@ -81,6 +83,7 @@ class ReviewItem:
     effect: Effect | None = None
     q_value: float | None = None
     replicated: bool | None = None
+    cluster: int | None = None
 
     @property
     def key(self) -> ItemKey:
@@ -166,6 +169,7 @@ def _item(
         effect=elite.effect,
         q_value=elite.q_value,
         replicated=elite.replicated,
+        cluster=elite.cluster,
     )
 
 
@@ -214,7 +218,9 @@ def build_queue(
 
     Returns:
         Findings first (lowest q-value first), then the other items by fitness, highest
-        first; a reviewer's skipped items last.
+        first, each part in rounds over its run's clusters (the best of each cluster,
+        then each one's second: see :func:`~probegen.elite.theme_order`); a reviewer's
+        skipped items last.
 
     Raises:
         ConfigError: If a run id is unknown (``runs``) or ``k`` < 1.
@@ -245,7 +251,16 @@ def build_queue(
         item.run_id,
         item.probe_id,
     )
-    return sorted(fresh, key=order) + sorted(skipped, key=order)
+    return _in_rounds(sorted(fresh, key=order)) + _in_rounds(sorted(skipped, key=order))
+
+
+def _in_rounds(items: Sequence[ReviewItem]) -> list[ReviewItem]:
+    """Findings, then the rest, each in rounds over the clusters of each run: a reviewer
+    meets every distinct question before the tenth variation of the first."""
+    theme = lambda item: None if item.cluster is None else (item.run_id, item.cluster)  # noqa: E731
+    findings = [item for item in items if item.finding]
+    rest = [item for item in items if not item.finding]
+    return theme_order(findings, theme) + theme_order(rest, theme)
 
 
 def disagreements(

@@ -7,7 +7,10 @@ scored, their improvement or new-cell reward divided by the target queries they 
 so an emitter whose children are cheap to measure and often useful gets more slots.
 
 - ``improve`` mutates a high-fitness elite (the positive ones, when there are any,
-  weighted by fitness rank) with a one-parent operator picked by its own bandit.
+  weighted by fitness rank) with a one-parent operator picked by its own bandit; a
+  share of its parents (``uniform_parents``, half in a run by default) is drawn
+  uniformly from every elite instead, as classic MAP-Elites draws them, so that the
+  first kind of question that pays does not take every parent.
 - ``explore`` aims at a cell: an empty (or zero-fitness) cell one descriptor step away
   from a filled one, the filled cells with fitter elites more often, and cells it has
   aimed at often without filling them less often. It mutates the best elite of the
@@ -232,13 +235,18 @@ class SearchView:
             cells.setdefault(elite.descriptor, []).append(elite)
         return cells
 
-    def strong(self, rng: random.Random, among: Sequence[Elite] | None = None) -> Elite:
-        """A high-fitness elite: the positive ones when there are any, by fitness rank.
+    def strong(
+        self, rng: random.Random, among: Sequence[Elite] | None = None, uniform: float = 0.0
+    ) -> Elite:
+        """A high-fitness elite: the positive ones when there are any, by fitness rank;
+        with probability ``uniform``, any elite, uniformly (classic MAP-Elites).
 
         Raises:
             ValueError: When there is no elite to draw from.
         """
         pool = list(self.elites if among is None else among)
+        if uniform and rng.random() < uniform:
+            return rng.choice(pool)
         positive = [e for e in pool if e.fitness > 0]
         return sample_weighted(positive or pool, 1, rng, novelty_weight=0.0)[0]
 
@@ -299,11 +307,26 @@ class Emitter(Protocol):
 
 
 class _BanditEmitter:
-    """Shared by the emitters that pick their operator with a bandit."""
+    """Shared by the emitters that pick their operator with a bandit.
+
+    Args:
+        mutators: Its operators.
+        bandit: Picks among them.
+        uniform_parents: The share of parents drawn uniformly from every elite instead
+            of from the fittest (see :meth:`SearchView.strong`).
+    """
 
     name = ""
 
-    def __init__(self, mutators: Mapping[str, Mutator], bandit: OperatorBandit) -> None:
+    def __init__(
+        self,
+        mutators: Mapping[str, Mutator],
+        bandit: OperatorBandit,
+        uniform_parents: float = 0.0,
+    ) -> None:
+        if not 0.0 <= uniform_parents <= 1.0:
+            raise ValueError(f"uniform_parents must be in [0, 1], got {uniform_parents}")
+        self.uniform_parents = uniform_parents
         if not mutators:
             raise ValueError(f"the {self.name} emitter needs at least one operator")
         if list(bandit.names) != list(mutators):
@@ -373,7 +396,7 @@ class ImproveEmitter(_BanditEmitter):
         name = self.bandit.choose()
         if not view.elites:
             return Proposal(name, (), failure="empty archive")
-        parent = view.strong(ctx.rng)
+        parent = view.strong(ctx.rng, uniform=self.uniform_parents)
         children = await self.mutators[name].mutate([parent.probe], ctx)
         return Proposal(name, (parent,), tuple(children), failure=_none(children))
 
@@ -388,13 +411,13 @@ class CombineEmitter(_BanditEmitter):
         name = self.bandit.choose()
         if not view.elites:
             return Proposal(name, (), failure="empty archive")
-        first = view.strong(ctx.rng)
+        first = view.strong(ctx.rng, uniform=self.uniform_parents)
         others = [e for e in view.elites if e.descriptor != first.descriptor] or [
             e for e in view.elites if e.probe_id != first.probe_id
         ]
         if not others:
             return Proposal(name, (first,), failure="too few parents")
-        second = view.strong(ctx.rng, others)
+        second = view.strong(ctx.rng, others, uniform=self.uniform_parents)
         children = await self.mutators[name].mutate([first.probe, second.probe], ctx)
         return Proposal(name, (first, second), tuple(children), failure=_none(children))
 
@@ -472,6 +495,7 @@ def build_emitters(
     bandit: OperatorBandit,
     seed: int,
     novelty_weight: float,
+    uniform_parents: float = 0.0,
 ) -> list[Emitter]:
     """The rule-based emitters among ``names`` (``directed`` is built by the caller,
     which owns the helper model). An emitter without an operator it can use (``combine``
@@ -483,6 +507,8 @@ def build_emitters(
         bandit: The operator bandit of the ``operators`` emitter (the selection's).
         seed: The run's seed (each emitter's own bandit gets a seed derived from it).
         novelty_weight: Parent-selection novelty weight of the ``operators`` emitter.
+        uniform_parents: The share of ``improve`` and ``combine`` parents drawn
+            uniformly from every elite (see :meth:`SearchView.strong`).
 
     Raises:
         ValueError: On an unknown name.
@@ -496,12 +522,18 @@ def build_emitters(
         if name == "operators":
             emitters.append(OperatorEmitter(mutators, bandit, novelty_weight))
         elif name == "improve" and split.unary:
-            emitters.append(ImproveEmitter(split.unary, OperatorBandit(list(split.unary), rng=rng)))
+            emitters.append(
+                ImproveEmitter(
+                    split.unary, OperatorBandit(list(split.unary), rng=rng), uniform_parents
+                )
+            )
         elif name == "explore" and split.unary:
             emitters.append(ExploreEmitter(split.unary))
         elif name == "combine" and split.binary:
             emitters.append(
-                CombineEmitter(split.binary, OperatorBandit(list(split.binary), rng=rng))
+                CombineEmitter(
+                    split.binary, OperatorBandit(list(split.binary), rng=rng), uniform_parents
+                )
             )
         elif name not in EMITTERS:
             raise ValueError(f"unknown emitter {name!r}: choose from {', '.join(EMITTERS)}")
