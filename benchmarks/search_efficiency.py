@@ -61,7 +61,7 @@ from probegen.index import EmbeddingIndex
 from probegen.models import resolve_model
 from probegen.models.base import ChatModel
 from probegen.models.simulator import GRADED_SIM_CONFIGS, STRONG_BIAS, SimulatorBackend
-from probegen.review.scope import DEFAULT_THRESHOLD
+from probegen.review.scope import DEFAULT_THRESHOLD, offered
 from probegen.search.archive import DescriptorSpace
 from probegen.search.baselines import SELECTIONS
 from probegen.store import Store
@@ -293,8 +293,11 @@ def run_once(
         clusters = cluster_elites(elites, embedder, seed)
         review = [
             e.probe.id
+            # The queue's own rule (no findings here: the benchmark does not conclude).
             for e in theme_order(
-                elites, lambda e: clusters.get(e.probe.id), lambda e: e.fitness >= DEFAULT_THRESHOLD
+                elites,
+                lambda e: clusters.get(e.probe.id),
+                lambda e: offered(e.fitness, DEFAULT_THRESHOLD),
             )
         ]
         figures = measure(store, run_id, corpora, evolution.space, sim, args.k, review)

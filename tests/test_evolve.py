@@ -19,11 +19,10 @@ import yaml
 from probegen import Probe
 from probegen import evolve as evolve_run
 from probegen.corpora import load_corpora
-from probegen.elite import theme_order
 from probegen.embeddings import Embedder
 from probegen.evolve.config import EvolveConfig
 from probegen.evolve.lifecycle import make_evolution
-from probegen.evolve.outputs import reviewable
+from probegen.evolve.outputs import shown_order
 from probegen.evolve.run import Evolution
 from probegen.index import EmbeddingIndex
 from probegen.models import ChatModel
@@ -224,7 +223,7 @@ def test_cli_writes_complete_outputs(tmp_path: Path) -> None:
     summary = (run_dir / "summary.md").read_text()
     # The top probes: the best of each cluster first, then each cluster's second.
     shown = re.findall(r"^### \d+\. fitness [-\d.]+ \(([\w-]+)\)$", summary, flags=re.M)
-    ordered = theme_order(records, lambda r: r["cluster"], reviewable)
+    ordered = shown_order(records)
     assert shown
     assert shown == [r["id"] for r in ordered][: len(shown)]
     assert "## Clusters" in summary

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar, cast
+from typing import TypeVar
 
 import typer
 from rich.markup import escape
@@ -29,13 +29,13 @@ from probegen.cli.common import (
     replica_lines,
     writable_run_dir,
 )
-from probegen.elite import read_elites, theme_order
+from probegen.elite import read_elites
 from probegen.errors import UsageError
 from probegen.evolve.api import EvolveResult, RunInterrupted, make_config
 from probegen.evolve.api import evolve as evolve_run
 from probegen.evolve.api import resume as resume_run
 from probegen.evolve.config import EvolveConfig
-from probegen.evolve.outputs import reviewable
+from probegen.evolve.outputs import shown_order
 from probegen.evolve.run import ProgressHandler
 from probegen.search.baselines import SELECTIONS
 
@@ -506,8 +506,7 @@ def _print_top(records: list[dict[str, object]], top: int) -> None:
     table.add_column("fitness", justify="right")
     table.add_column("probe")
     table.add_column("answers (first sample per group)")
-    shown = theme_order(records, lambda r: cast(int | None, r.get("cluster")), reviewable)
-    for record in shown[:top]:
+    for record in shown_order(records)[:top]:
         variants = record["variants"]
         assert isinstance(variants, list)
         answers = "\n".join(

@@ -40,7 +40,7 @@ __all__ = [
     "elite_record",
     "finding_fields",
     "render_findings",
-    "reviewable",
+    "shown_order",
     "write_outputs",
 ]
 
@@ -55,10 +55,16 @@ def cluster_elites(elites: Sequence[Elite], embedder: TextEmbedder, seed: int) -
     return index.kmeans(max(1, round(math.sqrt(len(elites)))), seed=seed)
 
 
-def reviewable(record: Mapping[str, Any]) -> bool:
-    """Whether the review queue's default threshold offers this elite record (a
-    ``elites.jsonl`` line, as a dict)."""
-    return offered(float(record["fitness"]), DEFAULT_THRESHOLD, bool(record.get("finding")))
+def shown_order(records: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Elite records (``elites.jsonl`` lines as dicts, best first) in the order
+    ``summary.md`` and the CLI show them: those the review queue's default threshold
+    offers first, the best of each cluster before any cluster's second (ten variations
+    of one question are one finding; see :func:`~probegen.elite.theme_order`)."""
+    return theme_order(
+        records,
+        lambda r: r.get("cluster"),
+        lambda r: offered(float(r["fitness"]), DEFAULT_THRESHOLD, bool(r.get("finding"))),
+    )
 
 
 def _redacted(error: str | None) -> str | None:
@@ -365,8 +371,7 @@ def render_summary(
             f"{r.queries_spent} | {r.best_fitness:.3f} | {r.mean_fitness:.3f} | "
             f"{r.cells_filled} |"
         )
-    # The best of each cluster first: ten variations of one question are one finding.
-    shown = theme_order(records, lambda r: r.get("cluster"), reviewable)
+    shown = shown_order(records)
     lines += [
         "",
         f"## Top {min(top, len(records))} probes",
