@@ -1,6 +1,6 @@
 """Embedding throughput of templates, side by side in one run: today's encoder call, other
-batch sizes, ONNX Runtime (fp32 and dynamic int8, when ``onnx`` is installed), and the
-embedding cache cold, warm and half-warm.
+batch sizes, bfloat16 weights, ONNX Runtime (fp32 and dynamic int8, when ``onnx`` is
+installed), and the embedding cache cold, warm and half-warm.
 
 Every case embeds the same ``--templates`` masked templates (the shipped seeds expanded
 with topics and openers, as in ``index_scale.py``), in an order that alternates between
@@ -112,6 +112,24 @@ def _onnx_cases(embedder: Embedder, folder: Path) -> dict[str, Callable[[list[st
     return {"onnx fp32": session_runner(fp32), "onnx int8": session_runner(int8)}
 
 
+def _bf16_case(embedder: Embedder, batch_size: int) -> Callable[[list[str]], Any]:
+    """The same model with bfloat16 weights (fast only on CPUs with native bf16, such as
+    AVX512_BF16 or AMX; emulated, and slower, elsewhere)."""
+    import copy
+
+    import torch
+
+    model = copy.deepcopy(embedder._load()).to(torch.bfloat16)  # a benchmark may look inside
+
+    def run(texts: list[str]) -> Any:
+        vectors = np.asarray(
+            model.encode(texts, batch_size=batch_size, convert_to_numpy=True), dtype=np.float32
+        )
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+    return run
+
+
 def _decisions(vectors: Any) -> Any:
     similarity = vectors @ vectors.T
     np.fill_diagonal(similarity, 0.0)
@@ -155,6 +173,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "today (batch 64)": lambda batch: plain.encode(batch),
         "batch 256": lambda batch: plain.encode(batch, batch_size=256),
         "batch 16": lambda batch: plain.encode(batch, batch_size=16),
+        "bf16 weights (batch 64)": _bf16_case(plain, 64),
+        "bf16 weights (batch 32)": _bf16_case(plain, 32),
         "cache cold": cached(0.0),
         "cache half-warm": cached(0.5),
         "cache warm": cached(1.0),

@@ -141,6 +141,12 @@ def evolve_command(
         None, "--mutators", help="Comma-separated operator names (default: all that can run)."
     ),
     embedder: str = typer.Option(_DEFAULT["embedder"], "--embedder", help="Embedding model."),
+    embedding_dtype: str = typer.Option(
+        _DEFAULT["embedding_dtype"],
+        "--embedding-dtype",
+        help="float32, or bfloat16 (about 2x faster on CPUs with native bf16 and on GPUs; "
+        "vectors differ a little).",
+    ),
     embedding_cache: bool = typer.Option(
         _DEFAULT["embedding_cache"],
         "--embedding-cache/--no-embedding-cache",
@@ -303,6 +309,7 @@ def evolve_command(
             generate=generate_config(temperature, max_tokens, seed),
             system_prompt=system,
             embedder=embedder,
+            embedding_dtype=embedding_dtype,  # checked by the config
             embedding_cache=embedding_cache,
             dedup_threshold=dedup_threshold,
             descriptors=tuple(a.strip() for a in descriptors.split(",") if a.strip()),

@@ -215,7 +215,9 @@ def build_parts(
             if run_root is not None and config.embedding_cache
             else None
         )
-        embedder = plugins.embedder or Embedder(config.embedder, cache=cache)
+        embedder = plugins.embedder or Embedder(
+            config.embedder, cache=cache, dtype=config.embedding_dtype
+        )
         embedder.dimension  # noqa: B018  # load the model now, not once the run exists
     except BaseException:
         asyncio.run(_close(owned))
