@@ -43,6 +43,9 @@ def test_every_check_runs_with_the_cpu_standing_in_for_the_gpu(tmp_path: Path) -
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     checks = json.loads(out.read_text())["checks"]
-    assert [c["problem"] for c in checks] == [None, None, None]
+    assert [c["problem"] for c in checks] == [None, None, None, None]
     assert checks[0]["agreement"] == "200/200 identical decisions"
+    # The second embedding check ran with bfloat16 weights on the "GPU" side only.
+    assert [checks[i]["accelerator"]["dtype"] for i in (1, 2)] == ["float32", "bfloat16"]
+    assert checks[2]["cpu"]["dtype"] == "float32"
     assert "| check |" in result.stdout
