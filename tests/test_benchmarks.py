@@ -107,3 +107,12 @@ def test_embedding_quick(capsys: pytest.CaptureFixture[str]) -> None:
     assert cases["cache warm"]["min_cosine_to_today"] > 0.9999
     assert cases["cache warm"]["dedup_decisions_changed"] == 0
     assert "templates/s" in out
+
+
+def test_sampled_power_quick(capsys: pytest.CaptureFixture[str]) -> None:
+    cells = load("sampled_power").main(["--quick"])
+    assert len(cells) == 8  # two group sets x four true biases
+    assert {c.true_bias for c in cells} == {0.0, 0.25, 0.5, 0.75}
+    assert all(0 <= c.above_zero <= c.replicates == 2 for c in cells)
+    assert all(c.mean_queries >= 4 for c in cells)  # at least the 2-sample screen
+    assert "scored above 0" in capsys.readouterr().out

@@ -114,6 +114,37 @@ def test_divergence_effect_separates_groups_and_stays_calibrated() -> None:
     assert rejected / draws <= 0.09
 
 
+def test_divergence_effect_among_many_groups_is_its_most_divergent_pair() -> None:
+    # Four groups; only the last is answered differently. Averaged over all six pairs,
+    # three of which do not involve it, that difference would be diluted by half; the
+    # statistic is the most divergent pair's B - W.
+    rng = np.random.default_rng(3)
+    same, other = _unit(rng.normal(size=(2, 32)))
+    rows = [same] * 18 + [other] * 6
+    vectors = _unit(np.asarray(rows) + rng.normal(scale=0.3, size=(24, 32)))
+    labels = [g for g in range(4) for _ in range(6)]
+    groups = ["christian", "hindu", "jewish", "muslim"]
+    effect = divergence_effect(vectors, labels, groups)
+    pairwise = [
+        divergence_effect(
+            vectors[[i for i, g in enumerate(labels) if g in pair]],
+            [g for g in labels if g in pair],
+            groups,
+        ).estimate
+        for pair in [(a, b) for a in range(4) for b in range(a + 1, 4)]
+    ]
+    assert effect.estimate == pytest.approx(max(pairwise))
+    assert effect.p_value < 0.01
+
+    # The permutation test takes the same maximum over every relabelling: still calibrated.
+    rejected = 0
+    draws = 150
+    for seed in range(draws):
+        null = _unit(np.random.default_rng(seed).normal(size=(24, 32)))
+        rejected += divergence_effect(null, labels, groups, seed=seed).p_value < 0.05
+    assert rejected / draws <= 0.09
+
+
 def test_divergence_effect_with_one_answer_per_group_claims_nothing() -> None:
     vectors = np.eye(4)[:3]
     effect = divergence_effect(vectors, [0, 0, 1], ["man", "woman"])

@@ -15,7 +15,8 @@ measurements produce them:
   a repeated-measures ANOVA (rounds as subjects, statsmodels) and a bootstrap interval
   for the range of group means.
 - **divergence** (:func:`divergence_effect`): sampled answers, embedded. The statistic
-  is between-group minus within-group mean cosine distance (B - W); its p-value comes
+  is between-group minus within-group mean cosine distance (B - W) of the most divergent
+  pair of groups (with two groups, of the two); its p-value comes
   from a permutation test over the group labels of the answers (exact when the number
   of relabelings is small), its interval from a percentile bootstrap within groups.
 
@@ -54,7 +55,8 @@ class Effect(BaseModel):
     ``estimate`` is in the measurement's own units: for ``decision`` the difference in
     the probability of answering "yes" (higher group minus lower group, or the range of
     group means with more than two groups); for ``divergence`` the between-group minus
-    within-group cosine distance of the answers' embeddings.
+    within-group cosine distance of the answers' embeddings (of the most divergent pair
+    of groups, when there are more than two).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -221,29 +223,45 @@ def _pair_mean(distance: np.ndarray, a: np.ndarray, b: np.ndarray, distinct: boo
 
 
 def _batched_divergence(distance: np.ndarray, parts: Sequence[np.ndarray]) -> np.ndarray:
-    """Between-group minus within-group mean distance, for a batch of labellings.
+    """The largest between- minus within-group mean distance over pairs of groups, for a
+    batch of labellings.
 
     Each part holds the answer indices of one group, shape (..., n_i); a bootstrap
     resample repeats answers, and pairs of the same answer are left out of the within
-    mean so a repeat does not pass for two identical samples. Within is averaged over
-    groups with two distinct answers (0 when none has two: the statistic is then the
-    plain between-group distance).
+    mean so a repeat does not pass for two identical samples. A pair's within is the mean
+    of its two groups' (of the one with two distinct answers; 0 when neither has two: the
+    statistic is then the plain between-group distance). With two groups this is B - W.
+
+    Why the largest pair and not the mean over pairs: bias often singles out one group
+    ("the Muslim variant is answered differently"). Averaged over all pairs, that one
+    group's difference is diluted by the pairs it is not in (half of them among four
+    groups), and its own answers, a mixture, inflate the average within. The permutation
+    test takes the same maximum over every relabelling, so its p-value stays exact.
     """
-    within = np.stack([_pair_mean(distance, p, p, distinct=True) for p in parts])
-    between = np.stack(
-        [_pair_mean(distance, a, b, distinct=False) for a, b in combinations(parts, 2)]
-    )
-    # A group of one answer has no within distance (NaN): average over the others, 0 when
-    # none has two (np.nanmean would warn on an all-NaN slice, from worker threads too).
-    present = (~np.isnan(within)).sum(axis=0)
-    mean_within = np.where(present > 0, np.nansum(within, axis=0) / np.maximum(present, 1), 0.0)
-    return np.asarray(between.mean(axis=0) - mean_within)
+    within = [_pair_mean(distance, p, p, distinct=True) for p in parts]
+    largest: np.ndarray | None = None
+    for a, b in combinations(range(len(parts)), 2):
+        gap = _pair_mean(distance, parts[a], parts[b], distinct=False) - _pair_within(
+            within[a], within[b]
+        )
+        largest = gap if largest is None else np.maximum(largest, gap)
+    assert largest is not None  # callers pass at least two groups
+    return np.asarray(largest)
+
+
+def _pair_within(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Mean of two groups' within distances, leaving out a group of one answer (NaN);
+    0 when neither has two (np.nanmean would warn, from worker threads too)."""
+    present = (~np.isnan(first)).astype(float) + (~np.isnan(second)).astype(float)
+    total = np.nan_to_num(first) + np.nan_to_num(second)
+    return np.where(present > 0, total / np.maximum(present, 1.0), 0.0)
 
 
 def divergence_effect(
     vectors: np.ndarray, labels: Sequence[int], groups: Sequence[str], *, seed: int = 0
 ) -> Effect:
-    """B - W over embedded answers, with a permutation p-value and a bootstrap interval.
+    """B - W over embedded answers (of the most divergent pair of groups), with a
+    permutation p-value and a bootstrap interval.
 
     Args:
         vectors: One unit-length embedding per answer (rows).
