@@ -91,6 +91,14 @@ def test_the_search_records_predictions_and_reports_the_surrogate(tmp_path: Path
     assert "| improve |" in summary
     assert "## Surrogate" in summary
     assert f"| all | {len(logged)} |" in summary
+    # Per operator: children pooled, and how many of them the screen chose to query.
+    stats = run.scheduler.operator_stats
+    assert sum(s.queried for name, s in stats.items() if name != "seed") == sum(
+        s.queried for name, s in run.scheduler.emitter_stats.items() if name != "seed"
+    )
+    assert all(s.queried <= s.pooled <= s.proposed for s in stats.values())
+    assert any(s.pooled > s.queried for s in stats.values())  # the pool was screened
+    assert "| operator | proposed | rejected | pooled | queried |" in summary
 
 
 def test_the_directed_emitter_is_shown_the_parents_answers_from_the_store(

@@ -413,15 +413,20 @@ def render_summary(
     lines += [
         "## Operators",
         "",
-        "| operator | proposed | rejected | evaluated | new cells | improved | mean reward |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "Pooled: valid, new children; queried: those the surrogate's screen chose (an "
+        "operator pooled often and queried never is screened out, not judged).",
+        "",
+        "| operator | proposed | rejected | pooled | queried | evaluated | new cells | improved "
+        "| mean reward |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, stats in sorted(operator_stats.items()):
         summary = stats.as_dict()
         rejected = sum(stats.rejected.values())
         lines.append(
-            f"| {name} | {stats.proposed} | {rejected} | {stats.evaluated} | "
-            f"{stats.new_cells} | {stats.improved} | {summary['mean_reward']:.3f} |"
+            f"| {name} | {stats.proposed} | {rejected} | {stats.pooled} | {stats.queried} | "
+            f"{stats.evaluated} | {stats.new_cells} | {stats.improved} | "
+            f"{summary['mean_reward']:.3f} |"
         )
     lines += render_emitters(emitter_stats) + render_surrogate(surrogate)
     clustered: dict[int, list[dict[str, Any]]] = {}

@@ -88,6 +88,11 @@ class OperatorStats:
 
     proposed: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
+    pooled: int = 0
+    """Valid, new children it put in a pool."""
+    queried: int = 0
+    """Of those, how many the screen chose to query: an operator whose children are
+    pooled but never queried is being vetoed by the surrogate, not judged by the bandit."""
     evaluated: int = 0
     new_cells: int = 0
     improved: int = 0
@@ -98,6 +103,8 @@ class OperatorStats:
         return {
             "proposed": self.proposed,
             "rejected": dict(self.rejected),
+            "pooled": self.pooled,
+            "queried": self.queried,
             "evaluated": self.evaluated,
             "new_cells": self.new_cells,
             "improved": self.improved,
@@ -302,6 +309,9 @@ class Scheduler:
                 stats.rejected["near-duplicate"] += 1
                 continue
             candidates.append(Candidate(probe, "seed", 0.0))
+        # Seeds are never screened: every one that is not a duplicate is queried.
+        stats.pooled += len(candidates)
+        stats.queried += len(candidates)
         self._commit(candidates)
         return candidates
 
@@ -348,6 +358,7 @@ class Scheduler:
         candidates = [item.candidate for item in chosen]
         for item in chosen:
             self.emitter_stats[item.candidate.emitter].queried += 1
+            self.operator_stats[item.candidate.operator].queried += 1
             self._proposals[item.candidate.probe.id] = pool.proposals[item.proposal][1]
         self._commit(candidates)
         return candidates
@@ -433,6 +444,7 @@ class Scheduler:
                 if proposal.parents:
                     self.moves.record(proposal.operator, proposal.parents[0].descriptor, cell)
                 fresh.append((child, cell))
+                stats.pooled += 1
                 pooled.append(child)
                 room -= 1
             accepted.append(fresh)
