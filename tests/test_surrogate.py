@@ -197,3 +197,18 @@ def test_with_climb_every_4_the_second_of_every_four_picks_climbs_from_the_fitte
     assert flat == greedy
     with pytest.raises(ValueError, match="climbing"):
         select_batch(surrogate, pool, climbing=[0.0], **arguments)  # type: ignore[arg-type]
+
+
+def test_a_climbing_pick_due_with_an_exploring_one_climbs() -> None:
+    """With climb_every 8 the climbing slot is the fourth, an exploring one's too: the
+    climb comes first, or a population of 8 would never climb."""
+    surrogate = FitnessSurrogate()
+    surrogate.observe(circle([0.0, 1.0]), [0.6, 0.3])
+    pool = circle([0.01, 0.02, 0.03, 0.2, 0.25, 1.01, 2.5, 2.6])
+    climbing = [0.0, 0.0, 0.0, 0.6, 0.6, 0.0, 0.0, 0.0]
+    chosen = select_batch(
+        surrogate, pool, n=4, cells=[(str(i),) for i in range(3)] + [("best",)] * 2
+        + [(str(i),) for i in range(5, 8)], bars={("best",): 0.6}, novelty=[0.0] * 8,
+        costs=[1] * 8, weights=ScreenWeights(climb_every=8), climbing=climbing,
+    ).chosen  # fmt: skip
+    assert chosen[3] in (3, 4)  # the fourth pick climbs from the 0.6 parent

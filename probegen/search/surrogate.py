@@ -310,16 +310,18 @@ def select_batch(
         pick = int(np.argmax(score))  # the first of equals: pool order breaks ties
         every, climb_every, position = weights.explore_every, weights.climb_every, len(chosen) + 1
         climbers = open_ & (climb > 0)
-        if every and position % every == 0:
-            # An exploring pick: where the model is least sure (the believer update
-            # below then keeps the next exploring pick away from this one).
-            pick = int(np.argmax(np.round(np.where(open_, sd, -np.inf), _DECIMALS)))
-        elif climb_every and position % climb_every == climb_every // 2 and climbers.any():
+        if climb_every and position % climb_every == climb_every // 2 and climbers.any():
             # A climbing pick: a child of the fittest parent that must beat it in its own
-            # cell; among its children, the one the model thinks likeliest to.
+            # cell; among its children, the one the model thinks likeliest to. It comes
+            # before an exploring pick due at the same position (climb_every 8 would
+            # otherwise never climb: its slot, the fourth, is an exploring one).
             best = float(np.max(np.where(climbers, climb, -np.inf)))
             hope = np.round(mean + sd, _DECIMALS)
             pick = int(np.argmax(np.where(climbers & (climb == best), hope, -np.inf)))
+        elif every and position % every == 0:
+            # An exploring pick: where the model is least sure (the believer update
+            # below then keeps the next exploring pick away from this one).
+            pick = int(np.argmax(np.round(np.where(open_, sd, -np.inf), _DECIMALS)))
         chosen.append(pick)
         picked_acquisition.append(float(score[pick]))
         open_[pick] = False
