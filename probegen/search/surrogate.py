@@ -220,9 +220,10 @@ class ScreenWeights:
             pays, its neighbours' predictions dwarf an unexplored topic's (which sits at
             the prior mean with the small variance of mostly-zero fitness), and a region
             the run has not touched is never queried (RESULTS.md, section 6).
-        climb_every: Every this many picks (the second of each run of them), one goes to
-            an improvement attempt: among candidates that stay in the archive cell of a
-            parent with positive fitness, one of the fittest parent (ties by the
+        climb_every: Every this many picks (the middle one of each run of them, ahead of
+            an exploring pick due there), one goes to an improvement attempt: among
+            candidates that stay in the archive cell of a parent with positive fitness,
+            one of the fittest parent (ties by the
             prediction plus its uncertainty); 0 (the default) never. Expected improvement
             over each cell's incumbent values a child that copies a strong probe into a
             new cell at the parent's fitness far above one that could beat the parent in
