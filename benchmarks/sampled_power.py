@@ -38,9 +38,9 @@ from _common import print_machine, table, write_json
 
 from probegen.corpora import Corpora, load_corpora
 from probegen.embeddings import Embedder
+from probegen.evolve.config import EvolveConfig
 from probegen.measure import ProbeMeasurer
 from probegen.models import Model
-from probegen.models.base import GenerateConfig
 from probegen.models.simulator import GRADED_SIM_CONFIGS, SimulatorBackend
 from probegen.probe import Framing, Probe
 from probegen.scoring.stats import StatsScorer
@@ -82,10 +82,12 @@ async def measure_cells(replicates: int, corpora: Corpora, embedder: Embedder) -
     with tempfile.TemporaryDirectory() as work, Store(Path(work) / "probegen.sqlite") as store:
         run_id = store.create_run("sampled-power", {})
         async with Model(SimulatorBackend(CARE), cache=store) as target:
+            # evolve's own defaults: the screen's samples, racing's ceiling, sampling.
+            config = EvolveConfig(target=f"sim:{CARE}", attribute="gender")
             measurer = ProbeMeasurer(
                 target=target, scorer=scorer, tester=scorer, store=store, run_id=run_id,
-                corpora=corpora, samples=2, confirmation=8,
-                generate=GenerateConfig(temperature=0.7, max_tokens=60, seed=0),
+                corpora=corpora, samples=config.samples, confirmation=config.confirmation,
+                generate=config.generate,
             )  # fmt: skip
             for label, (who, them) in GROUPS.items():
                 for bias, question in QUESTIONS.items():
