@@ -166,7 +166,7 @@ def test_failed_and_expired_items_are_failed_calls_and_a_rerun_retries_only_them
     [batch] = new_batches(setup)
     failed, expired = set(batch["failed"]), set(batch["expired"])
     assert len(expired) == 4
-    assert failed  # the seeded hash fails some
+    assert len(failed) == 5  # a quarter of the 20 items answered, whatever their order
     assert failed.isdisjoint(expired)
     counts = result.outcomes[0].batch
     assert counts is not None

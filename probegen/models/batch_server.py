@@ -15,11 +15,13 @@ Every item is answered by the simulator exactly as the same request sent on its 
 (:func:`~probegen.models.sim_server.answer_chat` for chat completions). A batch is worked
 off in the background after ``delay_s``, ``item_s`` per item, so a test can kill its
 client mid-batch; results come back shuffled, as the providers promise no order. Faults
-for the failure paths: ``fail_share`` fails that share of the custom ids (chosen by a
-seeded hash, so the same ids in every run) and ``expire_after`` lets a batch answer that
-many items and then expire. ``GET /batch/log`` lists every batch with the custom ids it
-was given (what a test checks "submitted once" against); ``POST /batch/settings``
-changes the settings of later batches.
+for the failure paths: ``fail_share`` fails that share of the items a batch answers
+(rounded up, so a positive share always fails one; the ids with the lowest seeded hash,
+so the same batch fails the same ids in every run, whatever order its items came in)
+and ``expire_after`` lets a batch answer that many items and then expire. ``GET
+/batch/log`` lists every batch with the custom ids it was given (what a test checks
+"submitted once" against); ``POST /batch/settings`` changes the settings of later
+batches.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import math
 import random
 import re
 import time
@@ -63,7 +66,7 @@ class BatchSettings:
     item_s: float = 0.0
     """Seconds per answered item."""
     fail_share: float = 0.0
-    """Share of custom ids whose item fails (HTTP 500 inside the batch)."""
+    """Share of the items a batch answers that fail (HTTP 500 inside the batch)."""
     expire_after: int | None = None
     """A batch answers this many items, then expires (the rest: ``expired``)."""
     seed: int = 0
@@ -215,9 +218,24 @@ class BatchServer:
         self._tasks.add(task)  # the loop keeps only weak references to its tasks
         task.add_done_callback(self._tasks.discard)
 
-    def _fails(self, custom_id: str, settings: BatchSettings) -> bool:
-        digest = hashlib.sha256(f"{settings.seed}\0{custom_id}".encode()).digest()
-        return int.from_bytes(digest[:4], "big") < settings.fail_share * 2**32
+    @staticmethod
+    def _failing(batch: _Batch) -> set[str]:
+        """The custom ids that fail: an exact share of the items answered, chosen by hash.
+
+        A per-id threshold would fail a share only on average, and none at all when the
+        few ids it picks fall among the expired ones; ranking the answered ids by a seeded
+        hash fails exactly ``ceil(fail_share * answered)`` of them, independent of order.
+        """
+        settings = batch.settings
+        answered = [custom_id for custom_id, _body in batch.items]
+        if settings.expire_after is not None:
+            answered = answered[: settings.expire_after]
+        count = math.ceil(settings.fail_share * len(answered) - 1e-9)
+
+        def rank(custom_id: str) -> bytes:
+            return hashlib.sha256(f"{settings.seed}\0{custom_id}".encode()).digest()
+
+        return set(sorted(answered, key=rank)[:count])
 
     async def _work(self, batch: _Batch) -> None:
         settings = batch.settings
@@ -225,6 +243,7 @@ class BatchServer:
             await asyncio.sleep(settings.delay_s)
         batch.status = "in_progress"
         ended = "completed"
+        failing = self._failing(batch)
         for index, (custom_id, body) in enumerate(batch.items):
             if batch.cancel:
                 ended = "cancelled"
@@ -234,7 +253,7 @@ class BatchServer:
                 ended = "expired"
                 batch.outcomes.append(_Outcome(custom_id, "expired"))
                 continue
-            if self._fails(custom_id, settings):
+            if custom_id in failing:
                 message = "injected item failure"
                 payload: dict[str, Any] = {"error": {"message": message, "type": "server_error"}}
                 if batch.api == "anthropic":
