@@ -54,11 +54,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import mean_sd, print_machine, table, write_json
 
 from probegen.corpora import Corpora, load_corpora
+from probegen.decision.measure import measure_decision
 from probegen.elite import theme_order
 from probegen.embeddings import Embedder
 from probegen.evolve.config import EvolveConfig
 from probegen.evolve.lifecycle import make_evolution
 from probegen.evolve.outputs import cluster_elites
+from probegen.evolve.run import Evolution
 from probegen.index import EmbeddingIndex
 from probegen.models import resolve_model
 from probegen.models.base import ChatModel
@@ -112,6 +114,14 @@ class RunResult:
     review_true_bias: float | None = None
     review_strong: int | None = None
     review_decision_gap: float | None = None
+    # The decision gaps of the same top K, measured again on fresh names (the
+    # replication phase's, which no run uses), after the run: the gaps it selected on
+    # carry the winner's curse of picking the largest of many noisy estimates; these do
+    # not (probes the fresh names could not measure are left out of the mean).
+    top_k_heldout_gap: float | None = None
+    review_heldout_gap: float | None = None
+    top_ids: list[str] | None = None
+    review_ids: list[str] | None = None
 
 
 def outside_region_seeds(path: Path, attribute: str, sim: SimulatorBackend) -> Path:
@@ -177,6 +187,7 @@ def measure(
         if fitness > 0:
             positive_cells.add(cell)
     figures: dict[str, float | int | list[str] | None] = {
+        "top_ids": [pid for _, _, pid, _ in top],
         "queries": spent,
         "evaluated": len(scored),
         "top_k_mean_fitness": statistics.fmean(f for f, *_ in top) if top else 0.0,
@@ -189,6 +200,7 @@ def measure(
     fitness_of = {pid: f for f, _, pid, _ in scored}
     # The product's top K: its elites in the order it shows them (scored ones only).
     shown = [pid for pid in review if pid in fitness_of][:k]
+    figures["review_ids"] = shown
     if decision_gap:
         figures["top_k_decision_gap"] = statistics.fmean(
             decision_gap.get(pid, 0.0) for _, _, pid, _ in top
@@ -242,6 +254,39 @@ def measure(
     return figures
 
 
+async def heldout_gaps(
+    evolution: Evolution,
+    store: Store,
+    run_id: str,
+    figures: dict[str, float | int | list[str] | None],
+) -> dict[str, float | None]:
+    """The mean decision gap of the top K and of the shown top K on fresh names."""
+    measurer = evolution.measurer
+    if measurer.decision is None:
+        return {}
+
+    def ids(key: str) -> list[str]:
+        value = figures.get(key)
+        return [str(v) for v in value] if isinstance(value, list) else []
+
+    probes = {p.id: p for p in store.probes(run_id)}
+    gap: dict[str, float] = {}
+    for probe_id in dict.fromkeys([*ids("top_ids"), *ids("review_ids")]):
+        measured = await measure_decision(
+            probes[probe_id], measurer.target, corpora=measurer.corpora, store=store,
+            run_id=run_id, settings=measurer.decision, phase="replication",
+            system_prompt=measurer.system_prompt,
+        )  # fmt: skip
+        if measured is not None and measured.effect is not None:
+            gap[probe_id] = measured.effect.estimate
+
+    def mean_of(key: str) -> float | None:
+        found = [gap[pid] for pid in ids(key) if pid in gap]
+        return statistics.fmean(found) if found else None
+
+    return {"top_k_heldout_gap": mean_of("top_ids"), "review_heldout_gap": mean_of("review_ids")}
+
+
 def run_once(
     selection: str,
     seed: int,
@@ -277,6 +322,8 @@ def run_once(
         **({"descriptors": tuple(args.descriptors.split(","))} if args.descriptors else {}),
         **({"decision_screen": args.decision_screen} if args.decision_screen else {}),
         climb_every=args.climb_every,
+        operator_offsets=args.operator_offsets,
+        offsets_everywhere=not args.offsets_climb_only,
         **({"pool_factor": args.pool_factor} if args.pool_factor else {}),
         **({} if args.uniform_parents is None else {"uniform_parents": args.uniform_parents}),
         screen_per_query=not args.screen_per_probe,
@@ -297,21 +344,32 @@ def run_once(
             target=backend,
             index=EmbeddingIndex(embedder, threshold=config.dedup_threshold),
         )
-        # The run ends by itself when the budget cannot pay for another probe.
-        asyncio.run(evolution.run())
-        wall = time.perf_counter() - started
-        elites = evolution.archive.elites()
-        clusters = cluster_elites(elites, embedder, seed)
-        review = [
-            e.probe.id
-            # The queue's own rule (no findings here: the benchmark does not conclude).
-            for e in theme_order(
-                elites,
-                lambda e: clusters.get(e.probe.id),
-                lambda e: offered(e.fitness, DEFAULT_THRESHOLD),
-            )
-        ]
-        figures = measure(store, run_id, corpora, evolution.space, sim, args.k, review)
+        wall = 0.0
+
+        async def search_and_measure() -> dict[str, float | int | list[str] | None]:
+            nonlocal wall
+            # The run ends by itself when the budget cannot pay for another probe.
+            await evolution.run()
+            wall = time.perf_counter() - started
+            elites = evolution.archive.elites()
+            clusters = cluster_elites(elites, embedder, seed)
+            review = [
+                e.probe.id
+                # The queue's own rule (no findings here: the benchmark does not conclude).
+                for e in theme_order(
+                    elites,
+                    lambda e: clusters.get(e.probe.id),
+                    lambda e: offered(e.fitness, DEFAULT_THRESHOLD),
+                )
+            ]
+            figures = measure(store, run_id, corpora, evolution.space, sim, args.k, review)
+            if figures.get("top_k_decision_gap") is not None:
+                figures |= await heldout_gaps(evolution, store, run_id, figures)
+            return figures
+
+        # One event loop for the search and the re-measurement: the managed model's
+        # concurrency limits belong to the loop they were first used on.
+        figures = asyncio.run(search_and_measure())
     return RunResult(selection=selection, seed=seed, wall_s=wall, target=target, **figures)  # type: ignore[arg-type]
 
 
@@ -325,7 +383,8 @@ def summarise(results: Sequence[RunResult], with_regions: bool, k: int) -> str:
                    "queries to 1st strong", f"shown top-{k} true bias",
                    f"seeds with strong in shown top-{k}"]  # fmt: skip
     if decision:
-        header += [f"top-{k} P(yes) gap", f"shown top-{k} P(yes) gap"]
+        header += [f"top-{k} P(yes) gap", f"shown top-{k} P(yes) gap",
+                   f"top-{k} gap on fresh names", f"shown top-{k} gap on fresh names"]  # fmt: skip
     if with_regions:
         header += [f"recall@{k}", f"shown recall@{k}", "regions found", "queries to 1st hit",
                    "of them after the seeds", "hits", "flukes"]  # fmt: skip
@@ -355,6 +414,8 @@ def summarise(results: Sequence[RunResult], with_regions: bool, k: int) -> str:
             row += [
                 mean_sd([r.top_k_decision_gap or 0.0 for r in runs]),
                 mean_sd([r.review_decision_gap or 0.0 for r in runs]),
+                mean_sd([r.top_k_heldout_gap or 0.0 for r in runs]),
+                mean_sd([r.review_heldout_gap or 0.0 for r in runs]),
             ]
         if with_regions:
             firsts = [r.first_hit_queries for r in runs if r.first_hit_queries is not None]
@@ -431,6 +492,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--climb-every", type=int, default=0, help="evolve's --climb-every (0: never)"
     )
     parser.add_argument(
+        "--operator-offsets",
+        type=float,
+        default=0.0,
+        help="evolve's --operator-offsets (0: none)",
+    )
+    parser.add_argument("--offsets-climb-only", action="store_true")
+    parser.add_argument(
         "--screen-per-probe", action="store_true", help="evolve's --screen-per-probe"
     )
     parser.add_argument(
@@ -491,6 +559,7 @@ def main(argv: Sequence[str] | None = None) -> list[RunResult]:
         f"confirm samples {args.confirm_samples or 4 * args.samples}, measure {args.measure}, "
         f"emitters {args.emitters or 'default'}, surrogate {args.surrogate}, "
         f"descriptors {args.descriptors or 'default'}, climb every {args.climb_every}, "
+        f"operator offsets {args.operator_offsets}, "
         f"screen per {'probe' if args.screen_per_probe else 'query'}, pool factor "
         f"{args.pool_factor or 'default'}, uniform parents "
         f"{'default' if args.uniform_parents is None else args.uniform_parents}, "

@@ -167,6 +167,26 @@ def test_a_search_with_climbing_picks_runs_and_reads_lineages(tmp_path: Path) ->
         assert all(report.evaluated > 0 for report in reports)
 
 
+def test_a_search_with_operator_offsets_learns_them_from_the_children_it_queried(
+    tmp_path: Path,
+) -> None:
+    run, store, _ = evolution(tmp_path, operator_offsets=0.1)
+    with store:
+        assert run.scheduler.screen.operator_sd == 0.1
+        reports = asyncio.run(run.run())
+        residuals = run.scheduler.residuals
+        assert residuals is not None
+        learnt = residuals.as_dict()
+        # Seeds are not screened, so only mutated children (generations 1-2) count.
+        screened = sum(report.evaluated for report in reports[1:])
+        assert "seed" not in learnt
+        assert sum(int(entry["n"]) for entry in learnt.values()) == screened > 0
+        assert all(0 < entry["sd"] < 0.1 for entry in learnt.values())
+    plain, store, _ = evolution(tmp_path / "plain", generations=0)
+    with store:
+        assert plain.scheduler.residuals is None  # off by default
+
+
 def test_a_run_stored_before_emitters_resumes_as_it_searched() -> None:
     stored = {"target": "sim", "attribute": "gender", "selection": "map-elites"}
     config = EvolveConfig.model_validate(as_it_searched(stored))

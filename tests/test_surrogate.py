@@ -10,6 +10,7 @@ from scipy import stats
 
 from probegen.search.surrogate import (
     FitnessSurrogate,
+    OperatorResiduals,
     ScreenWeights,
     expected_improvement,
     rank_correlation,
@@ -212,3 +213,48 @@ def test_a_climbing_pick_due_with_an_exploring_one_climbs() -> None:
         costs=[1] * 8, weights=ScreenWeights(climb_every=8), climbing=climbing,
     ).chosen  # fmt: skip
     assert chosen[3] in (3, 4)  # the fourth pick climbs from the 0.6 parent
+
+
+def test_an_operator_offset_starts_at_zero_and_learns_from_its_children() -> None:
+    residuals = OperatorResiduals(prior_sd=0.1)
+    assert residuals.estimate("persona") == (0.0, pytest.approx(0.1))
+    for _ in range(20):
+        residuals.observe("decision", measured=0.5, predicted=0.2)  # beats its predictions
+        residuals.observe("persona", measured=0.0, predicted=0.1)  # falls short of them
+    residuals.observe("decision", measured=0.2, predicted=0.2)
+    up, up_sd = residuals.estimate("decision")
+    down, down_sd = residuals.estimate("persona")
+    assert 0.2 < up < 0.3
+    assert -0.1 < down < -0.05
+    assert up_sd < 0.1
+    assert down_sd < 0.1
+    assert residuals.estimate("reframe") == (0.0, pytest.approx(0.1))  # nothing seen yet
+    assert set(residuals.as_dict()) == {"decision", "persona"}
+    with pytest.raises(ValueError, match="prior_sd"):
+        OperatorResiduals(prior_sd=0.0)
+
+
+def test_an_operator_offset_moves_the_ranking_not_the_reported_prediction() -> None:
+    """Two children the embedding model cannot tell apart: the one whose operator's
+    children beat their predictions is queried first, and the prediction the selection
+    reports (which residuals are later taken of) stays the model's own."""
+    surrogate = FitnessSurrogate()
+    surrogate.observe(circle([0.0, 1.5]), [0.4, 0.0])
+    pool = circle([0.01, 0.01])
+    common: dict[str, object] = {
+        "n": 1, "cells": [("a",), ("a",)], "bars": {("a",): 0.4},
+        "novelty": [0.0, 0.0], "costs": [1, 1],
+    }  # fmt: skip
+    plain = select_batch(surrogate, pool, **common)  # type: ignore[arg-type]
+    assert plain.chosen == [0]  # pool order breaks the tie
+    shifted = select_batch(
+        surrogate,
+        pool,
+        offsets=[(-0.05, 0.02), (0.1, 0.02)],
+        **common,  # type: ignore[arg-type]
+    )
+    assert shifted.chosen == [1]
+    assert shifted.mean == plain.mean
+    assert shifted.sd == plain.sd
+    with pytest.raises(ValueError, match="offset"):
+        select_batch(surrogate, pool, offsets=[(0.0, 0.1)], **common)  # type: ignore[arg-type]

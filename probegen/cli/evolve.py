@@ -209,6 +209,13 @@ def evolve_command(
         help="Every N surrogate picks, one tries to beat the fittest probe in its own cell "
         "(0: never).",
     ),
+    operator_offsets: float = typer.Option(
+        _DEFAULT["operator_offsets"],
+        "--operator-offsets",
+        min=0.0,
+        help="Prior sd of a per-operator correction to the surrogate's predictions, learnt "
+        "from each operator's children (0: none).",
+    ),
     screen_per_query: bool = typer.Option(
         _DEFAULT["screen_per_query"],
         "--screen-per-query/--screen-per-probe",
@@ -322,6 +329,7 @@ def evolve_command(
             pool_factor=pool_factor,
             uniform_parents=uniform_parents,
             climb_every=climb_every,
+            operator_offsets=operator_offsets,
             screen_per_query=screen_per_query,
             timeout_s=timeout,
             batch=batch,

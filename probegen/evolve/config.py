@@ -120,6 +120,11 @@ class EvolveConfig(BaseModel):
     """With the surrogate: every this many picks, one tries to beat the fittest probe in
     its own cell instead of copying it into a new one (0: never; see
     :class:`~probegen.search.surrogate.ScreenWeights`)."""
+    operator_offsets: float = Field(0.0, ge=0.0)
+    """With the surrogate: prior standard deviation of a per-operator correction to its
+    predictions, learnt from how each operator's queried children measured against them
+    (0: none; see :class:`~probegen.search.surrogate.OperatorResiduals`)."""
+    offsets_everywhere: bool = True
     screen_per_query: bool = True
     """With the surrogate: rank candidates by value per planned query (False: per
     candidate)."""

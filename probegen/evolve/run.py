@@ -362,7 +362,12 @@ class Evolution:
             surrogate=self.surrogate,
             pool_factor=config.pool_factor,
             cost=lambda probe: self.measurer.planned_queries(probe),
-            screen=ScreenWeights(climb_every=config.climb_every, per_query=config.screen_per_query),
+            screen=ScreenWeights(
+                climb_every=config.climb_every,
+                per_query=config.screen_per_query,
+                operator_sd=config.operator_offsets,
+                offsets_everywhere=config.offsets_everywhere,
+            ),
             admissible=(
                 (lambda probe: self.measurer.uses_decision(probe))
                 if config.measure == "decision"

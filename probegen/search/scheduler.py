@@ -39,7 +39,12 @@ from probegen.search.emitters import (
     SearchView,
     axis_values,
 )
-from probegen.search.surrogate import FitnessSurrogate, ScreenWeights, select_batch
+from probegen.search.surrogate import (
+    FitnessSurrogate,
+    OperatorResiduals,
+    ScreenWeights,
+    select_batch,
+)
 
 __all__ = ["Candidate", "EmitterStats", "Evaluated", "OperatorStats", "Scheduler"]
 
@@ -279,6 +284,9 @@ class Scheduler:
         self.cost = cost
         self.admissible = admissible
         self.screen = screen or ScreenWeights()
+        self.residuals = (
+            OperatorResiduals(self.screen.operator_sd) if self.screen.operator_sd > 0 else None
+        )
         self.values = axis_values(space, context.corpora)
         self.moves = MoveStats(space.axes)
         operator_names = [*mutators, *(o for e in chosen for o in e.operators)]
@@ -470,6 +478,11 @@ class Scheduler:
             weights=self.screen,
             # Only a screen with climbing picks needs each candidate's lineage.
             climbing=[self._climbing(item) for item in pool] if self.screen.climb_every else None,
+            offsets=(
+                [self.residuals.estimate(item.candidate.operator) for item in pool]
+                if self.residuals is not None
+                else None
+            ),
         )
         chosen = []
         for position in selection.chosen:
@@ -560,6 +573,12 @@ class Scheduler:
         if self.surrogate is not None and scored:
             vectors = self.index.embed([r.candidate.probe.template for r in scored])
             self.surrogate.observe(vectors, [float(r.score.fitness or 0.0) for r in scored])
+        if self.residuals is not None:
+            for r in scored:
+                if r.candidate.predicted is not None:
+                    self.residuals.observe(
+                        r.candidate.operator, float(r.score.fitness or 0.0), r.candidate.predicted
+                    )
         for result in results:
             candidate = result.candidate
             del self._asked[candidate.probe.id]

@@ -24,7 +24,12 @@ pool's median (value per query, as the emitters are rewarded; ``ScreenWeights.pe
 Every fourth pick *explores* instead: the candidate with the largest posterior
 uncertainty. Optionally (``ScreenWeights.climb_every``) a pick *climbs*: a child that
 stays in its parent's cell, from the fittest parent, an attempt to improve on the best
-probe rather than to copy it into a new cell. The batch is
+probe rather than to copy it into a new cell. Optionally
+(``ScreenWeights.operator_sd``) the prediction is corrected per mutation operator by
+:class:`OperatorResiduals`: the embedding of a child says what it is about, not what
+its operator did to it, so a model of embeddings cannot learn that one operator's
+children score above their neighbours and another's below; a per-operator offset can,
+from the children it queried. The batch is
 chosen greedily, and after each pick the model is told to expect that candidate's predicted
 fitness ("kriging believer"): the variance of its neighbours shrinks and its cell's
 bar rises, so one generation does not spend itself on eight near-copies of one idea.
@@ -46,6 +51,7 @@ from scipy import linalg, stats
 
 __all__ = [
     "FitnessSurrogate",
+    "OperatorResiduals",
     "RankCorrelation",
     "ScreenWeights",
     "Selection",
@@ -205,6 +211,55 @@ def expected_improvement(mean: Array, sd: Array, bar: Array) -> Array:
     return np.asarray((mean - bar) * stats.norm.cdf(z) + sd * stats.norm.pdf(z))
 
 
+class OperatorResiduals:
+    """How far each operator's children measured from the surrogate's predictions.
+
+    A random effect per operator: its offset has prior ``N(0, prior_sd**2)`` and each
+    queried child's residual (measured minus predicted fitness) is an observation of it
+    with the variance of every operator's residuals together, so an operator with few
+    children stays near 0 and uncertain (its candidates' expected improvement grows
+    with that uncertainty: optimism for what the screen has not tried), and one whose
+    children keep beating, or missing, their predictions moves the screen's ranking.
+    The posterior is the normal-normal conjugate one (scipy's normal for nothing more
+    than the arithmetic would be ceremony; see :meth:`estimate`).
+    """
+
+    def __init__(self, prior_sd: float = 0.1, *, min_noise_sd: float = 0.05) -> None:
+        if prior_sd <= 0:
+            raise ValueError("OperatorResiduals: prior_sd must be > 0")
+        self.prior_sd = prior_sd
+        self.min_noise_sd = min_noise_sd
+        self._residuals: dict[str, list[float]] = {}
+
+    def __repr__(self) -> str:
+        counts = {op: len(r) for op, r in sorted(self._residuals.items())}
+        return f"OperatorResiduals(prior_sd={self.prior_sd}, observed={counts})"
+
+    def observe(self, operator: str, measured: float, predicted: float) -> None:
+        self._residuals.setdefault(operator, []).append(float(measured) - float(predicted))
+
+    @property
+    def noise_sd(self) -> float:
+        """The spread of one child's residual around its operator's offset."""
+        every = [r for residuals in self._residuals.values() for r in residuals]
+        spread = float(np.std(every, ddof=1)) if len(every) > 2 else 0.0
+        return max(spread, self.min_noise_sd)
+
+    def estimate(self, operator: str) -> tuple[float, float]:
+        """Posterior mean and standard deviation of ``operator``'s offset."""
+        residuals = self._residuals.get(operator, [])
+        precision = 1.0 / self.prior_sd**2 + len(residuals) / self.noise_sd**2
+        mean = (sum(residuals) / self.noise_sd**2) / precision
+        return mean, math.sqrt(1.0 / precision)
+
+    def as_dict(self) -> dict[str, dict[str, float]]:
+        """Per operator: children observed and the offset's posterior (for summaries)."""
+        return {
+            op: dict(zip(("n", "mean", "sd"), (len(r), *self.estimate(op)), strict=True))
+            for op, r in sorted(self._residuals.items())
+        }
+
+
 @dataclass(frozen=True)
 class ScreenWeights:
     """How much besides expected improvement a candidate's acquisition counts.
@@ -238,6 +293,8 @@ class ScreenWeights:
             the decision measurement's yes/no probes (52 queries against 16 for an open
             question, while they spend 19 against 8 on average); turning it off helps
             graded simulators only together with climbing (RESULTS.md, section 6).
+        operator_sd: Prior standard deviation of each mutation operator's offset to the
+            predictions (:class:`OperatorResiduals`); 0 (the default): no offsets.
     """
 
     empty_cell: float = 0.02
@@ -245,6 +302,8 @@ class ScreenWeights:
     explore_every: int = 4
     climb_every: int = 0
     per_query: bool = True
+    operator_sd: float = 0.0
+    offsets_everywhere: bool = True
 
 
 @dataclass(frozen=True)
@@ -253,7 +312,8 @@ class Selection:
 
     chosen: list[int]
     mean: list[float]
-    """Predicted fitness of every pool candidate (before the batch was chosen)."""
+    """Predicted fitness of every pool candidate (before the batch was chosen; the
+    surrogate's own, without operator offsets)."""
     sd: list[float]
     acquisition: list[float]
     """Each chosen candidate's acquisition when it was picked (aligned with ``chosen``)."""
@@ -270,6 +330,7 @@ def select_batch(
     costs: Sequence[float],
     weights: ScreenWeights = ScreenWeights(),
     climbing: Sequence[float] | None = None,
+    offsets: Sequence[tuple[float, float]] | None = None,
 ) -> Selection:
     """Choose up to ``n`` pool candidates by acquisition (module docstring).
 
@@ -285,6 +346,9 @@ def select_batch(
         climbing: Per candidate, the fitness of the parent whose archive cell it stays
             in, when that is positive, else 0 (it cannot be a climbing pick); None: no
             climbing picks.
+        offsets: Per candidate, the posterior mean and standard deviation of its
+            operator's offset (:class:`OperatorResiduals`), added to the prediction and
+            to its uncertainty; None: none.
     """
     mean, cov = surrogate.posterior(vectors)
     size = len(mean)
@@ -292,6 +356,18 @@ def select_batch(
         raise ValueError("select_batch: give one cell, novelty and cost per vector")
     if climbing is not None and len(climbing) != size:
         raise ValueError("select_batch: give one climbing fitness per vector")
+    if offsets is not None and len(offsets) != size:
+        raise ValueError("select_batch: give one operator offset per vector")
+    offset = np.asarray(offsets, dtype=np.float64).reshape(size, 2) if offsets else None
+    shift, shift_sd = (offset[:, 0], offset[:, 1]) if offset is not None else (0.0, 0.0)
+    predicted = mean.tolist()  # the model's own prediction, which residuals are taken of
+    model_mean = mean
+    mean = mean + shift
+    if not weights.offsets_everywhere:
+        mean, climb_shift, climb_shift_sd = model_mean, shift, shift_sd
+        shift, shift_sd = 0.0, 0.0
+    else:
+        climb_shift, climb_shift_sd = 0.0, 0.0
     cost = np.asarray(costs, dtype=np.float64)
     relative = cost / float(np.median(cost)) if size and weights.per_query else np.ones(size)
     climb = np.round(np.asarray(climbing if climbing is not None else [0.0] * size), _DECIMALS)
@@ -302,7 +378,12 @@ def select_batch(
     picked_acquisition: list[float] = []
     open_ = np.ones(size, dtype=bool)
     for _ in range(min(n, size)):
-        sd = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+        model_sd = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+        sd = (
+            model_sd
+            if offset is None or not weights.offsets_everywhere
+            else (np.sqrt(model_sd**2 + shift_sd**2))
+        )
         bar = np.array([filled.get(cell, 0.0) for cell in cells])
         empty = np.array([cell not in filled for cell in cells], dtype=np.float64)
         gain = expected_improvement(mean, sd, bar)
@@ -317,12 +398,18 @@ def select_batch(
             # before an exploring pick due at the same position (climb_every 8 would
             # otherwise never climb: its slot, the fourth, is an exploring one).
             best = float(np.max(np.where(climbers, climb, -np.inf)))
-            hope = np.round(mean + sd, _DECIMALS)
+            hope = np.round(
+                mean + sd
+                if offset is None or weights.offsets_everywhere
+                else mean + climb_shift + np.sqrt(sd**2 + climb_shift_sd**2),
+                _DECIMALS,
+            )
             pick = int(np.argmax(np.where(climbers & (climb == best), hope, -np.inf)))
         elif every and position % every == 0:
-            # An exploring pick: where the model is least sure (the believer update
-            # below then keeps the next exploring pick away from this one).
-            pick = int(np.argmax(np.round(np.where(open_, sd, -np.inf), _DECIMALS)))
+            # An exploring pick: where the model is least sure of what a question is
+            # about (the believer update below then keeps the next exploring pick away
+            # from this one); operators' uncertainty is for expected improvement.
+            pick = int(np.argmax(np.round(np.where(open_, model_sd, -np.inf), _DECIMALS)))
         chosen.append(pick)
         picked_acquisition.append(float(score[pick]))
         open_[pick] = False
@@ -332,7 +419,7 @@ def select_batch(
         filled[cell] = max(filled.get(cell, 0.0), float(mean[pick]))
         column = cov[:, pick].copy()
         cov = cov - np.outer(column, column) / (column[pick] + noise)
-    return Selection(chosen, mean.tolist(), initial_sd.tolist(), picked_acquisition)
+    return Selection(chosen, predicted, initial_sd.tolist(), picked_acquisition)
 
 
 @dataclass(frozen=True)
