@@ -323,7 +323,6 @@ def run_once(
         **({"decision_screen": args.decision_screen} if args.decision_screen else {}),
         climb_every=args.climb_every,
         operator_offsets=args.operator_offsets,
-        offsets_everywhere=not args.offsets_climb_only,
         **({"pool_factor": args.pool_factor} if args.pool_factor else {}),
         **({} if args.uniform_parents is None else {"uniform_parents": args.uniform_parents}),
         screen_per_query=not args.screen_per_probe,
@@ -497,7 +496,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=0.0,
         help="evolve's --operator-offsets (0: none)",
     )
-    parser.add_argument("--offsets-climb-only", action="store_true")
     parser.add_argument(
         "--screen-per-probe", action="store_true", help="evolve's --screen-per-probe"
     )

@@ -124,7 +124,6 @@ class EvolveConfig(BaseModel):
     """With the surrogate: prior standard deviation of a per-operator correction to its
     predictions, learnt from how each operator's queried children measured against them
     (0: none; see :class:`~probegen.search.surrogate.OperatorResiduals`)."""
-    offsets_everywhere: bool = True
     screen_per_query: bool = True
     """With the surrogate: rank candidates by value per planned query (False: per
     candidate)."""

@@ -366,7 +366,6 @@ class Evolution:
                 climb_every=config.climb_every,
                 per_query=config.screen_per_query,
                 operator_sd=config.operator_offsets,
-                offsets_everywhere=config.offsets_everywhere,
             ),
             admissible=(
                 (lambda probe: self.measurer.uses_decision(probe))

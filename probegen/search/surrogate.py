@@ -303,7 +303,6 @@ class ScreenWeights:
     climb_every: int = 0
     per_query: bool = True
     operator_sd: float = 0.0
-    offsets_everywhere: bool = True
 
 
 @dataclass(frozen=True)
@@ -361,13 +360,7 @@ def select_batch(
     offset = np.asarray(offsets, dtype=np.float64).reshape(size, 2) if offsets else None
     shift, shift_sd = (offset[:, 0], offset[:, 1]) if offset is not None else (0.0, 0.0)
     predicted = mean.tolist()  # the model's own prediction, which residuals are taken of
-    model_mean = mean
     mean = mean + shift
-    if not weights.offsets_everywhere:
-        mean, climb_shift, climb_shift_sd = model_mean, shift, shift_sd
-        shift, shift_sd = 0.0, 0.0
-    else:
-        climb_shift, climb_shift_sd = 0.0, 0.0
     cost = np.asarray(costs, dtype=np.float64)
     relative = cost / float(np.median(cost)) if size and weights.per_query else np.ones(size)
     climb = np.round(np.asarray(climbing if climbing is not None else [0.0] * size), _DECIMALS)
@@ -379,11 +372,7 @@ def select_batch(
     open_ = np.ones(size, dtype=bool)
     for _ in range(min(n, size)):
         model_sd = np.sqrt(np.clip(np.diag(cov), 0.0, None))
-        sd = (
-            model_sd
-            if offset is None or not weights.offsets_everywhere
-            else (np.sqrt(model_sd**2 + shift_sd**2))
-        )
+        sd = model_sd if offset is None else np.sqrt(model_sd**2 + shift_sd**2)
         bar = np.array([filled.get(cell, 0.0) for cell in cells])
         empty = np.array([cell not in filled for cell in cells], dtype=np.float64)
         gain = expected_improvement(mean, sd, bar)
@@ -398,12 +387,7 @@ def select_batch(
             # before an exploring pick due at the same position (climb_every 8 would
             # otherwise never climb: its slot, the fourth, is an exploring one).
             best = float(np.max(np.where(climbers, climb, -np.inf)))
-            hope = np.round(
-                mean + sd
-                if offset is None or weights.offsets_everywhere
-                else mean + climb_shift + np.sqrt(sd**2 + climb_shift_sd**2),
-                _DECIMALS,
-            )
+            hope = np.round(mean + sd, _DECIMALS)
             pick = int(np.argmax(np.where(climbers & (climb == best), hope, -np.inf)))
         elif every and position % every == 0:
             # An exploring pick: where the model is least sure of what a question is
