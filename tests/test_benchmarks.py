@@ -7,6 +7,7 @@ in-process (one torch/MiniLM import for all of them) with tiny workloads.
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 import sys
 from pathlib import Path
@@ -39,7 +40,11 @@ def test_search_efficiency_quick(capsys: pytest.CaptureFixture[str], tmp_path: P
     assert "| selection |" in out
     assert "recall@" in out
     assert "queries to 1st hit" in out
-    assert (tmp_path / "s.json").exists()
+    assert "paired by seed, A against random" in out
+    saved = json.loads((tmp_path / "s.json").read_text())
+    compared = {c["metric"] for c in saved["comparisons"]}
+    assert {"recall_at_k: map-elites vs random", "recall_at_k: topk vs random"} <= compared
+    assert all(c["n"] == 2 for c in saved["comparisons"])
 
 
 def test_throughput_quick(capsys: pytest.CaptureFixture[str]) -> None:
