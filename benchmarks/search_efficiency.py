@@ -71,6 +71,9 @@ from probegen.search.archive import DescriptorSpace
 from probegen.search.baselines import SELECTIONS
 from probegen.store import Store
 
+Figure = float | int | list[str] | dict[str, dict[str, float | str]] | None
+"""One figure of a run (a RunResult field's value)."""
+
 # The text operators (image operators do nothing for a text-only target, and pinning the
 # list keeps the figures comparable as operators are added); --mutators all for every one.
 TEXT_OPERATORS = (
@@ -123,6 +126,9 @@ class RunResult:
     review_heldout_gap: float | None = None
     top_ids: list[str] | None = None
     review_ids: list[str] | None = None
+    # Each of those probes' gap on fresh names, and its template: what pooling runs
+    # ("what do all runs' best probes reach?") needs without the run stores.
+    heldout_by_probe: dict[str, dict[str, float | str]] | None = None
 
 
 def outside_region_seeds(path: Path, attribute: str, sim: SimulatorBackend) -> Path:
@@ -146,7 +152,7 @@ def measure(
     sim: SimulatorBackend | None,
     k: int,
     review: Sequence[str] = (),
-) -> dict[str, float | int | list[str] | None]:
+) -> dict[str, Figure]:
     """The run's figures, from what it recorded in the store (every evaluated probe).
 
     ``review`` is the run's elites in the order the product shows them (summary.md's top
@@ -187,7 +193,7 @@ def measure(
         cells.add(cell)
         if fitness > 0:
             positive_cells.add(cell)
-    figures: dict[str, float | int | list[str] | None] = {
+    figures: dict[str, Figure] = {
         "top_ids": [pid for _, _, pid, _ in top],
         "queries": spent,
         "evaluated": len(scored),
@@ -259,8 +265,8 @@ async def heldout_gaps(
     evolution: Evolution,
     store: Store,
     run_id: str,
-    figures: dict[str, float | int | list[str] | None],
-) -> dict[str, float | None]:
+    figures: dict[str, Figure],
+) -> dict[str, Figure]:
     """The mean decision gap of the top K and of the shown top K on fresh names."""
     measurer = evolution.measurer
     if measurer.decision is None:
@@ -272,6 +278,7 @@ async def heldout_gaps(
 
     probes = {p.id: p for p in store.probes(run_id)}
     gap: dict[str, float] = {}
+    by_probe: dict[str, dict[str, float | str]] = {}
     for probe_id in dict.fromkeys([*ids("top_ids"), *ids("review_ids")]):
         measured = await measure_decision(
             probes[probe_id], measurer.target, corpora=measurer.corpora, store=store,
@@ -280,12 +287,17 @@ async def heldout_gaps(
         )  # fmt: skip
         if measured is not None and measured.effect is not None:
             gap[probe_id] = measured.effect.estimate
+            by_probe[probe_id] = {"gap": gap[probe_id], "template": probes[probe_id].template}
 
     def mean_of(key: str) -> float | None:
         found = [gap[pid] for pid in ids(key) if pid in gap]
         return statistics.fmean(found) if found else None
 
-    return {"top_k_heldout_gap": mean_of("top_ids"), "review_heldout_gap": mean_of("review_ids")}
+    return {
+        "top_k_heldout_gap": mean_of("top_ids"),
+        "review_heldout_gap": mean_of("review_ids"),
+        "heldout_by_probe": by_probe,
+    }
 
 
 def run_once(
@@ -346,7 +358,7 @@ def run_once(
         )
         wall = 0.0
 
-        async def search_and_measure() -> dict[str, float | int | list[str] | None]:
+        async def search_and_measure() -> dict[str, Figure]:
             nonlocal wall
             # The run ends by itself when the budget cannot pay for another probe.
             await evolution.run()

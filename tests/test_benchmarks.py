@@ -47,6 +47,18 @@ def test_search_efficiency_quick(capsys: pytest.CaptureFixture[str], tmp_path: P
     assert all(c["n"] == 2 for c in saved["comparisons"])
 
 
+def test_search_efficiency_remeasures_the_top_on_fresh_names(tmp_path: Path) -> None:
+    runs = load("search_efficiency").main(
+        ["--quick", "--measure", "decision", "--selections", "map-elites"]
+    )
+    for run in runs:
+        assert run.heldout_by_probe, "a decision run's top-K is re-measured"
+        assert set(run.heldout_by_probe) <= {*run.top_ids, *run.review_ids}
+        top = [run.heldout_by_probe[p]["gap"] for p in run.top_ids if p in run.heldout_by_probe]
+        assert run.top_k_heldout_gap == pytest.approx(sum(top) / len(top))
+        assert all("{{" in str(v["template"]) for v in run.heldout_by_probe.values())
+
+
 def test_throughput_quick(capsys: pytest.CaptureFixture[str]) -> None:
     cases = load("throughput").main(["--quick"])
     out = capsys.readouterr().out
