@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -293,4 +292,4 @@ def main(argv: Sequence[str] | None = None) -> Comparison:
 
 
 if __name__ == "__main__":
-    sys.exit(0 if main() else 1)
+    main()

@@ -253,7 +253,7 @@ class OperatorResiduals:
         return mean, math.sqrt(1.0 / precision)
 
     def as_dict(self) -> dict[str, dict[str, float]]:
-        """Per operator: children observed and the offset's posterior (for summaries)."""
+        """Per operator: children observed and the offset's posterior (what the screen learnt)."""
         return {
             op: dict(zip(("n", "mean", "sd"), (len(r), *self.estimate(op)), strict=True))
             for op, r in sorted(self._residuals.items())
