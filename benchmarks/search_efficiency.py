@@ -334,7 +334,7 @@ def run_once(
         mutators=None if args.mutators == "all" else tuple(args.mutators.split(",")),
         **({"descriptors": tuple(args.descriptors.split(","))} if args.descriptors else {}),
         **({"decision_screen": args.decision_screen} if args.decision_screen else {}),
-        climb_every=args.climb_every,
+        **({} if args.climb_every is None else {"climb_every": args.climb_every}),
         operator_offsets=args.operator_offsets,
         **({"pool_factor": args.pool_factor} if args.pool_factor else {}),
         **({} if args.uniform_parents is None else {"uniform_parents": args.uniform_parents}),
@@ -501,7 +501,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--pool-factor", type=int, default=None, help="evolve's --pool-factor")
     parser.add_argument(
-        "--climb-every", type=int, default=0, help="evolve's --climb-every (0: never)"
+        "--climb-every",
+        type=int,
+        default=None,
+        help="evolve's --climb-every (0: never; default: evolve's)",
     )
     parser.add_argument(
         "--operator-offsets",
@@ -570,7 +573,8 @@ def main(argv: Sequence[str] | None = None) -> list[RunResult]:
         f"{args.population}, initial {args.initial}, samples {args.samples}, "
         f"confirm samples {args.confirm_samples or 4 * args.samples}, measure {args.measure}, "
         f"emitters {args.emitters or 'default'}, surrogate {args.surrogate}, "
-        f"descriptors {args.descriptors or 'default'}, climb every {args.climb_every}, "
+        f"descriptors {args.descriptors or 'default'}, climb every "
+        f"{'default' if args.climb_every is None else args.climb_every}, "
         f"operator offsets {args.operator_offsets}, "
         f"screen per {'probe' if args.screen_per_probe else 'query'}, pool factor "
         f"{args.pool_factor or 'default'}, uniform parents "

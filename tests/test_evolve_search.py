@@ -150,12 +150,16 @@ def test_the_topk_baseline_keeps_fitness_only_parents(tmp_path: Path) -> None:
 def test_the_screen_settings_reach_the_scheduler(tmp_path: Path) -> None:
     run, store, _ = evolution(tmp_path / "default", generations=0)
     with store:
-        assert run.scheduler.screen == ScreenWeights()  # per query, no climbing picks
+        # Per query, one climbing pick per generation of 8 (evolve's default).
+        assert run.scheduler.screen == ScreenWeights(climb_every=8)
     run, store, _ = evolution(
         tmp_path / "climbing", generations=0, climb_every=4, screen_per_query=False
     )
     with store:
         assert run.scheduler.screen == ScreenWeights(climb_every=4, per_query=False)
+    run, store, _ = evolution(tmp_path / "greedy", generations=0, climb_every=0)
+    with store:
+        assert run.scheduler.screen == ScreenWeights()  # no climbing picks
 
 
 def test_a_search_with_climbing_picks_runs_and_reads_lineages(tmp_path: Path) -> None:

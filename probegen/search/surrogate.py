@@ -279,14 +279,16 @@ class ScreenWeights:
             an exploring pick due there), one goes to an improvement attempt: among
             candidates that stay in the archive cell of a parent with positive fitness,
             one of the fittest parent (ties by the
-            prediction plus its uncertainty); 0 (the default) never. Expected improvement
+            prediction plus its uncertainty); 0 (this class's default) never; ``evolve``
+            uses 8. Expected improvement
             over each cell's incumbent values a child that copies a strong probe into a
             new cell at the parent's fitness far above one that could beat the parent in
             its own cell (the model predicts the parent's neighbours at or below it, with
             little uncertainty), so the search fills cells around its best probe and
-            seldom climbs past it. Climbing picks reach strongly biased probes twice as
-            often on graded simulators but crowd the top-10 with one region on the
-            keyword simulator, so they are off by default (RESULTS.md, section 6).
+            seldom climbs past it. Every fourth pick climbing reaches strongly biased
+            probes more often on graded simulators but crowds the top-10 with one region
+            on the keyword simulator; one in eight was no worse anywhere and better on
+            most figures, so it is ``evolve``'s default (RESULTS.md, section 6).
         per_query: Divide each acquisition by the candidate's planned cost relative to
             the pool's median (value per query, as the emitters are paid). The planned
             cost is the race's ceiling, which racing seldom pays, and it is highest for
