@@ -120,9 +120,9 @@ class EvolveConfig(BaseModel):
     """With the surrogate: every this many picks, one tries to beat the fittest probe in
     its own cell instead of copying it into a new one (0: never; see
     :class:`~probegen.search.surrogate.ScreenWeights`). One pick per generation of 8 by
-    default: against none, it raised the top-10 on graded simulators and SmolLM2's
-    P(yes) gaps and recall@10 on the keyword simulator, within noise of the shown order
-    (RESULTS.md, section 6)."""
+    default: against none, it raised the top-10 on graded simulators and on SmolLM2's
+    P(yes) gaps, and the keyword simulator's recall@10 by fitness, while the recall of
+    the order shown moved within noise (RESULTS.md, section 6)."""
     operator_offsets: float = Field(0.0, ge=0.0)
     """With the surrogate: prior standard deviation of a per-operator correction to its
     predictions, learnt from how each operator's queried children measured against them
