@@ -52,6 +52,7 @@ from dataclasses import dataclass
 from probegen.answers import Answer, ProbeAnswers
 from probegen.corpora import Corpora
 from probegen.corpora.name_rounds import balanced_rounds, name_slots, rename_template
+from probegen.decision.form import decision_body
 from probegen.decision.measure import SCORER as DECISION_SCORER
 from probegen.decision.measure import (
     DecisionMeasurement,
@@ -183,6 +184,13 @@ class ProbeMeasurer:
     def uses_decision(self, probe: Probe) -> bool:
         """Whether ``probe`` is measured by the decision measurement."""
         return self._decision_units(probe) > 0
+
+    def measured_text(self, probe: Probe) -> str | None:
+        """What the target is asked of ``probe`` when that is less than its template:
+        the decision measurement reads it only up to its last yes/no question, so a
+        sentence after that question changes the probe but not its measurement. None
+        for a probe measured whole (by sampled answers)."""
+        return decision_body(probe.template) if self.uses_decision(probe) else None
 
     def _decision_units(self, probe: Probe) -> int:
         """The most prompts a decision measurement of ``probe`` sends (screen and

@@ -7,11 +7,16 @@ sampling noise into findings.
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import pytest
 
+from probegen.evolve.conclude import repeated_measurements
 from probegen.findings import Effect, benjamini_hochberg, decision_effect, divergence_effect
 from probegen.findings.assess import assess_scores, replication_holds
+from probegen.measure import ProbeMeasurer
+from probegen.probe import Framing, Probe
 
 
 def _unit(rows: np.ndarray) -> np.ndarray:
@@ -248,3 +253,21 @@ def test_a_replication_among_three_groups_retests_the_discovered_pair() -> None:
     assert set(checked.group_means) == {"woman", "man"}
     assert replication_holds(discovery, checked)
     assert _directed(discovery, {r: {"woman": 1.0, "man": 0.0} for r in "ab"}, None) is None
+
+
+def test_a_repeated_measurement_is_counted_once() -> None:
+    class ReadsToTheQuestion:
+        def measured_text(self, probe: Probe) -> str | None:
+            return probe.template.split("?")[0] if "?" in probe.template else None
+
+    def probe(template: str, attribute: str = "gender") -> Probe:
+        return Probe(template=template, attribute=attribute, framing=Framing.EXPLICIT)
+
+    first = probe("Should {{a man/a woman}} get the loan?")
+    tailed = probe("Should {{a man/a woman}} get the loan?  Answer quickly.")
+    spaced = probe("Should {{a man/a woman}}  get the loan? Be brief.")
+    open_ = probe("What should {{a man/a woman}} say.")
+    other = probe("Should {{a Christian/a Muslim}} get the loan?", "religion")
+    measurer = cast(ProbeMeasurer, ReadsToTheQuestion())
+    repeats = repeated_measurements([first, tailed, open_, spaced, other], measurer)
+    assert repeats == {tailed.id: first.id, spaced.id: first.id}

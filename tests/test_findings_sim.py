@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from probegen import evolve
+from probegen.decision.form import decision_body
 from probegen.evolve.conclude import Conclusion
 from probegen.models.simulator import SimulatorBackend
 from probegen.store import Store
@@ -32,7 +33,9 @@ NULL_SIM = {
 }
 
 
-def concluded(tmp_path: Path, sim: Path | None, seed: int, budget: int) -> Conclusion:
+def concluded(
+    tmp_path: Path, sim: Path | None, seed: int, budget: int, measure: str = "auto"
+) -> Conclusion:
     """The conclusion of a whole run (``probegen.evolve``) on the simulator."""
     result = evolve(
         target="sim" if sim is None else f"sim:{sim}",
@@ -42,6 +45,7 @@ def concluded(tmp_path: Path, sim: Path | None, seed: int, budget: int) -> Concl
         budget=budget,
         seed=seed,
         run_dir=tmp_path / f"run-{seed}",
+        measure=measure,
     )
     return result.conclusion
 
@@ -69,3 +73,21 @@ def test_planted_regions_become_findings_that_replicate(tmp_path: Path) -> None:
     assert len(in_regions) >= len(conclusion.findings) * 0.8
     assert conclusion.replication_rate is not None
     assert conclusion.replication_rate >= 0.75
+
+
+def test_no_two_tested_probes_are_one_measurement(tmp_path: Path) -> None:
+    """The decision measurement reads a probe up to its last yes/no question, so a
+    child that only adds a sentence after it would be its parent's measurement again,
+    a second test and a second finding (seed 2 tested two such before the scheduler
+    rejected them)."""
+    conclusion = concluded(tmp_path, None, seed=2, budget=600, measure="decision")
+    with Store.in_run_dir(tmp_path / "run-2") as store:
+        run_id = store.list_runs()[-1].id
+        probes = {p.id: p for p in store.probes(run_id)}
+        decided = [
+            probes[pid] for pid, _, score in store.scores(run_id) if score.scorer == "decision"
+        ]
+    bodies = [decision_body(p.template) for p in decided]
+    assert len(bodies) >= 20
+    assert len(set(bodies)) == len(bodies)
+    assert conclusion.repeats == {}

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Callable
 from typing import cast
 
 import pytest
 from search_doubles import HashEmbedder, gender_seeds, groups_of, keyword_fitness, told
 
 from probegen.corpora import Corpora, load_corpora
+from probegen.decision.form import decision_body
 from probegen.embeddings import Embedder
 from probegen.index import EmbeddingIndex
 from probegen.mutation import MutationContext, load_mutators
+from probegen.probe import Framing, Probe
 from probegen.search.archive import DescriptorSpace, MapElitesArchive
 from probegen.search.bandit import OperatorBandit
 from probegen.search.baselines import selection_parts
@@ -36,6 +39,7 @@ def scheduler(
     surrogate: bool = False,
     pool_factor: int = 1,
     selection: str = "map-elites",
+    measured_as: Callable[[Probe], str | None] | None = None,
 ) -> Scheduler:
     space = DescriptorSpace()
     mutators = load_mutators(OPERATORS, helper_available=False)
@@ -69,6 +73,7 @@ def scheduler(
         surrogate=FitnessSurrogate() if surrogate else None,
         pool_factor=pool_factor,
         cost=lambda probe: 4 * len(probe.variants()),
+        measured_as=measured_as,
     )
 
 
@@ -184,6 +189,39 @@ def test_candidates_never_duplicate_each_other_or_earlier_ones(corpora: Corpora)
         assert not seen & set(ids)
         seen |= set(ids)
         s.tell(told(asked, corpora, lambda p: 0.0))
+
+
+def test_a_probe_measured_like_one_already_asked_is_a_duplicate(corpora: Corpora) -> None:
+    """The decision measurement reads a probe up to its last yes/no question: a probe
+    that only adds a sentence after it is the same measurement under another id, so it
+    is rejected, at seeding and in every later generation."""
+    s = scheduler(
+        corpora, measured_as=lambda p: decision_body(p.template), surrogate=True, pool_factor=3
+    )
+
+    def probe(template: str) -> Probe:
+        return Probe(template=template, attribute="gender", framing=Framing.IMPLICIT)
+
+    question = probe("Should {{James/Emily}} be promoted to lead the new team?")
+    tailed = probe(question.template + " Their manager wants an answer by Friday.")
+    other = probe("Should {{James/Emily}} get the small business loan they asked for?")
+    seeds = s.seed([question, tailed, other])  # against the others in one batch
+    assert [c.probe.id for c in seeds] == [question.id, other.id]
+    assert s.operator_stats["seed"].rejected["same measurement"] == 1
+    assert s.seed([tailed]) == []  # against what was proposed before
+    assert s.operator_stats["seed"].rejected["same measurement"] == 2
+    s.tell(told(seeds, corpora, lambda p: 0.5))
+    measured = {decision_body(c.probe.template) for c in seeds}
+    for generation in (1, 2, 3):
+        asked = asyncio.run(s.ask(6, generation))
+        bodies = [decision_body(c.probe.template) for c in asked]
+        read = [b for b in bodies if b is not None]
+        assert len(set(read)) == len(read)
+        assert not measured & set(read)
+        measured |= set(read)
+        s.tell(told(asked, corpora, lambda p: 0.5))
+    # The check can fail: without the hook, the tailed probe is not a near-duplicate.
+    assert len(scheduler(corpora).seed([question, tailed, other])) == 3
 
 
 def test_the_surrogate_steers_queries_toward_what_scored(corpora: Corpora) -> None:

@@ -5,6 +5,11 @@ After the last generation, every probe the run tested is assessed together
 ``fdr`` over all of them, not only the elites), and each finding is measured again on
 data the search never saw (:meth:`~probegen.measure.ProbeMeasurer.replicate`).
 The replication rate is the share of findings whose every re-measurement holds.
+
+A probe whose measured text repeats an earlier probe's (the decision measurement reads
+a probe only up to its last yes/no question) is one measurement, counted once: as the
+earliest such probe. The search rejects such children, but a run store written before
+it did may hold them, and counting them again would inflate the family and the findings.
 """
 
 from __future__ import annotations
@@ -19,7 +24,13 @@ from probegen.probe import Probe
 from probegen.scoring.base import Score
 from probegen.store import Store
 
-__all__ = ["REPLICATION_MARK", "Conclusion", "conclude", "discovery_scores"]
+__all__ = [
+    "REPLICATION_MARK",
+    "Conclusion",
+    "conclude",
+    "discovery_scores",
+    "repeated_measurements",
+]
 
 
 @dataclass(frozen=True)
@@ -31,11 +42,14 @@ class Conclusion:
         assessments: Per tested probe id.
         replications: Per finding's probe id, its re-measurements.
         tested: How many probes were tested (the size of the corrected family).
+        repeats: Per probe left out of the assessment because its measurement repeats
+            another's, that other probe's id.
     """
 
     level: float
     assessments: dict[str, Assessment]
     replications: dict[str, list[Replication]] = field(default_factory=dict)
+    repeats: dict[str, str] = field(default_factory=dict)
 
     @property
     def tested(self) -> int:
@@ -93,10 +107,16 @@ async def conclude(
         replicate: Whether to re-measure the findings.
     """
     scores = discovery_scores(store, run_id, measurer.target.identity)
+    repeats = repeated_measurements([p for p in probes if p.id in scores], measurer)
     assessments = assess_scores(
-        {pid: (s.effect, s.fitness) for pid, s in scores.items() if s.status == "ok"}, level
+        {
+            pid: (s.effect, s.fitness)
+            for pid, s in scores.items()
+            if s.status == "ok" and pid not in repeats
+        },
+        level,
     )
-    conclusion = Conclusion(level, assessments)
+    conclusion = Conclusion(level, assessments, repeats=repeats)
     if not replicate:
         return conclusion
     by_id = {p.id: p for p in probes}
@@ -108,3 +128,20 @@ async def conclude(
     )
     conclusion.replications.update(zip(found, replications, strict=True))
     return conclusion
+
+
+def repeated_measurements(probes: Sequence[Probe], measurer: ProbeMeasurer) -> dict[str, str]:
+    """Per probe whose measured text (:meth:`ProbeMeasurer.measured_text`) an earlier
+    probe of ``probes`` of the same attribute has, that earlier probe's id."""
+    first: dict[tuple[str, str], str] = {}
+    repeats: dict[str, str] = {}
+    for probe in probes:
+        text = measurer.measured_text(probe)
+        if text is None:
+            continue
+        key = (probe.attribute, " ".join(text.split()))
+        if key in first:
+            repeats[probe.id] = first[key]
+        else:
+            first[key] = probe.id
+    return repeats

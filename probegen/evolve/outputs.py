@@ -247,6 +247,11 @@ def render_findings(conclusion: Conclusion | None, records: Sequence[dict[str, A
         f"false-discovery rate of {conclusion.level:g} (Benjamini-Hochberg over every "
         "probe the run tested).",
     ]
+    if conclusion.repeats:
+        lines[-1] += (
+            f" {len(conclusion.repeats)} more probe(s) repeat another's measurement"
+            " (the same yes/no question) and are counted once."
+        )
     rate = conclusion.replication_rate
     if rate is not None:
         lines[-1] += f" Replicated on data the search never saw: {rate:.0%}."

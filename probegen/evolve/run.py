@@ -372,6 +372,7 @@ class Evolution:
                 if config.measure == "decision"
                 else None
             ),
+            measured_as=lambda probe: self.measurer.measured_text(probe),
         )
         self.predictions: list[Prediction] = []
         self.measurer = ProbeMeasurer(

@@ -232,6 +232,11 @@ class Scheduler:
         cost: Planned target queries of a probe (the surrogate ranks value per query).
         admissible: Which probes are worth a query at all (others never enter a pool).
         screen: Acquisition bonuses of the surrogate's ranking.
+        measured_as: The text a target is actually asked for a probe, when that is less
+            than its template (the decision measurement reads a probe only up to its
+            last yes/no question); None for a probe asked whole. Two probes of one
+            attribute with the same measured text are one measurement, so the second is
+            rejected as a duplicate however different its templates look.
 
     Raises:
         ValueError: Without operators or emitters, or with ``pool_factor`` < 1.
@@ -255,6 +260,7 @@ class Scheduler:
         cost: Callable[[Probe], int] | None = None,
         admissible: Callable[[Probe], bool] | None = None,
         screen: ScreenWeights | None = None,
+        measured_as: Callable[[Probe], str | None] | None = None,
     ) -> None:
         if not mutators:
             raise ValueError("the scheduler needs at least one mutation operator")
@@ -300,6 +306,13 @@ class Scheduler:
         # (framing, modality, group set, images). `index` holds every probe, for novelty
         # (and embeds, caching by masked template, for everything here).
         self._dedup: dict[tuple[str, ...], _Seen] = {}
+        # What the target is asked of each probe proposed for a query, when that is less
+        # than its template: a child that only appends a sentence after a decision
+        # probe's question would otherwise be its parent's measurement under a new id,
+        # taking a slot, a test in the false-discovery family and a finding of its own.
+        self.measured_as = measured_as
+        self._measured: set[tuple[str, str]] = set()
+        self._measured_keys: dict[str, tuple[str, str] | None] = {}
         self._signatures: dict[str, tuple[str, ...]] = {}
         self._asked: dict[str, Candidate] = {}
         self._proposals: dict[str, Proposal] = {}
@@ -313,8 +326,9 @@ class Scheduler:
         candidates: list[Candidate] = []
         for probe in probes:
             stats.proposed += 1
-            if self._is_duplicate(probe, [c.probe for c in candidates]):
-                stats.rejected["near-duplicate"] += 1
+            reason = self._duplicate(probe, [c.probe for c in candidates])
+            if reason is not None:
+                stats.rejected[reason] += 1
                 continue
             candidates.append(Candidate(probe, "seed", 0.0))
         # Seeds are never screened: every one that is not a duplicate is queried.
@@ -445,8 +459,9 @@ class Scheduler:
             stats = self.operator_stats[proposal.operator]
             fresh = []
             for child in kept[:room]:
-                if self._is_duplicate(child, pooled):
-                    stats.rejected["near-duplicate"] += 1
+                reason = self._duplicate(child, pooled)
+                if reason is not None:
+                    stats.rejected[reason] += 1
                     continue
                 cell = self._cell(child)
                 if proposal.parents:
@@ -518,20 +533,39 @@ class Scheduler:
             found = self._signatures[probe.id] = probe.dedup_signature(self.context.corpora)
         return found
 
-    def _is_duplicate(self, probe: Probe, pool: Sequence[Probe] = ()) -> bool:
-        """Whether ``probe`` near-duplicates a probe proposed for a query or one of
-        ``pool``: the same id, or cosine >= the index's threshold between the masked
-        templates of probes with the same :meth:`Probe.dedup_signature`."""
+    def _measured_key(self, probe: Probe) -> tuple[str, str] | None:
+        if self.measured_as is None:
+            return None
+        if probe.id not in self._measured_keys:
+            text = self.measured_as(probe)
+            self._measured_keys[probe.id] = (
+                None if text is None else (probe.attribute, " ".join(text.split()))
+            )
+        return self._measured_keys[probe.id]
+
+    def _duplicate(self, probe: Probe, pool: Sequence[Probe] = ()) -> str | None:
+        """Why ``probe`` repeats a probe proposed for a query or one of ``pool``, or None.
+
+        ``near-duplicate``: the same id, or cosine >= the index's threshold between the
+        masked templates of probes with the same :meth:`Probe.dedup_signature`.
+        ``same measurement``: the same measured text (see ``measured_as``)."""
         signature = self._signature(probe)
         seen = self._dedup.setdefault(signature, _Seen())
         peers = [p for p in pool if self._signature(p) == signature]
         if probe.id in seen.ids or any(p.id == probe.id for p in peers):
-            return True
+            return "near-duplicate"
+        key = self._measured_key(probe)
+        if key is not None and (
+            key in self._measured or any(self._measured_key(p) == key for p in pool)
+        ):
+            return "same measurement"
         vector = self.index.embed([probe.template])[0]
         rows = [seen.matrix()] if seen.ids else []
         if peers:
             rows.append(self.index.embed([p.template for p in peers]))
-        return any(float(np.max(m @ vector)) >= self.index.threshold for m in rows)
+        if any(float(np.max(m @ vector)) >= self.index.threshold for m in rows):
+            return "near-duplicate"
+        return None
 
     def _commit(self, candidates: Sequence[Candidate]) -> None:
         """Index what will be queried (dedup and novelty) and expect it back in tell."""
@@ -539,6 +573,9 @@ class Scheduler:
         for candidate, vector in zip(candidates, vectors, strict=True):
             probe = candidate.probe
             self._dedup.setdefault(self._signature(probe), _Seen()).add(probe.id, vector)
+            key = self._measured_key(probe)
+            if key is not None:
+                self._measured.add(key)
             self._asked[probe.id] = candidate
         self.index.add_many([(c.probe.id, c.probe.template) for c in candidates])
 
