@@ -208,12 +208,20 @@ def paired_values(
             if isinstance(value, bool):
                 value = float(value)
             if isinstance(value, int | float):
-                found[(int(run["seed"]), str(run.get("target", "")))] = float(value)
+                found[(int(run["seed"]), _target_key(str(run.get("target", ""))))] = float(value)
         return found
 
     a, b = by_seed(runs_a), by_seed(runs_b)
     keys = sorted(set(a) & set(b))
     return [a[k] for k in keys], [b[k] for k in keys], [k[0] for k in keys]
+
+
+def _target_key(target: str) -> str:
+    """A target as runs are paired on it: a simulator file by its name, since the
+    checkout it was read from (``sim:/work/main/corpora/...``) is not part of what was
+    measured."""
+    kind, sep, path = target.partition(":")
+    return f"{kind}:{Path(path).name}" if sep and kind == "sim" and "/" in path else target
 
 
 def against(

@@ -336,6 +336,7 @@ def run_once(
         **({"decision_screen": args.decision_screen} if args.decision_screen else {}),
         **({} if args.climb_every is None else {"climb_every": args.climb_every}),
         operator_offsets=args.operator_offsets,
+        distinct_measurements=args.distinct_measurements,
         **({"pool_factor": args.pool_factor} if args.pool_factor else {}),
         **({} if args.uniform_parents is None else {"uniform_parents": args.uniform_parents}),
         screen_per_query=not args.screen_per_probe,
@@ -507,6 +508,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="evolve's --climb-every (0: never; default: evolve's)",
     )
     parser.add_argument(
+        "--distinct-measurements",
+        action="store_true",
+        help="evolve's --distinct-measurements (every selection)",
+    )
+    parser.add_argument(
         "--operator-offsets",
         type=float,
         default=0.0,
@@ -576,6 +582,7 @@ def main(argv: Sequence[str] | None = None) -> list[RunResult]:
         f"descriptors {args.descriptors or 'default'}, climb every "
         f"{'default' if args.climb_every is None else args.climb_every}, "
         f"operator offsets {args.operator_offsets}, "
+        f"distinct measurements {args.distinct_measurements}, "
         f"screen per {'probe' if args.screen_per_probe else 'query'}, pool factor "
         f"{args.pool_factor or 'default'}, uniform parents "
         f"{'default' if args.uniform_parents is None else args.uniform_parents}, "

@@ -115,3 +115,12 @@ def test_the_script_compares_two_files(tmp_path: Path, capsys: pytest.CaptureFix
             ["--a", str(flag), "--b", str(default), "--b-selection", "map-elites",
              "--metric", "recall_at_k"]
         )  # fmt: skip
+
+
+def test_a_simulator_file_pairs_by_name_not_by_the_checkout_it_was_read_from() -> None:
+    a = [{"seed": 0, "target": "sim:/work/main/corpora/simulator/graded-care.yaml", "m": 0.5}]
+    b = [
+        {"seed": 0, "target": "sim:/tmp/other/corpora/simulator/graded-care.yaml", "m": 0.2},
+        {"seed": 0, "target": "sim:/tmp/other/corpora/simulator/graded-money.yaml", "m": 9.0},
+    ]
+    assert compare_module.paired_values(a, b, "m") == ([0.5], [0.2], [0])

@@ -160,6 +160,10 @@ def test_the_screen_settings_reach_the_scheduler(tmp_path: Path) -> None:
     run, store, _ = evolution(tmp_path / "greedy", generations=0, climb_every=0)
     with store:
         assert run.scheduler.screen == ScreenWeights()  # no climbing picks
+        assert run.scheduler.measured_as is None  # repeated measurements are queried
+    run, store, _ = evolution(tmp_path / "distinct", generations=0, distinct_measurements=True)
+    with store:
+        assert run.scheduler.measured_as is not None
 
 
 def test_a_search_with_climbing_picks_runs_and_reads_lineages(tmp_path: Path) -> None:

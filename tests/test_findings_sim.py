@@ -34,7 +34,7 @@ NULL_SIM = {
 
 
 def concluded(
-    tmp_path: Path, sim: Path | None, seed: int, budget: int, measure: str = "auto"
+    tmp_path: Path, sim: Path | None, seed: int, budget: int, **options: object
 ) -> Conclusion:
     """The conclusion of a whole run (``probegen.evolve``) on the simulator."""
     result = evolve(
@@ -45,7 +45,7 @@ def concluded(
         budget=budget,
         seed=seed,
         run_dir=tmp_path / f"run-{seed}",
-        measure=measure,
+        **options,
     )
     return result.conclusion
 
@@ -75,12 +75,13 @@ def test_planted_regions_become_findings_that_replicate(tmp_path: Path) -> None:
     assert conclusion.replication_rate >= 0.75
 
 
-def test_no_two_tested_probes_are_one_measurement(tmp_path: Path) -> None:
+def test_distinct_measurements_tests_no_probe_twice(tmp_path: Path) -> None:
     """The decision measurement reads a probe up to its last yes/no question, so a
-    child that only adds a sentence after it would be its parent's measurement again,
-    a second test and a second finding (seed 2 tested two such before the scheduler
-    rejected them)."""
-    conclusion = concluded(tmp_path, None, seed=2, budget=600, measure="decision")
+    child that only adds a sentence after it is its parent's measurement again; with
+    ``distinct_measurements`` the scheduler rejects it (by default seed 2 tests two)."""
+    conclusion = concluded(
+        tmp_path, None, seed=2, budget=600, measure="decision", distinct_measurements=True
+    )
     with Store.in_run_dir(tmp_path / "run-2") as store:
         run_id = store.list_runs()[-1].id
         probes = {p.id: p for p in store.probes(run_id)}
@@ -91,3 +92,19 @@ def test_no_two_tested_probes_are_one_measurement(tmp_path: Path) -> None:
     assert len(bodies) >= 20
     assert len(set(bodies)) == len(bodies)
     assert conclusion.repeats == {}
+
+
+def test_a_repeated_measurement_is_one_test_and_at_most_one_finding(tmp_path: Path) -> None:
+    """By default such children are queried (they are stepping stones), and the
+    conclusion counts each measurement once: the repeats leave the corrected family."""
+    conclusion = concluded(tmp_path, None, seed=2, budget=600, measure="decision")
+    with Store.in_run_dir(tmp_path / "run-2") as store:
+        run_id = store.list_runs()[-1].id
+        probes = {p.id: p for p in store.probes(run_id)}
+    assert conclusion.repeats  # seed 2 has two
+    for repeat, first in conclusion.repeats.items():
+        assert decision_body(probes[repeat].template) == decision_body(probes[first].template)
+        assert repeat not in conclusion.assessments
+        assert first in conclusion.assessments
+    bodies = [decision_body(probes[pid].template) for pid in conclusion.findings]
+    assert len(set(bodies)) == len(bodies)

@@ -209,6 +209,12 @@ def evolve_command(
         help="Every N surrogate picks, one tries to beat the fittest probe in its own cell "
         "(0: never).",
     ),
+    distinct_measurements: bool = typer.Option(
+        _DEFAULT["distinct_measurements"],
+        "--distinct-measurements/--repeat-measurements",
+        help="Reject children the decision measurement would ask exactly as a probe "
+        "already queried (a sentence added after the yes/no question).",
+    ),
     operator_offsets: float = typer.Option(
         _DEFAULT["operator_offsets"],
         "--operator-offsets",
@@ -329,6 +335,7 @@ def evolve_command(
             pool_factor=pool_factor,
             uniform_parents=uniform_parents,
             climb_every=climb_every,
+            distinct_measurements=distinct_measurements,
             operator_offsets=operator_offsets,
             screen_per_query=screen_per_query,
             timeout_s=timeout,

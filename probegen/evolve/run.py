@@ -372,7 +372,11 @@ class Evolution:
                 if config.measure == "decision"
                 else None
             ),
-            measured_as=lambda probe: self.measurer.measured_text(probe),
+            measured_as=(
+                (lambda probe: self.measurer.measured_text(probe))
+                if config.distinct_measurements
+                else None
+            ),
         )
         self.predictions: list[Prediction] = []
         self.measurer = ProbeMeasurer(
