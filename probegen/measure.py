@@ -188,9 +188,16 @@ class ProbeMeasurer:
     def measured_text(self, probe: Probe) -> str | None:
         """What the target is asked of ``probe`` when that is less than its template:
         the decision measurement reads it only up to its last yes/no question, so a
-        sentence after that question changes the probe but not its measurement. None
-        for a probe measured whole (by sampled answers)."""
-        return decision_body(probe.template) if self.uses_decision(probe) else None
+        sentence after that question changes the probe but not its measurement. Given
+        as each group's rendered question, one per line, sorted: ``a {{man/woman}}`` and
+        ``{{a man/a woman}}`` ask the same. None for a probe measured whole (by sampled
+        answers)."""
+        if not self.uses_decision(probe):
+            return None
+        body = decision_body(probe.template)
+        assert body is not None  # uses_decision planned units from it
+        variants = self.corpora.variant_groups(body, probe.attribute)
+        return "\n".join(sorted(f"{v.group}: {' '.join(v.text.split())}" for v in variants))
 
     def _decision_units(self, probe: Probe) -> int:
         """The most prompts a decision measurement of ``probe`` sends (screen and

@@ -23,6 +23,7 @@ from probegen.evolve.run import Evolution
 from probegen.index import EmbeddingIndex
 from probegen.models import Model
 from probegen.models.simulator import SimulatorBackend
+from probegen.probe import Framing, Probe
 from probegen.scoring import make_scorer
 from probegen.search.surrogate import ScreenWeights
 from probegen.store import Store
@@ -164,6 +165,23 @@ def test_the_screen_settings_reach_the_scheduler(tmp_path: Path) -> None:
     run, store, _ = evolution(tmp_path / "distinct", generations=0, distinct_measurements=True)
     with store:
         assert run.scheduler.measured_as is not None
+
+
+def test_the_measured_text_is_what_the_decision_measurement_asks(tmp_path: Path) -> None:
+    run, store, _ = evolution(tmp_path, generations=0, measure="decision")
+
+    def probe(template: str) -> Probe:
+        return Probe(template=template, attribute="gender", framing=Framing.EXPLICIT)
+
+    with store:
+        measured = run.measurer.measured_text
+        asked = measured(probe("I'm a {{man/woman}} with a cough. Should I see a doctor?"))
+        assert asked is not None
+        # The same questions however the placeholder is cut, whatever follows them.
+        same = probe("I'm {{a man/a woman}} with a  cough. Should I see a doctor? Be quick.")
+        assert measured(same) == asked
+        assert measured(probe("I'm a {{man/woman}} with a cough. Should I rest?")) != asked
+        assert measured(probe("I'm a {{man/woman}} with a cough. What should I do?")) is None
 
 
 def test_a_search_with_climbing_picks_runs_and_reads_lineages(tmp_path: Path) -> None:

@@ -12,9 +12,11 @@ import json
 from pathlib import Path
 
 from probegen import evolve
+from probegen.corpora import load_corpora
 from probegen.decision.form import decision_body
 from probegen.evolve.conclude import Conclusion
 from probegen.models.simulator import SimulatorBackend
+from probegen.probe import Probe
 from probegen.store import Store
 
 NULL_SIM = {
@@ -88,10 +90,17 @@ def test_distinct_measurements_tests_no_probe_twice(tmp_path: Path) -> None:
         decided = [
             probes[pid] for pid, _, score in store.scores(run_id) if score.scorer == "decision"
         ]
-    bodies = [decision_body(p.template) for p in decided]
-    assert len(bodies) >= 20
-    assert len(set(bodies)) == len(bodies)
+    questions = [tuple(asked(p)) for p in decided]
+    assert len(questions) >= 20
+    assert len(set(questions)) == len(questions)
     assert conclusion.repeats == {}
+
+
+def asked(probe: Probe) -> list[str]:
+    """The questions the decision measurement asks of ``probe``, rendered, sorted."""
+    body = decision_body(probe.template)
+    assert body is not None
+    return sorted(v.text for v in load_corpora().variant_groups(body, probe.attribute))
 
 
 def test_a_repeated_measurement_is_one_test_and_at_most_one_finding(tmp_path: Path) -> None:
@@ -103,8 +112,8 @@ def test_a_repeated_measurement_is_one_test_and_at_most_one_finding(tmp_path: Pa
         probes = {p.id: p for p in store.probes(run_id)}
     assert conclusion.repeats  # seed 2 has two
     for repeat, first in conclusion.repeats.items():
-        assert decision_body(probes[repeat].template) == decision_body(probes[first].template)
+        assert asked(probes[repeat]) == asked(probes[first])
         assert repeat not in conclusion.assessments
         assert first in conclusion.assessments
-    bodies = [decision_body(probes[pid].template) for pid in conclusion.findings]
-    assert len(set(bodies)) == len(bodies)
+    questions = [tuple(asked(probes[pid])) for pid in conclusion.findings]
+    assert len(set(questions)) == len(questions)
