@@ -258,7 +258,8 @@ def test_a_replication_among_three_groups_retests_the_discovered_pair() -> None:
 def test_a_repeated_measurement_is_counted_once() -> None:
     class ReadsToTheQuestion:
         def measured_text(self, probe: Probe) -> str | None:
-            return probe.template.split("?")[0] if "?" in probe.template else None
+            question = probe.template.split("?")[0]
+            return " ".join(question.split()) if "?" in probe.template else None
 
     def probe(template: str, attribute: str = "gender") -> Probe:
         return Probe(template=template, attribute=attribute, framing=Framing.EXPLICIT)

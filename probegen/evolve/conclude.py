@@ -8,8 +8,9 @@ The replication rate is the share of findings whose every re-measurement holds.
 
 A probe whose measured text repeats an earlier probe's (the decision measurement reads
 a probe only up to its last yes/no question) is one measurement, counted once: as the
-earliest such probe. The search rejects such children, but a run store written before
-it did may hold them, and counting them again would inflate the family and the findings.
+earliest such probe. The search queries such children by default (they are stepping
+stones; ``--distinct-measurements`` rejects them), and counting each again would
+inflate the corrected family and the findings.
 """
 
 from __future__ import annotations
@@ -139,7 +140,7 @@ def repeated_measurements(probes: Sequence[Probe], measurer: ProbeMeasurer) -> d
         text = measurer.measured_text(probe)
         if text is None:
             continue
-        key = (probe.attribute, " ".join(text.split()))
+        key = (probe.attribute, text)
         if key in first:
             repeats[probe.id] = first[key]
         else:

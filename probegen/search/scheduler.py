@@ -307,9 +307,9 @@ class Scheduler:
         # (and embeds, caching by masked template, for everything here).
         self._dedup: dict[tuple[str, ...], _Seen] = {}
         # What the target is asked of each probe proposed for a query, when that is less
-        # than its template: a child that only appends a sentence after a decision
-        # probe's question would otherwise be its parent's measurement under a new id,
-        # taking a slot, a test in the false-discovery family and a finding of its own.
+        # than its template (only with `measured_as`): a child that only appends a
+        # sentence after a decision probe's question is its parent's measurement under a
+        # new id, and would take a slot of the generation.
         self.measured_as = measured_as
         self._measured: set[tuple[str, str]] = set()
         self._measured_keys: dict[str, tuple[str, str] | None] = {}
@@ -538,9 +538,7 @@ class Scheduler:
             return None
         if probe.id not in self._measured_keys:
             text = self.measured_as(probe)
-            self._measured_keys[probe.id] = (
-                None if text is None else (probe.attribute, " ".join(text.split()))
-            )
+            self._measured_keys[probe.id] = None if text is None else (probe.attribute, text)
         return self._measured_keys[probe.id]
 
     def _duplicate(self, probe: Probe, pool: Sequence[Probe] = ()) -> str | None:
