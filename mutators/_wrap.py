@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
+from probegen.decision.form import decision_question
 from probegen.mutation import MutationContext, make_child
 from probegen.probe import Probe
 
@@ -28,7 +29,9 @@ def wrap(
 
     A question already inside a wrapper of the same families is not wrapped again, and
     double quotes inside a quoted question become single quotes so the quoting stays
-    readable.
+    readable. A framing that would follow a final yes/no question goes just before that
+    question instead: the decision measurement reads a probe only up to it, so a framing
+    after it would be invisible there and the child would measure as its parent.
     """
     parent = parents[0]
     every = [w for kind in sorted(families) for w in families[kind]]
@@ -41,6 +44,13 @@ def wrap(
     question = parent.template.strip()
     if re.search(r'"\{question\}"', wrapper.text):
         question = question.replace('"', "'")
-    text = fix_articles(wrapper.text.replace("{question}", question))
+    before, _, after = wrapper.text.partition("{question}")
+    span = decision_question(question) if after.strip() and not before.endswith('"') else None
+    if span is not None:
+        head, asked = question[: span[0]].rstrip(), question[span[0] :]
+        question = f"{head} {after.strip()} {asked}" if head else f"{after.strip()} {asked}"
+        text = fix_articles(before + question)
+    else:
+        text = fix_articles(wrapper.text.replace("{question}", question))
     form = wrapper.form if wrapper.form is not None else parent.form
     return [make_child(parents, text, operator, ctx, form=form)]

@@ -88,7 +88,9 @@ class Crossover:
 
 
 def _finish(text: str | None, parents: Sequence[Probe]) -> str | None:
-    if text is None:
+    # A request cut from a quoted question ('... hire her?" Write the reply.') would
+    # leave a quote open: not a question anyone writes.
+    if text is None or text.count('"') % 2:
         return None
     return keep_options_literal(fix_articles(text), [p.template for p in parents])
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from probegen import evolve
 from probegen.corpora import load_corpora
 from probegen.decision.form import decision_body
@@ -77,10 +79,20 @@ def test_planted_regions_become_findings_that_replicate(tmp_path: Path) -> None:
     assert conclusion.replication_rate >= 0.75
 
 
-def test_distinct_measurements_tests_no_probe_twice(tmp_path: Path) -> None:
+def framings_after_the_question(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make ``refusal_trigger`` append its framings after a yes/no question, as it did
+    before it learned to put them where the measurement reads: every such child then
+    repeats its parent's measurement (seed 2 at 600 queries tests two)."""
+    monkeypatch.setattr("mutators._wrap.decision_question", lambda template: None)
+
+
+def test_distinct_measurements_tests_no_probe_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The decision measurement reads a probe up to its last yes/no question, so a
     child that only adds a sentence after it is its parent's measurement again; with
-    ``distinct_measurements`` the scheduler rejects it (by default seed 2 tests two)."""
+    ``distinct_measurements`` the scheduler rejects it."""
+    framings_after_the_question(monkeypatch)
     conclusion = concluded(
         tmp_path, None, seed=2, budget=600, measure="decision", distinct_measurements=True
     )
@@ -103,14 +115,17 @@ def asked(probe: Probe) -> list[str]:
     return sorted(v.text for v in load_corpora().variant_groups(body, probe.attribute))
 
 
-def test_a_repeated_measurement_is_one_test_and_at_most_one_finding(tmp_path: Path) -> None:
+def test_a_repeated_measurement_is_one_test_and_at_most_one_finding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """By default such children are queried (they are stepping stones), and the
     conclusion counts each measurement once: the repeats leave the corrected family."""
+    framings_after_the_question(monkeypatch)
     conclusion = concluded(tmp_path, None, seed=2, budget=600, measure="decision")
     with Store.in_run_dir(tmp_path / "run-2") as store:
         run_id = store.list_runs()[-1].id
         probes = {p.id: p for p in store.probes(run_id)}
-    assert conclusion.repeats  # seed 2 has two
+    assert conclusion.repeats
     for repeat, first in conclusion.repeats.items():
         assert asked(probes[repeat]) == asked(probes[first])
         assert repeat not in conclusion.assessments

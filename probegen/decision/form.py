@@ -15,7 +15,7 @@ import re
 
 from probegen.template import parse
 
-__all__ = ["decision_body", "is_yes_no_question"]
+__all__ = ["decision_body", "decision_question", "is_yes_no_question"]
 
 # Auxiliaries that open a yes/no question, optionally after a short lead-in such as
 # "Realistically," or "So,".
@@ -47,11 +47,9 @@ def is_yes_no_question(sentence: str) -> bool:
     return bool(_YES_NO.match(plain)) and not _CHOICE.search(plain) and not _REQUEST.match(plain)
 
 
-def decision_body(template: str) -> str | None:
-    """The template up to and including its final yes/no question mark, or None.
-
-    None when the template asks no yes/no question last, or when a placeholder comes
-    after that question (dropping the tail would drop a group signal).
+def decision_question(template: str) -> tuple[int, int] | None:
+    """Where the final yes/no question is: (start, end) with ``template[start:end]`` the
+    question up to and including its question mark; None as for :func:`decision_body`.
     """
     placeholders = parse(template)
     masked = template
@@ -66,7 +64,16 @@ def decision_body(template: str) -> str | None:
         return None
     starts = [m.end() for m in _SENTENCE_END.finditer(masked, 0, end)]
     start = starts[-1] if starts else 0
-    question = template[start : end + 1]
-    if not is_yes_no_question(question):
+    if not is_yes_no_question(template[start : end + 1]):
         return None
-    return template[: end + 1].strip()
+    return start, end + 1
+
+
+def decision_body(template: str) -> str | None:
+    """The template up to and including its final yes/no question mark, or None.
+
+    None when the template asks no yes/no question last, or when a placeholder comes
+    after that question (dropping the tail would drop a group signal).
+    """
+    span = decision_question(template)
+    return None if span is None else template[: span[1]].strip()

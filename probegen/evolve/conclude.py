@@ -9,7 +9,7 @@ The replication rate is the share of findings whose every re-measurement holds.
 A probe whose measured text repeats an earlier probe's (the decision measurement reads
 a probe only up to its last yes/no question) is one measurement, counted once: as the
 earliest such probe. The search queries such children by default (they are stepping
-stones; ``--distinct-measurements`` rejects them), and counting each again would
+stones; ``EvolveConfig.distinct_measurements`` rejects them), and counting each again would
 inflate the corrected family and the findings.
 """
 
