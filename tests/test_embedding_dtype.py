@@ -1,5 +1,6 @@
 """``Embedder(dtype="bfloat16")``: unit float32 vectors close to float32's, the same
-duplicate decisions on near-copies, cached apart from float32's, refused otherwise."""
+duplicate decisions on near-copies, cached apart from float32's, refused otherwise;
+``dtype="auto"`` picks it only where the hardware computes bfloat16."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from test_embedding_cache import TEMPLATES
 
 from probegen.embedding_cache import CACHE_FILE, EmbeddingCache
-from probegen.embeddings import Embedder
+from probegen.embeddings import Embedder, native_bfloat16
 from probegen.index import EmbeddingIndex
 
 
@@ -47,5 +48,29 @@ def test_bfloat16_vectors_are_cached_apart(tmp_path: Path) -> None:
 
 
 def test_another_dtype_is_refused() -> None:
-    with pytest.raises(ValueError, match="float32 or bfloat16"):
+    with pytest.raises(ValueError, match="float32, bfloat16 or auto"):
         Embedder(dtype="float16")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("native", "chosen"), [(True, "bfloat16"), (False, "float32")])
+def test_auto_picks_bfloat16_only_where_the_hardware_has_it(
+    monkeypatch: pytest.MonkeyPatch, native: bool, chosen: str
+) -> None:
+    monkeypatch.setattr("probegen.embeddings.native_bfloat16", lambda device=None: native)
+    embedder = Embedder(dtype="auto")
+    assert embedder.dtype == chosen
+    assert embedder.cache_key.endswith("#bfloat16") == native
+
+
+def test_native_bfloat16_reads_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    for avx512_bf16, amx, expected in [
+        (False, False, False),
+        (True, False, True),
+        (False, True, True),
+    ]:
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda v=avx512_bf16: v)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda v=amx: v)
+        assert native_bfloat16("cpu") is expected
+    assert native_bfloat16("mps") is False

@@ -238,7 +238,10 @@ def test_a_run_stored_before_emitters_resumes_as_it_searched() -> None:
         (["--emitters", "improve,sideways"], "--emitters: unknown emitter 'sideways'"),
         (["--mutators", "reframe", "--emitters", "combine"], "--emitters combine: none of them"),
         (["--uniform-parents", "1.5"], "'--uniform-parents': Input should be less than or equal"),
-        (["--embedding-dtype", "float16"], "--embedding-dtype: Input should be 'float32' or"),
+        (
+            ["--embedding-dtype", "float16"],
+            "--embedding-dtype: Input should be 'float32', 'bfloat16' or 'auto'",
+        ),
     ],
 )
 def test_bad_search_flags_are_one_line_and_exit_2(

@@ -144,8 +144,8 @@ def evolve_command(
     embedding_dtype: str = typer.Option(
         _DEFAULT["embedding_dtype"],
         "--embedding-dtype",
-        help="float32, or bfloat16 (about 2x faster on CPUs with native bf16 and on GPUs; "
-        "vectors differ a little).",
+        help="float32; bfloat16 (2-3.3x faster on CPUs with AVX512_BF16 or AMX and on GPUs, "
+        "slower elsewhere; vectors differ a little); or auto (bfloat16 where native).",
     ),
     embedding_cache: bool = typer.Option(
         _DEFAULT["embedding_cache"],

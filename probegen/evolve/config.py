@@ -71,9 +71,9 @@ class EvolveConfig(BaseModel):
     """Sentence-transformers model (``minilm``, a directory or a cached repo id);
     ``python:module:qualname`` records an embedder object passed to the run."""
     embedding_dtype: EmbeddingDtype = "float32"
-    """The embedder's weights: ``bfloat16`` embeds about twice as fast on CPUs with
-    native bf16 and on GPUs, with vectors that differ a little (see
-    :mod:`probegen.embeddings`)."""
+    """The embedder's weights: ``bfloat16`` embeds 2-3.3x as fast on CPUs with native
+    bf16 and on GPUs, with vectors that differ a little; ``auto`` picks it where the
+    hardware has it (see :mod:`probegen.embeddings`)."""
     embedding_cache: bool = True
     """Keep embeddings in the run directory's ``embeddings.sqlite`` and reuse them
     across runs and resumes (the vectors are the ones first computed)."""
