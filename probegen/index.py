@@ -27,6 +27,10 @@ __all__ = ["DEFAULT_THRESHOLD", "DuplicateCheck", "EmbeddingIndex"]
 
 DEFAULT_THRESHOLD = 0.92
 _MASK_TOKEN = "[GROUP]"
+# Float rounding: the cosine of a vector with an exact copy of itself reads 0.9999999 or
+# 1.0000001 by the kernel and the weights' precision (bfloat16 weights: 0.99999988), so a
+# threshold of 1.0 must still catch exact copies.
+_ROUNDING = 1e-6
 _log = logging.getLogger(__name__)
 
 
@@ -214,7 +218,7 @@ class EmbeddingIndex:
                 sim = 1.0 if other == key else min(float(within[i, j]), 1.0)
                 if sim > best_sim:
                     best_key, best_sim = other, sim
-            duplicate = best_key is not None and best_sim >= self.threshold
+            duplicate = best_key is not None and self.reaches_threshold(best_sim)
             checks.append(DuplicateCheck(duplicate, best_key, best_sim))
             if not duplicate:
                 accepted.append(i)
@@ -245,6 +249,11 @@ class EmbeddingIndex:
         """:meth:`nearest` for a batch (one embedding call, one search)."""
         return self._search(self.embed(templates), k)
 
+    def reaches_threshold(self, similarity: float) -> bool:
+        """Whether a cosine ``similarity`` makes two templates duplicates (at or above
+        the threshold, up to float rounding)."""
+        return similarity >= self.threshold - _ROUNDING
+
     def is_duplicate(self, template: str) -> DuplicateCheck:
         """Whether ``template`` duplicates an indexed one: ``(flag, nearest key, similarity)``."""
         return self.is_duplicate_many([template])[0]
@@ -257,7 +266,7 @@ class EmbeddingIndex:
                 checks.append(DuplicateCheck(False, None, 0.0))
             else:
                 key, sim = hits[0]
-                checks.append(DuplicateCheck(sim >= self.threshold, key, sim))
+                checks.append(DuplicateCheck(self.reaches_threshold(sim), key, sim))
         return checks
 
     def novelty(self, template: str, k: int = 5, *, key: str | None = None) -> float:

@@ -164,6 +164,30 @@ def test_exact_threshold_counts_as_duplicate(embedder: Embedder) -> None:
     assert index.is_duplicate(NURSE_AHMED).is_duplicate
 
 
+class ShortEmbedder:
+    """Every text gets the same vector, a hair short of unit length, as bfloat16 weights
+    give: an exact copy's cosine reads 0.99999988."""
+
+    dimension = 4
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64) -> Vectors:
+        row = np.array([1.0 - 6e-8, 0.0, 0.0, 0.0], dtype=np.float32)
+        return np.tile(row, (len(texts), 1))
+
+
+def test_exact_copies_are_duplicates_at_threshold_one_despite_rounding() -> None:
+    index = EmbeddingIndex(ShortEmbedder(), threshold=1.0, device="cpu")  # type: ignore[arg-type]
+    index.add("a", NURSE_JOHN)
+    check = index.is_duplicate(NURSE_AHMED)
+    assert check.similarity < 1.0  # the rounding is really there
+    assert check.is_duplicate
+    assert [c.is_duplicate for c in index.add_unique([("b", SALARY), ("c", SALARY)])] == [
+        True,
+        True,
+    ]
+    assert not index.reaches_threshold(0.9999)
+
+
 def test_malformed_template_raises(index: EmbeddingIndex) -> None:
     with pytest.raises(TemplateError):
         index.add("bad", "Should {{he}} go?")

@@ -561,7 +561,7 @@ class Scheduler:
         rows = [seen.matrix()] if seen.ids else []
         if peers:
             rows.append(self.index.embed([p.template for p in peers]))
-        if any(float(np.max(m @ vector)) >= self.index.threshold for m in rows):
+        if any(self.index.reaches_threshold(float(np.max(m @ vector))) for m in rows):
             return "near-duplicate"
         return None
 
