@@ -44,13 +44,13 @@ def wrap(
     question = parent.template.strip()
     if re.search(r'"\{question\}"', wrapper.text):
         question = question.replace('"', "'")
-    before, _, after = wrapper.text.partition("{question}")
+    framing = wrapper.text
+    before, _, after = framing.partition("{question}")
     span = decision_question(question) if after.strip() and not before.endswith('"') else None
     if span is not None:
         head, asked = question[: span[0]].rstrip(), question[span[0] :]
-        question = f"{head} {after.strip()} {asked}" if head else f"{after.strip()} {asked}"
-        text = fix_articles(before + question)
-    else:
-        text = fix_articles(wrapper.text.replace("{question}", question))
+        question = " ".join(part for part in (head, after.strip(), asked) if part)
+        framing = before + "{question}"
+    text = fix_articles(framing.replace("{question}", question))
     form = wrapper.form if wrapper.form is not None else parent.form
     return [make_child(parents, text, operator, ctx, form=form)]

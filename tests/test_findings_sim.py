@@ -82,7 +82,7 @@ def test_planted_regions_become_findings_that_replicate(tmp_path: Path) -> None:
 def framings_after_the_question(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make ``refusal_trigger`` append its framings after a yes/no question, as it did
     before it learned to put them where the measurement reads: every such child then
-    repeats its parent's measurement (seed 2 at 600 queries tests two)."""
+    repeats its parent's measurement."""
     monkeypatch.setattr("mutators._wrap.decision_question", lambda template: None)
 
 
