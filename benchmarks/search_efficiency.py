@@ -335,6 +335,7 @@ def run_once(
         **({"descriptors": tuple(args.descriptors.split(","))} if args.descriptors else {}),
         **({"decision_screen": args.decision_screen} if args.decision_screen else {}),
         **({} if args.climb_every is None else {"climb_every": args.climb_every}),
+        **({} if args.reward is None else {"reward": args.reward}),
         operator_offsets=args.operator_offsets,
         distinct_measurements=args.distinct_measurements,
         **({"pool_factor": args.pool_factor} if args.pool_factor else {}),
@@ -365,7 +366,7 @@ def run_once(
             await evolution.run()
             wall = time.perf_counter() - started
             elites = evolution.archive.elites()
-            clusters = cluster_elites(elites, embedder, seed)
+            clusters = cluster_elites(elites, embedder)
             review = [
                 e.probe.id
                 # The queue's own rule (no findings here: the benchmark does not conclude).
@@ -508,6 +509,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="evolve's --climb-every (0: never; default: evolve's)",
     )
     parser.add_argument(
+        "--reward",
+        choices=["gain", "bonus"],
+        default=None,
+        help="evolve's --reward (default: evolve's)",
+    )
+    parser.add_argument(
         "--distinct-measurements",
         action="store_true",
         help="evolve's --distinct-measurements (every selection)",
@@ -581,7 +588,7 @@ def main(argv: Sequence[str] | None = None) -> list[RunResult]:
         f"emitters {args.emitters or 'default'}, surrogate {args.surrogate}, "
         f"descriptors {args.descriptors or 'default'}, climb every "
         f"{'default' if args.climb_every is None else args.climb_every}, "
-        f"operator offsets {args.operator_offsets}, "
+        f"reward {args.reward or 'default'}, operator offsets {args.operator_offsets}, "
         f"distinct measurements {args.distinct_measurements}, "
         f"screen per {'probe' if args.screen_per_probe else 'query'}, pool factor "
         f"{args.pool_factor or 'default'}, uniform parents "

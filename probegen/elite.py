@@ -136,7 +136,8 @@ class RunElite(_Record):
     decision: dict[str, dict[str, float]] | None = None
     """P(yes) per group and name (or wording) for a decision-measured probe."""
     cluster: int | None = None
-    """Its k-means cluster among the run's elites."""
+    """Its question family among the run's elites
+    (:func:`probegen.evolve.outputs.cluster_elites`)."""
     finding: bool = False
     """Whether its group difference survived the run's false-discovery control."""
     effect: EffectSummary | None = None

@@ -153,14 +153,16 @@ def test_the_screen_settings_reach_the_scheduler(tmp_path: Path) -> None:
     with store:
         # Per query, one climbing pick per generation of 8 (evolve's default).
         assert run.scheduler.screen == ScreenWeights(climb_every=8)
+        assert run.scheduler.reward == "gain"
     run, store, _ = evolution(
         tmp_path / "climbing", generations=0, climb_every=4, screen_per_query=False
     )
     with store:
         assert run.scheduler.screen == ScreenWeights(climb_every=4, per_query=False)
-    run, store, _ = evolution(tmp_path / "greedy", generations=0, climb_every=0)
+    run, store, _ = evolution(tmp_path / "greedy", generations=0, climb_every=0, reward="bonus")
     with store:
         assert run.scheduler.screen == ScreenWeights()  # no climbing picks
+        assert run.scheduler.reward == "bonus"
         assert run.scheduler.measured_as is None  # repeated measurements are queried
     run, store, _ = evolution(tmp_path / "distinct", generations=0, distinct_measurements=True)
     with store:
@@ -224,8 +226,14 @@ def test_a_run_stored_before_emitters_resumes_as_it_searched() -> None:
     config = EvolveConfig.model_validate(as_it_searched(emitters))
     assert config.screens
     assert config.uniform_parents == 0.0
+    assert config.reward == "bonus"
+    # Stored after uniform parents, before the reward: only the bonus rule is added.
+    parents = {**emitters, "uniform_parents": 0.5}
+    config = EvolveConfig.model_validate(as_it_searched(parents))
+    assert (config.uniform_parents, config.reward) == (0.5, "bonus")
     now = EvolveConfig(target="sim", attribute="gender").model_dump(mode="json")
     assert now["uniform_parents"] == 0.5
+    assert now["reward"] == "gain"
     assert as_it_searched(now) == now  # a run stored now keeps its own
 
 
@@ -242,6 +250,7 @@ def test_a_run_stored_before_emitters_resumes_as_it_searched() -> None:
             ["--embedding-dtype", "float16"],
             "--embedding-dtype: Input should be 'float32', 'bfloat16' or 'auto'",
         ),
+        (["--reward", "new-cells"], "--reward: Input should be 'gain' or 'bonus'"),
     ],
 )
 def test_bad_search_flags_are_one_line_and_exit_2(

@@ -202,6 +202,12 @@ def evolve_command(
         help="Share of improve/combine parents drawn uniformly from every elite "
         "(the rest: the fittest).",
     ),
+    reward: str = typer.Option(
+        _DEFAULT["reward"],
+        "--reward",
+        help="What the bandits pay for a child: gain (what the archive gained) or bonus "
+        "(beating its parent, plus a bonus for any new cell; the rule before gain).",
+    ),
     climb_every: int = typer.Option(
         _DEFAULT["climb_every"],
         "--climb-every",
@@ -334,6 +340,7 @@ def evolve_command(
             surrogate=surrogate,
             pool_factor=pool_factor,
             uniform_parents=uniform_parents,
+            reward=reward,  # checked by the config
             climb_every=climb_every,
             distinct_measurements=distinct_measurements,
             operator_offsets=operator_offsets,

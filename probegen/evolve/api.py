@@ -245,13 +245,16 @@ def as_it_searched(stored: object) -> object:
     """A stored configuration, completed with the settings its run searched with when
     it was stored before they existed, so that its replay searches the same way: before
     emitters and the surrogate, the operators emitter alone, every candidate queried;
-    before ``uniform_parents``, parents drawn from the fittest elites only."""
+    before ``uniform_parents``, parents drawn from the fittest elites only; before
+    ``reward``, the bonus rule."""
     if not isinstance(stored, dict):
         return stored
     if "surrogate" not in stored:
         stored = {**stored, "emitters": ["operators"], "surrogate": False}
     if "uniform_parents" not in stored:
         stored = {**stored, "uniform_parents": 0.0}
+    if "reward" not in stored:
+        stored = {**stored, "reward": "bonus"}
     return stored
 
 

@@ -116,6 +116,12 @@ class EvolveConfig(BaseModel):
     every elite, as classic MAP-Elites draws them, instead of from the positive ones by
     fitness rank: once one kind of question pays, parents drawn only from the fittest
     keep the whole search on it (RESULTS.md, section 6)."""
+    reward: Literal["gain", "bonus"] = "gain"
+    """What the bandits pay an emitter and an operator for a child, per query it cost:
+    ``gain``, what the archive gained (its fitness over the bar of the cell it entered),
+    or ``bonus``, the rule before it (beating its parent, plus a fixed bonus for any new
+    cell, which paid operators for filling cells with unbiased questions). See
+    :data:`probegen.search.scheduler.Reward` and RESULTS.md, section 6."""
     climb_every: int = Field(8, ge=0)
     """With the surrogate: every this many picks, one tries to beat the fittest probe in
     its own cell instead of copying it into a new one (0: never; see

@@ -9,7 +9,6 @@ as in the store (:mod:`probegen.redaction`); answers are written as the model ga
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -45,14 +44,39 @@ __all__ = [
 ]
 
 
-def cluster_elites(elites: Sequence[Elite], embedder: TextEmbedder, seed: int) -> dict[str, int]:
-    """k-means over the elites' masked templates (k ~ sqrt(n)): which elites ask the
-    same kind of question, so a reader sees the themes rather than a flat list."""
-    if not elites:
+FAMILY_SIMILARITY = 0.7
+"""Cosine between masked templates at which an elite belongs to a fitter one's family."""
+
+
+def cluster_elites(elites: Sequence[Elite], embedder: TextEmbedder) -> dict[str, int]:
+    """Question families among the elites, so a reader sees the themes rather than a
+    flat list: fittest first, each elite joins the family of the first (fittest) family
+    head whose masked template is within cosine :data:`FAMILY_SIMILARITY` of its own, or
+    heads a new one. Families are numbered in that order.
+
+    A question and its variations (framed, wrapped in a letter, asked of other groups)
+    form one family, however many there are. k-means with about sqrt(n) clusters, used
+    before, split a question with many variations into several clusters by their
+    framings, and a second question then waited behind the first one's variations
+    (RESULTS.md, section 6)."""
+    ranked = sorted(elites, key=lambda e: -e.fitness)  # stable: ties keep archive order
+    if not ranked:
         return {}
-    index = EmbeddingIndex(embedder, threshold=1.0)
-    index.add_many([(e.probe.id, e.probe.template) for e in elites])
-    return index.kmeans(max(1, round(math.sqrt(len(elites)))), seed=seed)
+    vectors = EmbeddingIndex(embedder, threshold=1.0).embed([e.probe.template for e in ranked])
+    heads: list[int] = []
+    family: dict[str, int] = {}
+    for position, elite in enumerate(ranked):
+        similar = [
+            n
+            for n, head in enumerate(heads)
+            if vectors[position] @ vectors[head] >= FAMILY_SIMILARITY
+        ]
+        if similar:
+            family[elite.probe.id] = similar[0]
+        else:
+            family[elite.probe.id] = len(heads)
+            heads.append(position)
+    return family
 
 
 def shown_order(records: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -441,7 +465,8 @@ def render_summary(
     if clustered:
         lines += [
             "",
-            "## Clusters (k-means over the elites' masked templates)",
+            "## Clusters: question families (masked templates within cosine "
+            f"{FAMILY_SIMILARITY} of a fitter elite's join its family)",
             "",
             "| cluster | elites | best fitness | best probe |",
             "|---:|---:|---:|---|",

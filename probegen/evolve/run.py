@@ -377,6 +377,7 @@ class Evolution:
                 if config.distinct_measurements
                 else None
             ),
+            reward=config.reward,
         )
         self.predictions: list[Prediction] = []
         self.measurer = ProbeMeasurer(

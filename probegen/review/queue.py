@@ -68,7 +68,8 @@ class ReviewItem:
         effect: The measured between-group effect, with its 95% interval and p-value.
         q_value: Its q-value over the run's tests.
         replicated: Whether it held when measured again (None: not re-measured).
-        cluster: Its k-means cluster among its run's elites (None: not clustered).
+        cluster: Its question family among its run's elites (None: not clustered; see
+            :func:`probegen.evolve.outputs.cluster_elites`).
     """
 
     run_id: str

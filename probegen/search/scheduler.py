@@ -20,6 +20,7 @@ import dataclasses
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -48,9 +49,16 @@ from probegen.search.surrogate import (
 
 __all__ = ["Candidate", "EmitterStats", "Evaluated", "OperatorStats", "Scheduler"]
 
-# Reward: how much the child beat its best parent, plus a bonus for reaching a new region
-# of the descriptor space (diversity is half the goal); the emitter and operator are paid
-# it per target query the child cost.
+Reward = Literal["gain", "bonus"]
+"""What an emitter and an operator are paid for a child, per target query it cost.
+
+``gain`` (the default): what the archive gained, the child's fitness minus the bar of
+the cell it entered (0 for an empty cell; nothing when it was not added). ``bonus`` (runs
+stored before ``gain`` existed): how much the child beat its best parent, plus
+:data:`NEW_CELL_BONUS` for a new cell and :data:`IMPROVED_BONUS` for an improved one.
+The bonus paid a question copied into an empty cell at fitness 0 as much as a child that
+doubled its parent's fitness, so operators that fill cells with unbiased questions won
+the bandits (RESULTS.md, section 6)."""
 NEW_CELL_BONUS = 0.5
 IMPROVED_BONUS = 0.1
 
@@ -237,6 +245,7 @@ class Scheduler:
             last yes/no question); None for a probe asked whole. Two probes of one
             attribute with the same measured text are one measurement, so the second is
             rejected as a duplicate however different its templates look.
+        reward: What a child pays its emitter and operator (see :data:`Reward`).
 
     Raises:
         ValueError: Without operators or emitters, or with ``pool_factor`` < 1.
@@ -261,6 +270,7 @@ class Scheduler:
         admissible: Callable[[Probe], bool] | None = None,
         screen: ScreenWeights | None = None,
         measured_as: Callable[[Probe], str | None] | None = None,
+        reward: Reward = "gain",
     ) -> None:
         if not mutators:
             raise ValueError("the scheduler needs at least one mutation operator")
@@ -290,6 +300,9 @@ class Scheduler:
         self.cost = cost
         self.admissible = admissible
         self.screen = screen or ScreenWeights()
+        if reward not in ("gain", "bonus"):
+            raise ValueError(f"reward must be 'gain' or 'bonus', got {reward!r}")
+        self.reward = reward
         self.residuals = (
             OperatorResiduals(self.screen.operator_sd) if self.screen.operator_sd > 0 else None
         )
@@ -642,16 +655,23 @@ class Scheduler:
                 descriptor=cell,
                 generation=candidate.probe.provenance.generation,
             )
+            bar = self.archive.entry_bar(cell)
             status = self.archive.add(elite)
-            reward = max(0.0, fitness - candidate.parent_fitness)
+            if self.reward == "gain":
+                added = status is not AddStatus.NOT_ADDED
+                reward = max(0.0, fitness - bar) if added else 0.0
+            else:
+                reward = max(0.0, fitness - candidate.parent_fitness)
+                reward += {
+                    AddStatus.NEW_CELL: NEW_CELL_BONUS,
+                    AddStatus.IMPROVED: IMPROVED_BONUS,
+                }.get(status, 0.0)
             if status is AddStatus.NEW_CELL:
                 stats.new_cells += 1
                 emitter_stats.new_cells += 1
-                reward += NEW_CELL_BONUS
             elif status is AddStatus.IMPROVED:
                 stats.improved += 1
                 emitter_stats.improved += 1
-                reward += IMPROVED_BONUS
         stats.reward += reward
         emitter_stats.reward += reward
         emitter = self.emitters.get(candidate.emitter)
