@@ -3,8 +3,9 @@
 As in pyribs, an emitter decides *where* in the archive the next child comes from and
 *how* it is made; the scheduler decides which emitter gets the next slot (a discounted
 UCB bandit, :mod:`probegen.search.bandit`) and pays each emitter, when its children are
-scored, their improvement or new-cell reward divided by the target queries they cost,
-so an emitter whose children are cheap to measure and often useful gets more slots.
+scored, what they gained the archive (:data:`probegen.search.scheduler.Reward`) divided
+by the target queries they cost, so an emitter whose children are cheap to measure and
+often useful gets more slots.
 
 - ``improve`` mutates a high-fitness elite (the positive ones, when there are any,
   weighted by fitness rank) with a one-parent operator picked by its own bandit; a
