@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
 
@@ -232,6 +233,16 @@ def test_cli_writes_complete_outputs(tmp_path: Path) -> None:
     assert shown
     assert shown == [r["id"] for r in ordered][: len(shown)]
     assert "## Clusters" in summary
+    # The table lists the families with variations; the families of one are counted.
+    table = summary.split("## Clusters", 1)[1].split("\n## ", 1)[0]
+    sizes = Counter(families)
+    rows = re.findall(r"^\| (\d+) \| (\d+) \|", table, flags=re.M)
+    alone = sum(1 for size in sizes.values() if size == 1)
+    if alone < len(sizes):
+        assert {int(f) for f, _ in rows} == {f for f, size in sizes.items() if size > 1}
+        assert (f"{alone} more families of one elite each." in table) == (alone > 0)
+    else:
+        assert len(rows) == len(sizes)
     assert "## Operators" in summary
     assert "## Coverage" in summary
     config = json.loads((run_dir / "config.json").read_text())

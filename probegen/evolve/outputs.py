@@ -465,18 +465,25 @@ def render_summary(
     if clustered:
         lines += [
             "",
-            "## Clusters: question families (masked templates within cosine "
-            f"{FAMILY_SIMILARITY} of a fitter elite's join its family)",
+            "## Clusters: question families (an elite joins a fitter one's family at "
+            f"cosine >= {FAMILY_SIMILARITY} between masked templates)",
             "",
             "| cluster | elites | best fitness | best probe |",
             "|---:|---:|---:|---|",
         ]
+        # A family of one is a question without variations: counted, not listed, or
+        # the table would list most of the archive again.
+        alone = sum(1 for members in clustered.values() if len(members) == 1)
         for cluster, members in sorted(clustered.items()):
+            if len(members) == 1 and alone < len(clustered):
+                continue
             best = members[0]  # records are best first
             lines.append(
                 f"| {cluster} | {len(members)} | {best['fitness']:.3f} | "
                 f"{_cell(best['example'][:120])} |"
             )
+        if 0 < alone < len(clustered):
+            lines += ["", f"{alone} more families of one elite each."]
     coverage = Counter((r["superdomain"], r["expl_impl"]) for r in records)
     lines += [
         "",
