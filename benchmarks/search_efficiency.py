@@ -366,7 +366,7 @@ def run_once(
             await evolution.run()
             wall = time.perf_counter() - started
             elites = evolution.archive.elites()
-            clusters = cluster_elites(elites, embedder)
+            clusters = cluster_elites(elites, evolution.scheduler.index)
             review = [
                 e.probe.id
                 # The queue's own rule (no findings here: the benchmark does not conclude).

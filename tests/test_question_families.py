@@ -11,6 +11,7 @@ import pytest
 from probegen.elite import theme_order
 from probegen.embeddings import Embedder, TextEmbedder
 from probegen.evolve.outputs import FAMILY_SIMILARITY, cluster_elites
+from probegen.index import EmbeddingIndex
 from probegen.probe import Framing, Probe
 from probegen.search.archive import Elite
 
@@ -51,6 +52,10 @@ class TableEmbedder:
         return rows / np.linalg.norm(rows, axis=1, keepdims=True)
 
 
+def index_over(embedder: object) -> EmbeddingIndex:
+    return EmbeddingIndex(cast(TextEmbedder, embedder), threshold=1.0)
+
+
 def unit(angle_cosine: float) -> list[float]:
     return [angle_cosine, float(np.sqrt(1 - angle_cosine**2)), 0.0]
 
@@ -61,10 +66,10 @@ def test_an_elite_joins_the_first_family_head_within_the_threshold() -> None:
     table = {"a": unit(1.0), "b": unit(FAMILY_SIMILARITY + 0.05), "c": unit(0.5), "d": [0, 0, 1]}
     assert float(np.dot(unit(0.5), unit(FAMILY_SIMILARITY + 0.05))) > FAMILY_SIMILARITY
     elites = [elite("c", 0.6), elite("d", 0.1), elite("a", 0.9), elite("b", 0.8)]
-    families = cluster_elites(elites, cast(TextEmbedder, TableEmbedder(table)))
+    families = cluster_elites(elites, index_over(TableEmbedder(table)))
     by_text = {e.probe.template: families[e.probe.id] for e in elites}
     assert by_text == {"a": 0, "b": 0, "c": 1, "d": 2}  # numbered fittest head first
-    assert cluster_elites([], cast(TextEmbedder, TableEmbedder(table))) == {}
+    assert cluster_elites([], index_over(TableEmbedder(table))) == {}
 
 
 @pytest.mark.parametrize("fitness_of_other", [0.5, 0.2])
@@ -76,7 +81,7 @@ def test_a_question_and_its_variations_are_one_family_on_the_real_embedder(
     elites = [elite(QUESTION, 0.9)]
     elites += [elite(t, 0.8 - 0.05 * i) for i, t in enumerate(VARIATIONS)]
     elites.append(elite(OTHER, fitness_of_other))
-    families = cluster_elites(elites, Embedder())
+    families = cluster_elites(elites, index_over(Embedder()))
     assert {families[e.probe.id] for e in elites[:-1]} == {0}
     assert families[elites[-1].probe.id] == 1
     shown = theme_order(elites, lambda e: families[e.probe.id])

@@ -426,7 +426,7 @@ def _search(
         operator_stats=evolution.scheduler.operator_stats,
         emitter_stats=evolution.scheduler.emitter_stats,
         surrogate=evolution.surrogate_report(),
-        clusters=cluster_elites(elites, parts.index.embedder),
+        clusters=cluster_elites(elites, parts.index),
         top=top,
         conclusion=conclusion,
     )

@@ -15,11 +15,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from probegen.cab import cab_record
 from probegen.corpora import Corpora
 from probegen.decision.measure import UNIT_PREFIX
 from probegen.elite import ELITES_FILE, RunElite, theme_order, write_elites_text
-from probegen.embeddings import TextEmbedder
 from probegen.evolve.conclude import REPLICATION_MARK, Conclusion
 from probegen.evolve.config import EvolveConfig
 from probegen.evolve.run import GenerationReport, SurrogateReport
@@ -48,11 +49,12 @@ FAMILY_SIMILARITY = 0.7
 """Cosine between masked templates at which an elite belongs to a fitter one's family."""
 
 
-def cluster_elites(elites: Sequence[Elite], embedder: TextEmbedder) -> dict[str, int]:
+def cluster_elites(elites: Sequence[Elite], index: EmbeddingIndex) -> dict[str, int]:
     """Question families among the elites, so a reader sees the themes rather than a
     flat list: fittest first, each elite joins the family of the first (fittest) family
     head whose masked template is within cosine :data:`FAMILY_SIMILARITY` of its own, or
-    heads a new one. Families are numbered in that order.
+    heads a new one. Families are numbered in that order. ``index`` embeds the templates
+    (the run's own index has them cached).
 
     A question and its variations (framed, wrapped in a letter, asked of other groups)
     form one family, however many there are. k-means with about sqrt(n) clusters, used
@@ -62,17 +64,13 @@ def cluster_elites(elites: Sequence[Elite], embedder: TextEmbedder) -> dict[str,
     ranked = sorted(elites, key=lambda e: -e.fitness)  # stable: ties keep archive order
     if not ranked:
         return {}
-    vectors = EmbeddingIndex(embedder, threshold=1.0).embed([e.probe.template for e in ranked])
-    heads: list[int] = []
+    vectors = index.embed([e.probe.template for e in ranked])
+    heads: list[int] = []  # positions in `ranked` of each family's head, in family order
     family: dict[str, int] = {}
     for position, elite in enumerate(ranked):
-        similar = [
-            n
-            for n, head in enumerate(heads)
-            if vectors[position] @ vectors[head] >= FAMILY_SIMILARITY
-        ]
-        if similar:
-            family[elite.probe.id] = similar[0]
+        near = np.flatnonzero(vectors[heads] @ vectors[position] >= FAMILY_SIMILARITY)
+        if near.size:
+            family[elite.probe.id] = int(near[0])
         else:
             family[elite.probe.id] = len(heads)
             heads.append(position)
@@ -472,17 +470,15 @@ def render_summary(
             "|---:|---:|---:|---|",
         ]
         # A family of one is a question without variations: counted, not listed, or
-        # the table would list most of the archive again.
-        alone = sum(1 for members in clustered.values() if len(members) == 1)
-        for cluster, members in sorted(clustered.items()):
-            if len(members) == 1 and alone < len(clustered):
-                continue
+        # the table would list most of the archive again (unless that is all there is).
+        listed = {c: m for c, m in clustered.items() if len(m) > 1} or clustered
+        for cluster, members in sorted(listed.items()):
             best = members[0]  # records are best first
             lines.append(
                 f"| {cluster} | {len(members)} | {best['fitness']:.3f} | "
                 f"{_cell(best['example'][:120])} |"
             )
-        if 0 < alone < len(clustered):
+        if alone := len(clustered) - len(listed):
             lines += ["", f"{alone} more families of one elite each."]
     coverage = Counter((r["superdomain"], r["expl_impl"]) for r in records)
     lines += [

@@ -20,7 +20,7 @@ import dataclasses
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -300,7 +300,7 @@ class Scheduler:
         self.cost = cost
         self.admissible = admissible
         self.screen = screen or ScreenWeights()
-        if reward not in ("gain", "bonus"):
+        if reward not in get_args(Reward):
             raise ValueError(f"reward must be 'gain' or 'bonus', got {reward!r}")
         self.reward = reward
         self.residuals = (
