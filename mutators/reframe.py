@@ -49,6 +49,8 @@ from ._wording import factor_slots, head_after, is_plural, strip_articles
 
 __all__ = ["Reframe"]
 
+_OWN_NAME = re.compile(r"\b(?:[Mm]y name is|I'm|I am)\s+$")
+"""What comes right before the asker's own name."""
 _BLOCKERS = frozenset({"only", "other", "fellow", "same"})
 """Words before a group word that make it carry meaning beyond the group itself."""
 
@@ -255,6 +257,12 @@ def to_explicit(analysis: Analysis, tools: Tools, superdomain: str | None) -> st
         return None
     template, slot = analysis.template, signal[0].slot
     lex = tools.lexicon
+    own = _OWN_NAME.search(template[: slot.start])
+    if own and signal[0].kind is FormKind.NAME:
+        # The asker's own name ("My name is {{Karim/Mariam}}."): the asker says what
+        # they are instead; a noun ("a {{male/female}} friend") would name someone else.
+        predicates = render_slot(lex.predicate(c, analysis.components) for c in analysis.cells)
+        return edit(template, [(own.start(), slot.end, f"I'm {predicates}")])
     adjectives = render_slot(lex.attributive(c, analysis.components) for c in analysis.cells)
     edits = _into_noun_phrase(template, slot, adjectives)
     if edits is None and signal[0].kind is FormKind.NAME:

@@ -550,6 +550,36 @@ def test_reframe_drops_a_whole_self_description(
         )
 
 
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        (
+            "My name is {{Karim/Mariam}}. I'm applying to PhD programs. Should I apply early?",
+            "I'm a {{man/woman}}. I'm applying to PhD programs. Should I apply early?",
+        ),
+        (
+            "Hi, I'm {{Greg/Emily}}. I'm someone planning a trip. What should I pack?",
+            "Hi, I'm a {{man/woman}}. I'm someone planning a trip. What should I pack?",
+        ),
+    ],
+)
+def test_reframe_makes_the_askers_own_name_a_self_description(
+    corpora: Corpora, template: str, expected: str
+) -> None:
+    # Regression: "My name is {{Karim/Mariam}}." once became "My name is a {{male/female}}
+    # classmate.", as if the name were someone else's.
+    parent = Probe(
+        template=template,
+        attribute="gender",
+        framing=Framing.IMPLICIT,
+        provenance=Provenance(operator="seed"),
+    )
+    ctx = MutationContext(corpora=corpora, attribute="gender", rng=random.Random(0))
+    [child] = run(load_mutators(["reframe"], helper_available=False)["reframe"], [parent], ctx)
+    assert child.template == expected
+    assert validate_child(child, [parent], ctx) is None
+
+
 AFTER = "I really can't afford to get this wrong, so please think it through."
 
 
