@@ -340,6 +340,7 @@ def run_once(
         distinct_measurements=args.distinct_measurements,
         **({"pool_factor": args.pool_factor} if args.pool_factor else {}),
         **({} if args.uniform_parents is None else {"uniform_parents": args.uniform_parents}),
+        **({} if args.exploit_after is None else {"exploit_after": args.exploit_after}),
         screen_per_query=not args.screen_per_probe,
     )
     # One directory per run: the target's last path part tells graded sets apart.
@@ -509,6 +510,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="evolve's --climb-every (0: never; default: evolve's)",
     )
     parser.add_argument(
+        "--exploit-after",
+        type=float,
+        default=None,
+        help="evolve's --exploit-after (1: never; default: evolve's)",
+    )
+    parser.add_argument(
         "--reward",
         choices=["gain", "bonus"],
         default=None,
@@ -592,7 +599,8 @@ def main(argv: Sequence[str] | None = None) -> list[RunResult]:
         f"distinct measurements {args.distinct_measurements}, "
         f"screen per {'probe' if args.screen_per_probe else 'query'}, pool factor "
         f"{args.pool_factor or 'default'}, uniform parents "
-        f"{'default' if args.uniform_parents is None else args.uniform_parents}, "
+        f"{'default' if args.uniform_parents is None else args.uniform_parents}, exploit after "
+        f"{'default' if args.exploit_after is None else args.exploit_after}, "
         f"operators {args.mutators}\n"
     )
     print(summarise(results, any_sim, args.k))

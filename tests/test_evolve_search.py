@@ -195,6 +195,35 @@ def test_a_search_with_climbing_picks_runs_and_reads_lineages(tmp_path: Path) ->
         assert all(report.evaluated > 0 for report in reports)
 
 
+def test_the_search_exploits_once_the_budget_is_mostly_spent(tmp_path: Path) -> None:
+    run, store, run_id = evolution(
+        tmp_path, generations=30, budget=400, exploit_after=0.5, uniform_parents=0.5
+    )
+    with store:
+        asyncio.run(run.run())
+        [event] = store.events(run_id, "exploiting")
+        # It switched at the first generation that began with half the budget spent.
+        spent = event["data"]["queries"]
+        assert 200 <= spent < 400
+        assert run.scheduler.exploiting
+        assert run.scheduler.screen.explore_every == 0
+        parents = [getattr(e, "uniform_parents", None) for e in run.scheduler.emitters.values()]
+        assert parents.count(0.0) == 2  # improve and combine; explore has no such share
+    # Without a budget, the share of generations done: the fifth of 5 starts after 0.8.
+    run, store, run_id = evolution(tmp_path / "generations", generations=5)
+    with store:
+        asyncio.run(run.run())
+        [event] = store.events(run_id, "exploiting")
+        assert event["data"]["generation"] == 5
+    # With 1 (never), or before 0.8 of the run, it explores to its end.
+    for name, fields in {"short": {"generations": 3}, "never": {"exploit_after": 1.0}}.items():
+        run, store, run_id = evolution(tmp_path / name, **({"generations": 5} | fields))
+        with store:
+            asyncio.run(run.run())
+            assert store.events(run_id, "exploiting") == []
+            assert run.scheduler.screen.explore_every == ScreenWeights().explore_every
+
+
 def test_a_search_with_operator_offsets_learns_them_from_the_children_it_queried(
     tmp_path: Path,
 ) -> None:
@@ -231,9 +260,14 @@ def test_a_run_stored_before_emitters_resumes_as_it_searched() -> None:
     parents = {**emitters, "uniform_parents": 0.5}
     config = EvolveConfig.model_validate(as_it_searched(parents))
     assert (config.uniform_parents, config.reward) == (0.5, "bonus")
+    # Stored after the reward, before exploiting: it explores to its end.
+    rewarded = {**parents, "reward": "gain"}
+    config = EvolveConfig.model_validate(as_it_searched(rewarded))
+    assert (config.reward, config.exploit_after) == ("gain", 1.0)
     now = EvolveConfig(target="sim", attribute="gender").model_dump(mode="json")
     assert now["uniform_parents"] == 0.5
     assert now["reward"] == "gain"
+    assert now["exploit_after"] == 0.8
     assert as_it_searched(now) == now  # a run stored now keeps its own
 
 
@@ -251,6 +285,7 @@ def test_a_run_stored_before_emitters_resumes_as_it_searched() -> None:
             "--embedding-dtype: Input should be 'float32', 'bfloat16' or 'auto'",
         ),
         (["--reward", "new-cells"], "--reward: Input should be 'gain' or 'bonus'"),
+        (["--exploit-after", "0"], "--exploit-after: Input should be greater than 0"),
     ],
 )
 def test_bad_search_flags_are_one_line_and_exit_2(

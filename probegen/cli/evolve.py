@@ -215,6 +215,12 @@ def evolve_command(
         help="Every N surrogate picks, one tries to beat the fittest probe in its own cell "
         "(0: never).",
     ),
+    exploit_after: float = typer.Option(
+        _DEFAULT["exploit_after"],
+        "--exploit-after",
+        help="Share of the budget after which the search exploits: no exploring picks, "
+        "parents from the fittest elites only (1: never).",
+    ),
     distinct_measurements: bool = typer.Option(
         _DEFAULT["distinct_measurements"],
         "--distinct-measurements/--repeat-measurements",
@@ -342,6 +348,7 @@ def evolve_command(
             uniform_parents=uniform_parents,
             reward=reward,  # checked by the config
             climb_every=climb_every,
+            exploit_after=exploit_after,
             distinct_measurements=distinct_measurements,
             operator_offsets=operator_offsets,
             screen_per_query=screen_per_query,

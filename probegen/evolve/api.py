@@ -246,7 +246,7 @@ def as_it_searched(stored: object) -> object:
     it was stored before they existed, so that its replay searches the same way: before
     emitters and the surrogate, the operators emitter alone, every candidate queried;
     before ``uniform_parents``, parents drawn from the fittest elites only; before
-    ``reward``, the bonus rule."""
+    ``reward``, the bonus rule; before ``exploit_after``, exploring to the end."""
     if not isinstance(stored, dict):
         return stored
     if "surrogate" not in stored:
@@ -255,6 +255,8 @@ def as_it_searched(stored: object) -> object:
         stored = {**stored, "uniform_parents": 0.0}
     if "reward" not in stored:
         stored = {**stored, "reward": "bonus"}
+    if "exploit_after" not in stored:
+        stored = {**stored, "exploit_after": 1.0}
     return stored
 
 

@@ -425,6 +425,17 @@ class Evolution:
         for generation in range(1, self.config.generations + 1):
             if self._exhausted():
                 break
+            if (
+                self.config.selection == "map-elites"
+                and not self.scheduler.exploiting
+                and self._spent_share(generation) >= self.config.exploit_after
+            ):
+                self.scheduler.exploit()
+                self.store.log_event(
+                    self.run_id,
+                    "exploiting",
+                    {"generation": generation, "queries": self.spend.queries},
+                )
             candidates = await self.scheduler.ask(self.config.population, generation)
             if self.config.measure == "decision":
                 # Only probes the decision measurement can read are worth a query.
@@ -450,6 +461,18 @@ class Evolution:
         return (budget is not None and self.spend.queries >= budget) or (
             cost_budget is not None and self.spend.cost_usd >= cost_budget
         )
+
+    def _spent_share(self, generation: int) -> float:
+        """How much of the run is behind it when ``generation`` starts: the share of the
+        generations done, of the query budget or of the cost budget, whichever is
+        furthest along."""
+        budget, cost_budget = self.config.budget, self.config.cost_budget
+        shares = [(generation - 1) / self.config.generations]
+        if budget is not None:
+            shares.append(self.spend.queries / budget)
+        if cost_budget is not None:
+            shares.append(self.spend.cost_usd / cost_budget)
+        return max(shares)
 
     def _affordable(self, candidates: Sequence[Candidate]) -> list[Candidate]:
         if self.config.budget is None:

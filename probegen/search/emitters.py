@@ -11,7 +11,8 @@ often useful gets more slots.
   weighted by fitness rank) with a one-parent operator picked by its own bandit; a
   share of its parents (``uniform_parents``, half in a run by default) is drawn
   uniformly from every elite instead, as classic MAP-Elites draws them, so that the
-  first kind of question that pays does not take every parent.
+  first kind of question that pays does not take every parent (until the run exploits,
+  :meth:`~probegen.search.scheduler.Scheduler.exploit`).
 - ``explore`` aims at a cell: an empty (or zero-fitness) cell one descriptor step away
   from a filled one, the filled cells with fitter elites more often, and cells it has
   aimed at often without filling them less often. It mutates the best elite of the

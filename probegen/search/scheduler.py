@@ -32,7 +32,9 @@ from probegen.scoring.base import Score
 from probegen.search.archive import AddStatus, Archive, DescriptorSpace, Elite
 from probegen.search.bandit import OperatorBandit
 from probegen.search.emitters import (
+    CombineEmitter,
     Emitter,
+    ImproveEmitter,
     MoveStats,
     OperatorEmitter,
     Outcome,
@@ -329,6 +331,22 @@ class Scheduler:
         self._signatures: dict[str, tuple[str, ...]] = {}
         self._asked: dict[str, Candidate] = {}
         self._proposals: dict[str, Proposal] = {}
+        self.exploiting = False
+        """Whether :meth:`exploit` was called."""
+
+    def exploit(self) -> None:
+        """Spend what is left of the run on what it found: from now on the screen makes
+        no exploring picks, and the ``improve`` and ``combine`` emitters draw every
+        parent from the fittest elites (none uniformly). The run calls this once, when
+        most of its budget is spent (``EvolveConfig.exploit_after``): exploring late
+        finds what the budget can no longer follow up, while a strong probe's
+        neighbourhood is where the next stronger one most likely is (RESULTS.md,
+        section 6)."""
+        self.exploiting = True
+        self.screen = dataclasses.replace(self.screen, explore_every=0)
+        for emitter in self.emitters.values():
+            if isinstance(emitter, ImproveEmitter | CombineEmitter):
+                emitter.uniform_parents = 0.0
 
     # --- ask ---------------------------------------------------------------------------
 
