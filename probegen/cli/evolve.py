@@ -218,8 +218,9 @@ def evolve_command(
     exploit_after: float = typer.Option(
         _DEFAULT["exploit_after"],
         "--exploit-after",
-        help="Share of the budget after which the search exploits: no exploring picks, "
-        "parents from the fittest elites only (1: never).",
+        help="Share of the run (its generations, or its query or cost budget) after which "
+        "the search exploits: no exploring picks, parents from the fittest elites only "
+        "(1: never).",
     ),
     distinct_measurements: bool = typer.Option(
         _DEFAULT["distinct_measurements"],
