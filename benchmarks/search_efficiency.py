@@ -65,7 +65,12 @@ from probegen.evolve.run import Evolution
 from probegen.index import EmbeddingIndex
 from probegen.models import resolve_model
 from probegen.models.base import ChatModel
-from probegen.models.simulator import GRADED_SIM_CONFIGS, STRONG_BIAS, SimulatorBackend
+from probegen.models.simulator import (
+    GRADED_SIM_CONFIGS,
+    HELDOUT_SIM_CONFIGS,
+    STRONG_BIAS,
+    SimulatorBackend,
+)
 from probegen.review.scope import DEFAULT_THRESHOLD, offered
 from probegen.search.archive import DescriptorSpace
 from probegen.search.baselines import SELECTIONS
@@ -463,10 +468,13 @@ def _median_or_never(values: Sequence[int], runs: int) -> str:
 
 def run_targets(target: str, seeds: Sequence[int]) -> list[str]:
     """The target of each run seed: ``graded`` rotates over the shipped graded region
-    sets (a different ground truth per seed, so the search is not tuned to one)."""
-    if target != "graded":
+    sets (a different ground truth per seed, so the search is not tuned to one),
+    ``heldout`` over the held-out ones (never part of the rotation the defaults were
+    measured on)."""
+    rotations = {"graded": GRADED_SIM_CONFIGS, "heldout": HELDOUT_SIM_CONFIGS}
+    if target not in rotations:
         return [target] * len(seeds)
-    configs = [f"sim:{path}" for path in GRADED_SIM_CONFIGS]
+    configs = [f"sim:{path}" for path in rotations[target]]
     return [configs[seed % len(configs)] for seed in seeds]
 
 
@@ -474,7 +482,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument(
         "--target", default="sim",
-        help="model spec (default sim); graded: the shipped graded simulators, one per seed",
+        help="model spec (default sim); graded: the shipped graded simulators, one per "
+        "seed; heldout: the held-out graded simulators (corpora/simulator/heldout)",
     )  # fmt: skip
     parser.add_argument("--measure", default="auto", choices=("auto", "decision", "sampled"))
     parser.add_argument(
@@ -553,7 +562,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         if selection not in SELECTIONS:
             parser.error(f"--selections: unknown {selection!r}; choose from {SELECTIONS}")
     if args.seed_set is None:
-        args.seed_set = "outside" if args.target.startswith(("sim", "graded")) else "shipped"
+        simulated = args.target.startswith(("sim", "graded", "heldout"))
+        args.seed_set = "outside" if simulated else "shipped"
     return args
 
 

@@ -59,6 +59,18 @@ def test_search_efficiency_remeasures_the_top_on_fresh_names(tmp_path: Path) -> 
         assert all("{{" in str(v["template"]) for v in run.heldout_by_probe.values())
 
 
+def test_graded_targets_rotate_by_seed_and_the_heldout_sets_stay_out_of_the_rotation() -> None:
+    bench = load("search_efficiency")
+    graded = bench.run_targets("graded", range(6))
+    heldout = bench.run_targets("heldout", range(2))
+    assert len(set(graded)) == 3
+    assert graded[:3] == graded[3:]
+    assert heldout
+    assert all("/heldout/" in t for t in heldout)
+    assert not set(heldout) & set(graded)
+    assert bench.run_targets("sim", [0, 1]) == ["sim", "sim"]
+
+
 def test_throughput_quick(capsys: pytest.CaptureFixture[str]) -> None:
     cases = load("throughput").main(["--quick"])
     out = capsys.readouterr().out

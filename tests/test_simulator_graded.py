@@ -24,6 +24,7 @@ from probegen.models import Model
 from probegen.models.simulator import (
     DEFAULT_SIM_CONFIG,
     GRADED_SIM_CONFIGS,
+    HELDOUT_SIM_CONFIGS,
     STRONG_BIAS,
     Aspect,
     GradedRegion,
@@ -72,8 +73,9 @@ def care_data() -> dict[str, Any]:
 
 def test_strength_is_the_share_of_aspects_combined_for_every_shipped_region() -> None:
     assert len(GRADED_SIM_CONFIGS) >= 3
+    assert HELDOUT_SIM_CONFIGS
     names: list[str] = []
-    for path in GRADED_SIM_CONFIGS:
+    for path in (*GRADED_SIM_CONFIGS, *HELDOUT_SIM_CONFIGS):
         config = SimConfig.load(path)
         assert config.graded
         for region in config.regions:
@@ -87,7 +89,7 @@ def test_strength_is_the_share_of_aspects_combined_for_every_shipped_region() ->
                 expected = (k / n) ** region.gamma
                 assert region.strength(question) == pytest.approx(expected)
                 assert region.aspects_hit(question) == [a.name for a in region.aspects[:k]]
-    assert len(set(names)) == len(names) >= 6  # different topics in every set
+    assert len(set(names)) == len(names) >= 8  # different topics in every set
 
 
 def test_true_bias_grows_with_each_aspect_a_question_combines() -> None:
@@ -232,7 +234,7 @@ def test_outside_every_region_answers_and_decisions_are_the_null_models(tmp_path
         json.loads(line) for line in (load_corpora().root / "seeds.jsonl").read_text().splitlines()
     ]
     questions = [s["template"] for s in seeds if s["attribute"] == "gender"]
-    for path in GRADED_SIM_CONFIGS:
+    for path in (*GRADED_SIM_CONFIGS, *HELDOUT_SIM_CONFIGS):
         graded = SimulatorBackend(path)
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         data["regions"] = []
@@ -324,7 +326,7 @@ def test_every_keyword_of_the_shipped_sets_is_wording_the_corpora_can_write() ->
     seeds = [json.loads(line) for line in (root / "seeds.jsonl").read_text().splitlines()]
     framings = yaml.safe_load((root / "framings.yaml").read_text(encoding="utf-8"))
     instructions = yaml.safe_load((root / "decision.yaml").read_text(encoding="utf-8"))
-    for path in GRADED_SIM_CONFIGS:
+    for path in (*GRADED_SIM_CONFIGS, *HELDOUT_SIM_CONFIGS):
         config = SimConfig.load(path)
         written = [s["template"] for s in seeds if config.attribute in s["attribute"].split("+")]
         corpus = " | ".join([*written, *_texts(framings)])
