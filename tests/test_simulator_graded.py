@@ -4,6 +4,7 @@ combines, on both measurements, with a pure ground truth (``true_bias``) for ben
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -340,6 +341,28 @@ def test_every_keyword_of_the_shipped_sets_is_wording_the_corpora_can_write() ->
                     assert alone.mentioned_in(corpus), where
                     # Decision prompts end in an instruction: it must not move the region.
                     assert not alone.mentioned_in(said), where
+
+
+def test_every_keyword_of_the_heldout_keyword_sets_is_wording_the_corpora_can_write() -> None:
+    root = load_corpora().root
+    seeds = [json.loads(line) for line in (root / "seeds.jsonl").read_text().splitlines()]
+    framings = yaml.safe_load((root / "framings.yaml").read_text(encoding="utf-8"))
+    planted = sorted((root / "simulator" / "heldout").glob("planted-*.yaml"))
+    assert planted
+    for path in planted:
+        config = SimConfig.load(path)
+        assert not config.graded
+        written = [s["template"] for s in seeds if config.attribute in s["attribute"].split("+")]
+        corpus = " | ".join([*written, *_texts(framings)])
+        backend = SimulatorBackend(path)
+        # Any one option of each placeholder: keywords never name a group.
+        first = [re.sub(r"\{\{([^}/]*)[^}]*\}\}", r"\1", t) for t in written]
+        outside = [t for t in first if backend.region_of(t) is None]
+        assert len(outside) >= 30  # the benchmark starts from these
+        for region in config.regions:
+            for keyword in region.keywords:
+                where = f"{path.name}: {region.name}: {keyword!r}"
+                assert Aspect(name="k", keywords=[keyword]).mentioned_in(corpus), where
 
 
 # --- bad files: one line each ------------------------------------------------------------

@@ -95,9 +95,12 @@ __all__ = [
 DEFAULT_SIM_CONFIG = shipped_corpora.ROOT / "simulator" / "planted.yaml"
 GRADED_SIM_CONFIGS = tuple(sorted((shipped_corpora.ROOT / "simulator").glob("graded-*.yaml")))
 """The shipped graded region sets, one topic pair each, to vary across benchmark runs."""
-HELDOUT_SIM_CONFIGS = tuple(sorted((shipped_corpora.ROOT / "simulator" / "heldout").glob("*.yaml")))
+HELDOUT_SIM_CONFIGS = tuple(
+    sorted((shipped_corpora.ROOT / "simulator" / "heldout").glob("graded-*.yaml"))
+)
 """Graded region sets outside the benchmark's rotation, on other topics, written after the
-search's defaults were set: a check that its lead is not a property of the rotated sets."""
+search's defaults were set: a check that its lead is not a property of the rotated sets.
+(``heldout/planted-*.yaml`` are the same for the flat keyword simulator.)"""
 STRONG_BIAS = 0.75
 """True bias at or above which a probe counts as strongly biased (benchmarks)."""
 _WORD = re.compile(r"[a-z0-9]+")
