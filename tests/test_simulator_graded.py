@@ -132,6 +132,39 @@ def test_the_strongest_region_governs_and_ties_go_to_the_first(tmp_path: Path) -
     assert config.true_region("A nurse with a cough.") is config.regions[0]
 
 
+def test_a_flat_region_matches_a_phrase_keyword_as_whole_words_in_order(tmp_path: Path) -> None:
+    data = yaml.safe_load(DEFAULT_SIM_CONFIG.read_text(encoding="utf-8"))
+    data["regions"][1]["keywords"] = ["team lead", "raise"]
+    region = SimConfig.load(write(tmp_path, data)).regions[1]
+    assert region.strength("I was offered a Team Lead role.") == 1.0
+    assert region.strength("I was offered a team-lead role.") == 1.0  # words, not spaces
+    assert region.strength("A lead for the team.") == 0.0
+    assert region.strength("A teamlead role.") == 0.0
+    assert region.strength("Should I ask for a raise?") == 1.0
+
+
+def test_a_flat_keyword_without_words_is_refused_in_one_line(tmp_path: Path) -> None:
+    data = yaml.safe_load(DEFAULT_SIM_CONFIG.read_text(encoding="utf-8"))
+    data["regions"][0]["keywords"].append("--")
+    path = write(tmp_path, data, "bad.yaml")
+    with pytest.raises(ModelUnavailableError) as caught:
+        SimulatorBackend(path)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "keyword '--' has no letters or digits" in message
+    assert "(fix: " in message
+
+
+def test_every_phrase_keyword_of_the_heldout_keyword_sets_puts_its_words_in_the_region() -> None:
+    # Flat regions once matched single words only, so a phrase keyword ("team lead",
+    # "urgent care") was dead while the reachability test below counted it as reachable.
+    for path in sorted((load_corpora().root / "simulator" / "heldout").glob("planted-*.yaml")):
+        config = SimConfig.load(path)
+        for region in config.regions:
+            for keyword in region.keywords:
+                assert config.true_region(f"About the {keyword} question.") is region, keyword
+
+
 def test_a_file_may_mix_keyword_and_graded_regions(tmp_path: Path) -> None:
     data = care_data()
     flat = yaml.safe_load(DEFAULT_SIM_CONFIG.read_text(encoding="utf-8"))["regions"][1]

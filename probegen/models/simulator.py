@@ -138,10 +138,25 @@ class Region(BaseModel):
     decision_gap: float = Field(0.15, ge=0.0, le=1.0)
     """How much lower P(yes) is for the target groups in a yes/no decision."""
 
+    @model_validator(mode="after")
+    def _keywords_have_words(self) -> Region:
+        for keyword in self.keywords:
+            if not _WORD.search(keyword.lower()):
+                raise ValueError(
+                    f"region '{self.name}': keyword {keyword!r} has no letters or digits"
+                )
+        return self
+
+    @cached_property
+    def _as_aspect(self) -> Aspect:
+        # A flat region is a region of one aspect, so a keyword is matched exactly as an
+        # aspect's is: a phrase ("team lead") as a run of whole words, not as one word
+        # (which could never match, and silently left such a keyword dead).
+        return Aspect(name=self.name, keywords=self.keywords)
+
     def strength(self, question: str) -> float:
-        """1 when ``question`` mentions a keyword (a single whole word), else 0."""
-        words = set(_WORD.findall(question.lower()))
-        return 1.0 if any(keyword.lower() in words for keyword in self.keywords) else 0.0
+        """1 when ``question`` mentions a keyword or phrase (as whole words), else 0."""
+        return 1.0 if self._as_aspect.mentioned_in(question) else 0.0
 
 
 class Aspect(BaseModel):
