@@ -396,7 +396,7 @@ def test_every_keyword_of_the_heldout_keyword_sets_is_wording_the_corpora_can_wr
         # Group words never change a region, so the template itself is read (as the
         # search benchmark picks its seeds outside every region).
         outside = [t for t in _seeds_of(config.attribute) if config.true_region(t) is None]
-        assert len(outside) >= 30
+        assert len(outside) >= 16, path.name  # the benchmark's generation 0 (--initial)
         for region in config.regions:
             for keyword in region.keywords:
                 where = f"{path.name}: {region.name}: {keyword!r}"
