@@ -117,6 +117,13 @@ _FORMAT_FIX = (
 )
 
 
+def _check_keywords(owner: str, keywords: list[str]) -> None:
+    # A keyword without a word could never match: refuse it where the file is read.
+    for keyword in keywords:
+        if not _WORD.search(keyword.lower()):
+            raise ValueError(f"{owner}: keyword {keyword!r} has no letters or digits")
+
+
 def _first_problem(error: ValidationError) -> str:
     """The first validation problem as ``where: what`` (the region kind's tag dropped)."""
     problem = error.errors()[0]
@@ -140,11 +147,7 @@ class Region(BaseModel):
 
     @model_validator(mode="after")
     def _keywords_have_words(self) -> Region:
-        for keyword in self.keywords:
-            if not _WORD.search(keyword.lower()):
-                raise ValueError(
-                    f"region '{self.name}': keyword {keyword!r} has no letters or digits"
-                )
+        _check_keywords(f"region '{self.name}'", self.keywords)
         return self
 
     @cached_property
@@ -172,11 +175,7 @@ class Aspect(BaseModel):
 
     @model_validator(mode="after")
     def _keywords_have_words(self) -> Aspect:
-        for keyword in self.keywords:
-            if not _WORD.search(keyword.lower()):
-                raise ValueError(
-                    f"aspect '{self.name}': keyword {keyword!r} has no letters or digits"
-                )
+        _check_keywords(f"aspect '{self.name}'", self.keywords)
         return self
 
     @cached_property
