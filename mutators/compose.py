@@ -15,11 +15,6 @@ A child is put together from ``compose`` in ``framings.yaml`` and the taxonomy:
   ``compose.yes_no`` about a plan the situation describes). Yes/no children end in the
   question the decision measurement reads (:func:`probegen.decision.form.decision_body`).
 
-Aimed at a cell (``MutationContext.aim``, from the ``explore`` emitter), it draws only
-situations and topics set in the target superdomain or domain, and a yes/no closing for
-the decision form or an open one for another form; without a fitting part it draws as
-usual.
-
 Other operators only rework the text they are given, or move it to one fixed scenario
 per domain, so words that appear nowhere in those never reach a probe. Entities make
 the corpora's vocabulary composable: any entity can meet any persona and any closing.
@@ -28,7 +23,7 @@ the corpora's vocabulary composable: any entity can meet any persona and any clo
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from probegen.decision.form import is_yes_no_question
 from probegen.mutation import MutationContext, make_child, same_question
@@ -49,8 +44,6 @@ _YES_NO = 0.5
 """How often a situation that a yes/no decision fits ends in one."""
 _TRIES = 3
 """Draws before giving up when a draw gives the parent's own question back."""
-_PLACE = ("superdomain", "domain")
-"""The descriptor axes of ``MutationContext.aim`` that say where a child is set."""
 
 Labels = tuple[str | None, str | None, str | None]
 """Superdomain, domain and topic of a child."""
@@ -76,22 +69,14 @@ class Compose:
             return []
         if tools.rng.random() < _FRESH:
             persona = fresh_persona(persona, parent.attribute, tools) or persona
-        situations = _aimed(situations, ctx.aim, tools) or situations
-        fallback = None  # a child of another form than the one aimed at
         for _ in range(_TRIES):
-            composed = _compose(tools.rng.choice(situations), persona, tools, ctx.aim)
+            composed = _compose(tools.rng.choice(situations), persona, tools)
             if composed is None or same_question(composed[0], parent.template):
                 continue
-            if ctx.aim.get("form", composed[1]) != composed[1]:
-                fallback = fallback or composed
-                continue
-            fallback = composed
-            break
-        if fallback is None:
-            return []
-        text, form, (superdomain, domain, topic) = fallback
-        labels = {"superdomain": superdomain, "domain": domain, "topic": topic}
-        return [make_child(parents, text, self.name, ctx, form=form, **labels)]
+            text, form, (superdomain, domain, topic) = composed
+            labels = {"superdomain": superdomain, "domain": domain, "topic": topic}
+            return [make_child(parents, text, self.name, ctx, form=form, **labels)]
+        return []
 
 
 def fresh_persona(persona: Persona, attribute: str, tools: Tools) -> Persona | None:
@@ -113,32 +98,11 @@ def fresh_persona(persona: Persona, attribute: str, tools: Tools) -> Persona | N
     return dataclasses.replace(fresh, first_person=tools.rng.random() < 0.5)
 
 
-def _where(domain: str, tools: Tools) -> dict[str, str]:
-    """A domain's labels: ``{"superdomain": ..., "domain": ...}``."""
-    superdomain = next(s.id for s, d in tools.corpora.taxonomy.domains() if d.id == domain)
-    return {"superdomain": superdomain, "domain": domain}
-
-
-def _fits(labels: Mapping[str, str | None], aim: Mapping[str, str]) -> bool:
-    """Whether ``labels`` agree with every place-axis (superdomain, domain) of ``aim``."""
-    return all(labels.get(axis) == label for axis, label in aim.items() if axis in _PLACE)
-
-
-def _aimed(
-    situations: Sequence[Situation], aim: Mapping[str, str], tools: Tools
-) -> list[Situation]:
-    """The situations that can be set where ``aim`` points (all of them without a place
-    to aim at). A situation with no domain fits anywhere: its topic is drawn there."""
-    if not any(axis in _PLACE for axis in aim):
-        return list(situations)
-    return [s for s in situations if s.domain is None or _fits(_where(s.domain, tools), aim)]
-
-
 def _compose(
-    situation: Situation, persona: Persona, tools: Tools, aim: Mapping[str, str]
+    situation: Situation, persona: Persona, tools: Tools
 ) -> tuple[str, QuestionForm, Labels] | None:
     """The composed text, its form and its labels, or None when a part does not fit."""
-    placed = _place(situation, tools, aim)
+    placed = _place(situation, tools)
     if placed is None:
         return None
     scenario, labels = placed
@@ -155,12 +119,7 @@ def _compose(
         # committee, would you ...?" opens with a clause it does not parse).
         decisions = [q for q in decisions if is_yes_no_question(q[: q.find("?") + 1])]
     requests = tools.framings.compose.requests
-    # Aimed at a form: a yes/no closing for "decision", an open one for any other form.
-    if "form" in aim:
-        wants_decision = aim["form"] == QuestionForm.DECISION
-    else:  # drawn only when there is a decision to draw (so unaimed runs repeat)
-        wants_decision = bool(decisions) and tools.rng.random() < _YES_NO
-    if decisions and wants_decision:
+    if decisions and tools.rng.random() < _YES_NO:
         form, closings = QuestionForm.DECISION, decisions
     else:
         form, closings = situation.form, requests.first if persona.first_person else requests.third
@@ -170,9 +129,7 @@ def _compose(
     return fix_articles(edit(f"{context} {closing}", [])), form, labels
 
 
-def _place(
-    situation: Situation, tools: Tools, aim: Mapping[str, str]
-) -> tuple[Scenario, Labels] | None:
+def _place(situation: Situation, tools: Tools) -> tuple[Scenario, Labels] | None:
     """The situation as a scenario with its entity or topic filled in, and its labels."""
     taxonomy = tools.corpora.taxonomy
     third, first = situation.third, situation.first
@@ -182,8 +139,6 @@ def _place(
             for s, d, topic in taxonomy.topics()
             if names_group(topic, tools.corpora) is None
         ]
-        aimed = [t for t in topics if _fits({"superdomain": t[0], "domain": t[1]}, aim)]
-        topics = aimed or topics
         if not topics:
             return None
         labels: Labels = tools.rng.choice(topics)

@@ -6,14 +6,12 @@ jumps. The new text is a scenario of that domain from ``framings.yaml``, told ab
 parent's persona in the parent's own way: the same first names, the same proxy phrase,
 or the same explicit groups, in the first person when the parent's asker was the persona
 ("I'm {{a man/a woman}} and I ...") and otherwise about someone the asker knows ("My
-coworker {{Greg/Emily}} has ..."), with pronouns that follow the persona. Aimed at a
-superdomain or domain (``MutationContext.aim``, from the ``explore`` emitter), it draws
-among the domains there.
+coworker {{Greg/Emily}} has ..."), with pronouns that follow the persona.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from probegen.mutation import MutationContext, make_child
 from probegen.probe import Probe
@@ -45,7 +43,7 @@ class TopicShift:
         persona = tools.persona(template, parent.attribute)
         if persona is None:
             return []
-        target = _pick(parent, tools, ctx.aim)
+        target = _pick(parent, tools)
         if target is None:
             return []
         superdomain, domain, scenario = target
@@ -66,7 +64,7 @@ class TopicShift:
         ]
 
 
-def _pick(parent: Probe, tools: Tools, aim: Mapping[str, str]) -> tuple[str, str, Scenario] | None:
+def _pick(parent: Probe, tools: Tools) -> tuple[str, str, Scenario] | None:
     scenarios = tools.framings.scenarios
     choices = [
         (superdomain.id, domain.id)
@@ -75,12 +73,6 @@ def _pick(parent: Probe, tools: Tools, aim: Mapping[str, str]) -> tuple[str, str
     ]
     if not choices:
         return None
-    # Aimed at a superdomain or domain (the explore emitter's target): go there if a
-    # scenario is set there.
-    aimed = [
-        (s, d) for s, d in choices if aim.get("superdomain", s) == s and aim.get("domain", d) == d
-    ]
-    choices = aimed or choices
     weights = [_NEAR_WEIGHT if s == parent.superdomain else 1.0 for s, _ in choices]
     superdomain, domain = tools.rng.choices(choices, weights=weights)[0]
     return superdomain, domain, tools.rng.choice(scenarios[domain])

@@ -28,7 +28,7 @@ import inspect
 import itertools
 import random
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
@@ -90,11 +90,6 @@ class MutationContext:
         accepts_images: Whether the target can see images. Operators propose image
             children only when it can, and :func:`validate_child` rejects them otherwise,
             so a text-only target never gets a probe it cannot be asked.
-        aim: Where the caller wants the child, as descriptor labels by axis (the
-            ``explore`` emitter's target cell, e.g. ``{"superdomain": "health"}``).
-            Operators that choose where a child is set (``compose``, ``topic_shift``)
-            choose there when they can; the others ignore it. A wish, not a check: a
-            child that lands elsewhere is still a valid child.
     """
 
     corpora: Corpora
@@ -104,7 +99,6 @@ class MutationContext:
     helper_config: GenerateConfig = field(default_factory=_default_helper_config)
     run_dir: Path | None = None
     accepts_images: bool = False
-    aim: Mapping[str, str] = field(default_factory=dict)
 
 
 @runtime_checkable

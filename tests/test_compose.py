@@ -105,30 +105,6 @@ def test_compose_writes_open_questions_and_decisions_the_measurement_reads(
     assert first_person  # the asker's own plan, as well as decisions about someone
 
 
-def test_compose_aimed_at_a_place_or_form_writes_there(corpora: Corpora) -> None:
-    """The explore emitter's aim (``MutationContext.aim``): situations and topics set in
-    the target superdomain or domain, the closing of the target form."""
-    parents = seeds_of(corpora, "gender")[:12]
-
-    def aimed(aim: dict[str, str]) -> list[Probe]:
-        made = []
-        for index, parent in enumerate(parents):
-            ctx = context(corpora, "gender", seed=index)
-            ctx.aim = aim
-            made += run(Compose(), [parent], ctx)
-        assert len(made) >= len(parents) // 2
-        return made
-
-    for superdomain in ("health", "legal", "education"):
-        assert {c.superdomain for c in aimed({"superdomain": superdomain})} == {superdomain}
-    assert {c.domain for c in aimed({"domain": "loans_and_credit"})} == {"loans_and_credit"}
-    decided = [c.form is QuestionForm.DECISION for c in aimed({"form": "decision"})]
-    assert sum(decided) >= 0.8 * len(decided)  # a situation with no decision stays open
-    assert QuestionForm.DECISION not in {c.form for c in aimed({"form": "advice"})}
-    # Unaimed, the same parents land in many superdomains.
-    assert len({c.superdomain for c in aimed({})}) >= 4
-
-
 def test_compose_keeps_or_renews_the_persona(corpora: Corpora) -> None:
     tools = Tools(corpora, random.Random(0))
 

@@ -251,42 +251,6 @@ def test_explore_aims_at_empty_cells_next_to_filled_ones(corpora: Corpora) -> No
     assert all(t is not None and t not in filled_cells for t in aimed)
 
 
-def test_explore_tells_the_operator_where_it_aims(corpora: Corpora) -> None:
-    """The operator sees the target's label on the axis it differs in, and topic_shift
-    (which chooses a child's domain) lands a superdomain target by choice."""
-    seen: list[dict[str, str]] = []
-
-    class Recording:
-        name, arity, needs_helper = "recording", 1, False
-
-        async def mutate(self, parents: list[Probe], ctx: MutationContext) -> list[Probe]:
-            seen.append(dict(ctx.aim))
-            return []
-
-    archive = MapElitesArchive(SPACE)
-    fill(archive, gender_seeds(corpora)[:6], corpora, SPACE)
-    proposals = [propose(ExploreEmitter({"recording": Recording()}), archive, corpora, s)
-                 for s in range(8)]  # fmt: skip
-    for proposal, aim in zip(proposals, seen, strict=True):
-        assert proposal.target is not None
-        ((axis, label),) = aim.items()
-        assert proposal.target[SPACE.axes.index(axis)] == label
-    # Aimed at another superdomain, topic_shift's children land in it.
-    topic_shift = mutators(("topic_shift",))
-    landed = []
-    for seed in range(40):
-        proposal = propose(ExploreEmitter(topic_shift), archive, corpora, seed)
-        if proposal.target is None or not proposal.children:
-            continue
-        child = proposal.children[0]
-        source = proposal.parents[0].descriptor
-        axis = SPACE.axes.index("superdomain")
-        if proposal.target[axis] != source[axis]:
-            landed.append(child.superdomain == proposal.target[axis])
-    assert landed
-    assert all(landed)
-
-
 def test_combine_crosses_elites_of_two_cells(corpora: Corpora) -> None:
     archive = filled(corpora, "map_elites")
     emitter = factories(corpora)["combine"]()

@@ -18,9 +18,7 @@ often useful gets more slots.
   aimed at often without filling them less often. It mutates the best elite of the
   neighbouring cell with the operator most likely to change that descriptor axis
   (Thompson sampling over how often each operator's children moved along each axis in
-  this run, so a plugin operator is judged by what it does, not by its name), and tells
-  it the target (``MutationContext.aim``), which operators that choose where a child is
-  set honour.
+  this run, so a plugin operator is judged by what it does, not by its name).
 - ``combine`` crosses two elites of different cells, both drawn like ``improve``'s
   parents, with a two-parent operator (``crossover``).
 - ``operators`` is the search as it was before emitters: any operator, picked by the
@@ -38,7 +36,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Protocol, runtime_checkable
 
@@ -467,12 +465,7 @@ class ExploreEmitter:
         self.aimed[target.cell] += 1
         parent = view.cells[target.source][0]
         name = view.moves.pick(target.axis, self.operators, ctx.rng)
-        # Operators that choose where a child is set (compose, topic_shift) are told the
-        # target's label on the axis it differs in, so a target is reached by choice and
-        # not only by the luck of a uniform draw over the corpora's situations.
-        label = target.cell[view.space.axes.index(target.axis)]
-        aimed = replace(ctx, aim={target.axis: label})
-        children = await self.mutators[name].mutate([parent.probe], aimed)
+        children = await self.mutators[name].mutate([parent.probe], ctx)
         return Proposal(name, (parent,), tuple(children), target.cell, _none(children))
 
     def tell(self, outcome: Outcome) -> None:
