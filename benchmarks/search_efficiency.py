@@ -342,6 +342,7 @@ def run_once(
         **({} if args.climb_every is None else {"climb_every": args.climb_every}),
         **({} if args.reward is None else {"reward": args.reward}),
         operator_offsets=args.operator_offsets,
+        **({} if args.local_radius is None else {"local_radius": args.local_radius}),
         distinct_measurements=args.distinct_measurements,
         **({"pool_factor": args.pool_factor} if args.pool_factor else {}),
         **({} if args.uniform_parents is None else {"uniform_parents": args.uniform_parents}),
@@ -542,6 +543,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="evolve's --operator-offsets (0: none)",
     )
     parser.add_argument(
+        "--local-radius",
+        type=float,
+        default=None,
+        help="evolve's --local-radius (0: the archive cell's bar alone; default: evolve's)",
+    )
+    parser.add_argument(
         "--screen-per-probe", action="store_true", help="evolve's --screen-per-probe"
     )
     parser.add_argument(
@@ -606,6 +613,7 @@ def main(argv: Sequence[str] | None = None) -> list[RunResult]:
         f"descriptors {args.descriptors or 'default'}, climb every "
         f"{'default' if args.climb_every is None else args.climb_every}, "
         f"reward {args.reward or 'default'}, operator offsets {args.operator_offsets}, "
+        f"local radius {'default' if args.local_radius is None else args.local_radius}, "
         f"distinct measurements {args.distinct_measurements}, "
         f"screen per {'probe' if args.screen_per_probe else 'query'}, pool factor "
         f"{args.pool_factor or 'default'}, uniform parents "

@@ -151,15 +151,21 @@ def test_the_topk_baseline_keeps_fitness_only_parents(tmp_path: Path) -> None:
 def test_the_screen_settings_reach_the_scheduler(tmp_path: Path) -> None:
     run, store, _ = evolution(tmp_path / "default", generations=0)
     with store:
-        # Per query, one climbing pick per generation of 8 (evolve's default).
-        assert run.scheduler.screen == ScreenWeights(climb_every=8)
+        # Per query, one climbing pick per generation of 8, local competition within
+        # 0.85 (evolve's defaults).
+        assert run.scheduler.screen == ScreenWeights(climb_every=8, local_radius=0.85)
         assert run.scheduler.reward == "gain"
     run, store, _ = evolution(
-        tmp_path / "climbing", generations=0, climb_every=4, screen_per_query=False
-    )
+        tmp_path / "climbing", generations=0, climb_every=4, screen_per_query=False,
+        local_radius=0.9,
+    )  # fmt: skip
     with store:
-        assert run.scheduler.screen == ScreenWeights(climb_every=4, per_query=False)
-    run, store, _ = evolution(tmp_path / "greedy", generations=0, climb_every=0, reward="bonus")
+        assert run.scheduler.screen == ScreenWeights(
+            climb_every=4, per_query=False, local_radius=0.9
+        )
+    run, store, _ = evolution(
+        tmp_path / "greedy", generations=0, climb_every=0, reward="bonus", local_radius=0.0
+    )
     with store:
         assert run.scheduler.screen == ScreenWeights()  # no climbing picks
         assert run.scheduler.reward == "bonus"
@@ -207,6 +213,7 @@ def test_the_search_exploits_once_the_budget_is_mostly_spent(tmp_path: Path) -> 
         assert 200 <= spent < 400
         assert run.scheduler.exploiting
         assert run.scheduler.screen.explore_every == 0
+        assert run.scheduler.screen.local_radius == 0.0  # copies are worth a query again
         parents = [getattr(e, "uniform_parents", None) for e in run.scheduler.emitters.values()]
         assert parents.count(0.0) == 2  # improve and combine; explore has no such share
     # Without a budget, the share of generations done: the fifth of 5 starts after 0.8.
@@ -222,6 +229,10 @@ def test_the_search_exploits_once_the_budget_is_mostly_spent(tmp_path: Path) -> 
             asyncio.run(run.run())
             assert store.events(run_id, "exploiting") == []
             assert run.scheduler.screen.explore_every == ScreenWeights().explore_every
+            assert (
+                run.scheduler.screen.local_radius
+                == EvolveConfig.model_fields["local_radius"].default
+            )
 
 
 def test_a_search_with_operator_offsets_learns_them_from_the_children_it_queried(
@@ -264,10 +275,15 @@ def test_a_run_stored_before_emitters_resumes_as_it_searched() -> None:
     rewarded = {**parents, "reward": "gain"}
     config = EvolveConfig.model_validate(as_it_searched(rewarded))
     assert (config.reward, config.exploit_after) == ("gain", 1.0)
+    # Stored after exploiting, before local competition: the cell's bar alone.
+    exploiting = {**rewarded, "exploit_after": 0.8}
+    config = EvolveConfig.model_validate(as_it_searched(exploiting))
+    assert (config.exploit_after, config.local_radius) == (0.8, 0.0)
     now = EvolveConfig(target="sim", attribute="gender").model_dump(mode="json")
     assert now["uniform_parents"] == 0.5
     assert now["reward"] == "gain"
     assert now["exploit_after"] == 0.8
+    assert now["local_radius"] == 0.85
     assert as_it_searched(now) == now  # a run stored now keeps its own
 
 

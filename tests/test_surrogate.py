@@ -258,3 +258,49 @@ def test_an_operator_offset_moves_the_ranking_not_the_reported_prediction() -> N
     assert shifted.sd == plain.sd
     with pytest.raises(ValueError, match="offset"):
         select_batch(surrogate, pool, offsets=[(0.0, 0.1)], **common)  # type: ignore[arg-type]
+
+
+def test_local_best_is_the_best_fitness_observed_within_the_radius() -> None:
+    surrogate = FitnessSurrogate()
+    assert surrogate.local_best(circle([0.0]), 0.9).tolist() == [0.0]  # nothing observed
+    surrogate.observe(circle([0.0, 0.1, 2.0]), [0.2, 0.7, 0.9])
+    # cos(0.05) and cos(0.15) are above 0.98; the point at angle 2 is far from both.
+    assert surrogate.local_best(circle([0.05, 1.0]), 0.98).tolist() == [0.7, 0.0]
+
+
+def test_with_local_competition_a_copy_of_a_strong_probe_must_beat_it() -> None:
+    """Against its empty cell's bar alone, a near-copy of a strong probe expects to gain
+    all of that probe's fitness and wins the pick; against the best measured near it,
+    it expects little, and a question on an unmeasured topic wins."""
+    surrogate = FitnessSurrogate()
+    surrogate.observe(circle([0.0, 0.05, 1.5, 1.55]), [0.8, 0.8, 0.0, 0.0])
+    pool = circle([0.02, 3.0])  # a copy of the strong idea (empty cell), an unmeasured topic
+    arguments: dict[str, object] = {
+        "n": 1, "cells": [("b",), ("c",)], "bars": {("a",): 0.8},
+        "novelty": [0.0, 0.0], "costs": [1, 1],
+    }  # fmt: skip
+    assert select_batch(surrogate, pool, **arguments).chosen == [0]  # type: ignore[arg-type]
+    local = ScreenWeights(local_radius=0.99)
+    chosen = select_batch(surrogate, pool, weights=local, **arguments).chosen  # type: ignore[arg-type]
+    assert chosen == [1]
+
+
+def test_local_competition_rises_with_each_pick_of_the_batch() -> None:
+    """Kriging believer, locally: once a candidate is picked, its near-twin in another
+    empty cell must beat the pick's prediction, so the second pick goes elsewhere."""
+    surrogate = FitnessSurrogate()
+    surrogate.observe(circle([1.0, 1.5, 2.0]), [0.6, 0.0, 0.0])
+    # Twins next to a 0.6 probe but outside its radius, each in its own empty cell.
+    pool = circle([1.06, 1.061, 3.0])
+
+    def chosen(radius: float) -> list[int]:
+        weights = ScreenWeights(local_radius=radius, explore_every=0, empty_cell=0.0, novelty=0.0)
+        return select_batch(
+            surrogate, pool, n=2, cells=[("a",), ("b",), ("c",)], bars={},
+            novelty=[0.0] * 3, costs=[1] * 3, weights=weights,
+        ).chosen  # fmt: skip
+
+    assert sorted(chosen(0.0)) == [0, 1]  # cells alone: both twins
+    first, second = chosen(0.999)
+    assert first in (0, 1)
+    assert second == 2  # its twin would have to beat the first pick

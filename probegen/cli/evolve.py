@@ -235,6 +235,14 @@ def evolve_command(
         help="Prior sd of a per-operator correction to the surrogate's predictions, learnt "
         "from each operator's children (0: none).",
     ),
+    local_radius: float = typer.Option(
+        _DEFAULT["local_radius"],
+        "--local-radius",
+        min=0.0,
+        max=1.0,
+        help="Local competition before exploiting: a candidate must beat the best probe "
+        "measured within this cosine similarity, besides its cell's best (0: the cell's).",
+    ),
     screen_per_query: bool = typer.Option(
         _DEFAULT["screen_per_query"],
         "--screen-per-query/--screen-per-probe",
@@ -352,6 +360,7 @@ def evolve_command(
             exploit_after=exploit_after,
             distinct_measurements=distinct_measurements,
             operator_offsets=operator_offsets,
+            local_radius=local_radius,
             screen_per_query=screen_per_query,
             timeout_s=timeout,
             batch=batch,

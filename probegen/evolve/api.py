@@ -246,7 +246,8 @@ def as_it_searched(stored: object) -> object:
     it was stored before they existed, so that its replay searches the same way: before
     emitters and the surrogate, the operators emitter alone, every candidate queried;
     before ``uniform_parents``, parents drawn from the fittest elites only; before
-    ``reward``, the bonus rule; before ``exploit_after``, exploring to the end."""
+    ``reward``, the bonus rule; before ``exploit_after``, exploring to the end; before
+    ``local_radius``, no local competition."""
     if not isinstance(stored, dict):
         return stored
     if "surrogate" not in stored:
@@ -257,6 +258,8 @@ def as_it_searched(stored: object) -> object:
         stored = {**stored, "reward": "bonus"}
     if "exploit_after" not in stored:
         stored = {**stored, "exploit_after": 1.0}
+    if "local_radius" not in stored:
+        stored = {**stored, "local_radius": 0.0}
     return stored
 
 

@@ -366,6 +366,7 @@ class Evolution:
                 climb_every=config.climb_every,
                 per_query=config.screen_per_query,
                 operator_sd=config.operator_offsets,
+                local_radius=config.local_radius,
             ),
             admissible=(
                 (lambda probe: self.measurer.uses_decision(probe))

@@ -336,14 +336,15 @@ class Scheduler:
 
     def exploit(self) -> None:
         """Spend what is left of the run on what it found: from now on the screen makes
-        no exploring picks, and the ``improve`` and ``combine`` emitters draw every
-        parent from the fittest elites (none uniformly). The run calls this once, when
-        most of its budget is spent (``EvolveConfig.exploit_after``): exploring late
-        finds what the budget can no longer follow up, while a strong probe's
-        neighbourhood is where the next stronger one most likely is (RESULTS.md,
-        section 6)."""
+        no exploring picks and no local competition (a copy of a strong probe into
+        another cell is worth a query again), and the ``improve`` and ``combine``
+        emitters draw every parent from the fittest elites (none uniformly). The run
+        calls this once, when most of its budget is spent
+        (``EvolveConfig.exploit_after``): exploring late finds what the budget can no
+        longer follow up, while a strong probe's neighbourhood is where the next
+        stronger one most likely is (RESULTS.md, section 6)."""
         self.exploiting = True
-        self.screen = dataclasses.replace(self.screen, explore_every=0)
+        self.screen = dataclasses.replace(self.screen, explore_every=0, local_radius=0.0)
         for emitter in self.emitters.values():
             if isinstance(emitter, ImproveEmitter | CombineEmitter):
                 emitter.uniform_parents = 0.0

@@ -18,9 +18,11 @@ deduplication, so a name swap is the same point), fitted on every probe scored s
 
 **Ranking** (:func:`select_batch`): each candidate's acquisition is its expected
 improvement over the incumbent of the archive cell it would land in (the cell's best
-fitness; 0 for an empty cell), plus a bonus for an empty cell and a novelty bonus (its
-distance to the probes already queried), divided by its planned cost relative to the
-pool's median (value per query, as the emitters are rewarded; ``ScreenWeights.per_query``).
+fitness; 0 for an empty cell) or, with local competition (``ScreenWeights.local_radius``),
+over the best fitness measured near it when that is higher, plus a bonus for an empty
+cell and a novelty bonus (its distance to the probes already queried), divided by its
+planned cost relative to the pool's median (value per query, as the emitters are
+rewarded; ``ScreenWeights.per_query``).
 Every fourth pick *explores* instead: the candidate with the largest posterior
 uncertainty. Optionally (``ScreenWeights.climb_every``) a pick *climbs*: a child that
 stays in its parent's cell, from the fittest parent, an attempt to improve on the best
@@ -147,6 +149,16 @@ class FitnessSurrogate:
     def noise(self) -> float:
         """The fitted observation-noise variance."""
         return self._fit().noise
+
+    def local_best(self, vectors: npt.ArrayLike, radius: float) -> Array:
+        """Per row of ``vectors``, the best fitness observed within cosine similarity
+        ``radius`` of it (0 where nothing observed is that close)."""
+        query = np.atleast_2d(np.asarray(vectors, dtype=np.float64))
+        if not self._y:
+            return np.zeros(len(query))
+        near = query @ np.asarray(self._x).T >= radius
+        fitness = np.asarray(self._y)
+        return np.asarray(np.max(np.where(near, fitness, 0.0), axis=1).clip(0.0, None))
 
     def _training(self) -> tuple[Array, Array]:
         x, y = np.asarray(self._x), np.asarray(self._y)
@@ -297,6 +309,15 @@ class ScreenWeights:
             graded simulators only together with climbing (RESULTS.md, section 6).
         operator_sd: Prior standard deviation of each mutation operator's offset to the
             predictions (:class:`OperatorResiduals`); 0 (the default): no offsets.
+        local_radius: Local competition: a candidate's bar is also the best fitness
+            measured within this cosine similarity of it (its question family), not
+            only its archive cell's; 0 (the default): the cell's alone. Against the
+            cell's bar, a copy of a strong probe into an empty cell expects to gain
+            the whole of the strong probe's fitness and outranks every question on a
+            topic the run has not measured, so a search that found one region spends
+            its picks re-finding it (RESULTS.md, section 6). Each pick raises the bar
+            of the candidates within the radius of it to its prediction, as it raises
+            its cell's.
     """
 
     empty_cell: float = 0.02
@@ -305,6 +326,7 @@ class ScreenWeights:
     climb_every: int = 0
     per_query: bool = True
     operator_sd: float = 0.0
+    local_radius: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -367,6 +389,12 @@ def select_batch(
     relative = cost / float(np.median(cost)) if size and weights.per_query else np.ones(size)
     climb = np.round(np.asarray(climbing if climbing is not None else [0.0] * size), _DECIMALS)
     filled = dict(bars)
+    rows = np.atleast_2d(np.asarray(vectors, dtype=np.float64))
+    local = (
+        surrogate.local_best(rows, weights.local_radius)
+        if weights.local_radius > 0
+        else np.zeros(size)
+    )
     noise = surrogate.noise
     initial_sd = np.sqrt(np.clip(np.diag(cov), 0.0, None))
     chosen: list[int] = []
@@ -375,7 +403,7 @@ def select_batch(
     for _ in range(min(n, size)):
         model_sd = np.sqrt(np.clip(np.diag(cov), 0.0, None))
         sd = model_sd if offset is None else np.sqrt(model_sd**2 + shift_sd**2)
-        bar = np.array([filled.get(cell, 0.0) for cell in cells])
+        bar = np.maximum(np.array([filled.get(cell, 0.0) for cell in cells]), local)
         empty = np.array([cell not in filled for cell in cells], dtype=np.float64)
         gain = expected_improvement(mean, sd, bar)
         value = gain + weights.empty_cell * empty + weights.novelty * np.asarray(novelty)
@@ -403,6 +431,9 @@ def select_batch(
         # will tell about its neighbours is no longer uncertain.
         cell = cells[pick]
         filled[cell] = max(filled.get(cell, 0.0), float(mean[pick]))
+        if weights.local_radius > 0:
+            family = rows @ rows[pick] >= weights.local_radius
+            local = np.where(family, np.maximum(local, float(mean[pick])), local)
         column = cov[:, pick].copy()
         cov = cov - np.outer(column, column) / (column[pick] + noise)
     return Selection(chosen, predicted, initial_sd.tolist(), picked_acquisition)
