@@ -158,7 +158,7 @@ class FitnessSurrogate:
             return np.zeros(len(query))
         near = query @ np.asarray(self._x).T >= radius
         fitness = np.asarray(self._y)
-        return np.asarray(np.max(np.where(near, fitness, 0.0), axis=1).clip(0.0, None))
+        return np.asarray(np.max(np.where(near, fitness, 0.0), axis=1))
 
     def _training(self) -> tuple[Array, Array]:
         x, y = np.asarray(self._x), np.asarray(self._y)
@@ -427,8 +427,9 @@ def select_batch(
         chosen.append(pick)
         picked_acquisition.append(float(score[pick]))
         open_[pick] = False
-        # Believe the pick will score its mean: its cell's bar rises to it, and what it
-        # will tell about its neighbours is no longer uncertain.
+        # Believe the pick will score its mean: its cell's bar (and, with local
+        # competition, its question family's) rises to it, and what it will tell about
+        # its neighbours is no longer uncertain.
         cell = cells[pick]
         filled[cell] = max(filled.get(cell, 0.0), float(mean[pick]))
         if weights.local_radius > 0:
