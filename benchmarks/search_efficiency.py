@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import json
 import statistics
 import sys
@@ -149,6 +150,45 @@ def outside_region_seeds(path: Path, attribute: str, sim: SimulatorBackend) -> P
     return path
 
 
+def spending_order(
+    store: Store, run_id: str, probe_ids: Sequence[str]
+) -> tuple[dict[str, int], dict[str, int]]:
+    """When each probe's last measurement finished, in a replayable order: the position
+    of each probe in it, and the queries the run had spent by then.
+
+    Probes measured in one generation run concurrently, so the order in which their
+    queries land in the store (and their scores with them) changes from one identical
+    run to the next, and with it any "queries until X" figure, by up to a generation's
+    queries. Generations themselves are sequential: the run's ``generation`` events say
+    how many queries it had spent at the end of each. So each query is placed in its
+    generation, and within a generation the probes are taken in the order the run
+    recorded them (the order its candidates were sent, which is the same in identical
+    runs). A probe counts as done once all its queries of the last generation that
+    measured it are spent."""
+    ends = [int(e["data"]["queries_spent"]) for e in store.events(run_id, "generation")]
+    position = {probe_id: i for i, probe_id in enumerate(probe_ids)}
+    rows = store.select("SELECT probe_id FROM queries WHERE run_id = ? ORDER BY id", (run_id,))
+    per_slot: dict[tuple[int, int], int] = {}  # (generation, probe position) -> queries
+    last_generation: dict[str, int] = {}
+    for number, row in enumerate(rows):
+        probe_id = row["probe_id"]
+        if probe_id not in position:
+            continue
+        generation = bisect.bisect_right(ends, number)
+        slot = (generation, position[probe_id])
+        per_slot[slot] = per_slot.get(slot, 0) + 1
+        last_generation[probe_id] = generation
+    spent_by_slot: dict[tuple[int, int], int] = {}
+    spent = 0
+    for slot in sorted(per_slot):
+        spent += per_slot[slot]
+        spent_by_slot[slot] = spent
+    slots = sorted((last_generation[p], position[p], p) for p in last_generation)
+    order_of = {probe_id: i for i, (_, _, probe_id) in enumerate(slots)}
+    done_at = {p: spent_by_slot[(g, i)] for g, i, p in slots}
+    return order_of, done_at
+
+
 def measure(
     store: Store,
     run_id: str,
@@ -170,23 +210,21 @@ def measure(
             (run_id,),
         )
     }
-    spent = 0
+    order_of, done_at = spending_order(store, run_id, list(probes))
     scored: list[tuple[float, int, str, int]] = []  # fitness, order, probe id, queries so far
     gaps: list[float] = []  # the stats scorer's standardized between/within gap
     decision_gap: dict[str, float] = {}  # the decision measurement's gap in P(yes)
-    for order, (probe_id, _, score) in enumerate(store.scores(run_id)):
-        spent += sent.get(probe_id, 0)
-        if score.fitness is not None:
-            scored.append((score.fitness, order, probe_id, spent))
+    # One score per probe, its latest (a confirmed probe's screen score is superseded).
+    for probe_id, _, score in store.scores(run_id):
+        if score.fitness is not None and probe_id in order_of:
+            scored.append((score.fitness, order_of[probe_id], probe_id, done_at[probe_id]))
             gap = score.detail.get("gap")
             if isinstance(gap, int | float):
                 gaps.append(float(gap))
             if score.effect is not None and score.effect.measure == "decision":
                 # The last measurement of a probe (its confirmation, when it got one).
                 decision_gap[probe_id] = score.effect.estimate
-    # Latest score per probe: a confirmed probe's screen score is superseded.
-    latest = {pid: (f, order, pid, done) for f, order, pid, done in scored}
-    scored = sorted(latest.values(), key=lambda item: item[1])
+    scored.sort(key=lambda item: item[1])
     # Fitness first; ties (many probes sit at 0) by the measured gap, then by order.
     top = sorted(scored, key=lambda i: (-i[0], -decision_gap.get(i[2], 0.0), i[1]))[:k]
     cells: set[tuple[str, ...]] = set()
@@ -200,7 +238,7 @@ def measure(
             positive_cells.add(cell)
     figures: dict[str, Figure] = {
         "top_ids": [pid for _, _, pid, _ in top],
-        "queries": spent,
+        "queries": sum(sent.values()),
         "evaluated": len(scored),
         "top_k_mean_fitness": statistics.fmean(f for f, *_ in top) if top else 0.0,
         "best_fitness": top[0][0] if top else 0.0,

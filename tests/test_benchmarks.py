@@ -59,6 +59,47 @@ def test_search_efficiency_remeasures_the_top_on_fresh_names(tmp_path: Path) -> 
         assert all("{{" in str(v["template"]) for v in run.heldout_by_probe.values())
 
 
+def test_queries_until_a_probe_is_done_do_not_depend_on_which_concurrent_call_finished_first(
+    tmp_path: Path,
+) -> None:
+    from probegen.probe import Framing, Probe
+    from probegen.store import Store
+
+    bench = load("search_efficiency")
+    seed, first, second = (
+        Probe(template=f"Question {n} for {{{{a man/a woman}}}}?", attribute="gender",
+              framing=Framing.EXPLICIT)
+        for n in range(3)
+    )  # fmt: skip
+
+    def figures(landing_order: list[Probe]) -> tuple[dict[str, int], dict[str, int]]:
+        with Store(tmp_path / f"{landing_order[0].id}-{len(landing_order)}.db") as store:
+            run_id = store.create_run("evolve", {})
+            for probe in (seed, first, second):  # the order the run sent its candidates
+                store.add_probe(run_id, probe)
+            for index in range(4):  # generation 0: the seed
+                store.record_query(run_id, seed.id, "sim", "v", None, index, response_key=None)
+            store.log_event(run_id, "generation", {"generation": 0, "queries_spent": 4})
+            # Generation 1: both candidates at once; their calls land in either order.
+            for probe in landing_order:
+                for index in range(2 if probe is first else 6):
+                    store.record_query(run_id, probe.id, "sim", "v", None, index,
+                                       response_key=None)  # fmt: skip
+            store.log_event(run_id, "generation", {"generation": 1, "queries_spent": 12})
+            # Generation 2 confirms the first candidate: it is done only then.
+            for index in range(2, 5):
+                store.record_query(run_id, first.id, "sim", "v", None, index, response_key=None)
+            order: tuple[dict[str, int], dict[str, int]]
+            order = bench.spending_order(store, run_id, [seed.id, first.id, second.id])
+            return order
+
+    one_way = figures([first, second])
+    assert one_way == figures([second, first])
+    order_of, done_at = one_way
+    assert done_at == {seed.id: 4, second.id: 4 + 2 + 6, first.id: 4 + 2 + 6 + 3}
+    assert sorted(order_of, key=order_of.__getitem__) == [seed.id, second.id, first.id]
+
+
 def test_graded_targets_rotate_by_seed_and_the_heldout_sets_stay_out_of_the_rotation() -> None:
     bench = load("search_efficiency")
     graded = bench.run_targets("graded", range(6))
