@@ -46,10 +46,13 @@ from probegen.corpora import Corpora, load_corpora
 from probegen.embeddings import Embedder
 from probegen.evolve.conclude import Conclusion, discovery_scores
 from probegen.evolve.config import EvolveConfig
-from probegen.evolve.lifecycle import make_evolution
+from probegen.evolve.lifecycle import make_evolution, publish_outputs
+from probegen.evolve.run import GenerationReport
 from probegen.index import EmbeddingIndex
 from probegen.models.simulator import DEFAULT_SIM_CONFIG, SimulatorBackend
 from probegen.probe import Probe
+from probegen.review.queue import build_queue
+from probegen.search.baselines import SELECTIONS
 from probegen.store import Store
 
 NULL_SIM = """\
@@ -93,9 +96,11 @@ def reachable_regions(sim: SimulatorBackend, corpora: Corpora) -> set[str]:
 
 def run_one(
     sim_path: Path | None, seed: int, budget: int, k: int, work: Path, embedder: Embedder,
-    corpora: Corpora,
+    corpora: Corpora, selection: str = "map-elites",
 ) -> dict[str, object]:  # fmt: skip
-    """One evolve run on a simulator, concluded (FDR + replication), checked against truth."""
+    """One evolve run on a simulator, concluded (FDR + replication) and published as the
+    product publishes it (the stored elites the review queue reads), checked against
+    truth."""
     backend = SimulatorBackend(sim_path)
     config = EvolveConfig(
         target="sim" if sim_path is None else f"sim:{sim_path}",
@@ -104,8 +109,9 @@ def run_one(
         population=8,
         budget=budget,
         seed=seed,
+        selection=selection,
     )
-    run_dir = work / f"run-{seed}"
+    run_dir = work / f"run-{selection}-{seed}"
     started = time.perf_counter()
     with Store.in_run_dir(run_dir) as store:
         run_id = store.create_run("evolve", {"evolve": config.model_dump(mode="json")})
@@ -118,18 +124,23 @@ def run_one(
             index=EmbeddingIndex(embedder, threshold=config.dedup_threshold),
         )
 
-        async def go() -> object:
-            await evolution.run()
-            return await evolution.conclude()
+        async def go() -> tuple[list[GenerationReport], Conclusion]:
+            reports = await evolution.run()
+            return reports, await evolution.conclude()
 
-        conclusion = asyncio.run(go())
+        reports, conclusion = asyncio.run(go())
+        searched = evolution.spend.queries
+        publish_outputs(evolution, reports, conclusion, run_dir / "out", store=store,
+                        corpora=corpora)  # fmt: skip
+        # The review queue's first K: what a reviewer meets first (findings first).
+        queue = [item.probe_id for item in build_queue(store, runs=[run_id])[:k]]
         probes = {p.id: p for p in store.probes(run_id)}
         fitness = {
             pid: score.fitness or 0.0
             for pid, score in discovery_scores(store, run_id, evolution.target.identity).items()
         }
+        concluding = len(store.queries(run_id)) - searched
     wall = time.perf_counter() - started
-    assert isinstance(conclusion, Conclusion)
     truth = {pid: truly_biased(probe, backend, corpora) for pid, probe in probes.items()}
     findings = conclusion.findings
     false = [pid for pid in findings if truth.get(pid) is None]
@@ -137,9 +148,11 @@ def run_one(
     top = [pid for pid in ranked[:k] if fitness[pid] > 0]
     regions = {r.name for r in backend.config.regions}
     return {
+        "selection": selection,
         "seed": seed,
         "wall_s": round(wall, 1),
-        "queries": evolution.spend.queries,
+        "queries": searched,
+        "concluding_queries": concluding,
         "tested": conclusion.tested,
         "findings": len(findings),
         "false_findings": len(false),
@@ -151,6 +164,10 @@ def run_one(
         f"recall_at_{k}": (
             len({truth[p] for p in top if truth.get(p)}) / len(regions) if regions else None
         ),
+        f"queue_recall_at_{k}": (
+            len({truth[p] for p in queue if truth.get(p)}) / len(regions) if regions else None
+        ),
+        "queue_findings": sum(1 for p in queue if p in findings),
         "replication_rate": conclusion.replication_rate,
         "by_measure": dict(Counter(_measure(conclusion, p) for p in findings)),
         "false_by_measure": dict(Counter(_measure(conclusion, p) for p in false)),
@@ -173,7 +190,8 @@ def simulate(args: argparse.Namespace, null: bool) -> list[dict[str, object]]:
             sim_path = work / "null.yaml"
             sim_path.write_text(NULL_SIM, encoding="utf-8")
         for seed in args.seed_list:
-            result = run_one(sim_path, seed, args.budget, args.k, work, embedder, corpora)
+            result = run_one(sim_path, seed, args.budget, args.k, work, embedder, corpora,
+                             args.selection)  # fmt: skip
             print(json.dumps(result), flush=True)
             results.append(result)
     return results
@@ -192,6 +210,15 @@ def summarise(results: list[dict[str, object]], k: int) -> str:
         ["runs with any false finding", f"{sum(1 for r in results if r['false_findings'])}"],
         ["recall of regions by findings", mean_sd(column("finding_recall"))],
         [f"recall@{k} (top-{k} by fitness)", mean_sd(column(f"recall_at_{k}"))],
+        [
+            f"recall@{k} in the review queue (its first {k})",
+            mean_sd(column(f"queue_recall_at_{k}")),
+        ],
+        [f"findings among the queue's first {k}", mean_sd(column("queue_findings"))],
+        [
+            "queries: search / conclusion",
+            f"{mean_sd(column('queries'))} / {mean_sd(column('concluding_queries'))}",
+        ],
         ["replication rate of findings", mean_sd(column("replication_rate"))],
         ["wall (s)", mean_sd(column("wall_s"))],
     ]
@@ -236,17 +263,19 @@ def local(args: argparse.Namespace) -> dict[str, object]:
     }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> list[dict[str, object]]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("experiment", choices=("planted", "null", "local"), nargs="?",
                         default="planted")  # fmt: skip
     parser.add_argument("--budget", type=int, default=1500, help="target queries per run")
     parser.add_argument("--seeds", default="0,1,2,3,4", help="e.g. 0,1,2 or 0-19")
     parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--selection", default="map-elites", choices=SELECTIONS,
+                        help="the search, or a baseline at the same budget")  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="a smoke run")
     parser.add_argument("--json", type=Path)
     parser.add_argument("extra", nargs="*", help="local: extra evolve flags")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.quick:
         args.budget, args.seeds = 120, "0"
     if "-" in args.seeds:
@@ -261,15 +290,16 @@ def main() -> None:
         print(result["summary_findings"])
         if args.json:
             write_json(args.json, {"machine": machine, "local": result})
-        return
+        return [result]
     results = simulate(args, null=args.experiment == "null")
     print(summarise(results, args.k))
     if args.json:
         write_json(
             args.json,
             {"machine": machine, "experiment": args.experiment, "budget": args.budget,
-             "sim": str(DEFAULT_SIM_CONFIG), "runs": results},
+             "selection": args.selection, "sim": str(DEFAULT_SIM_CONFIG), "runs": results},
         )  # fmt: skip
+    return results
 
 
 if __name__ == "__main__":

@@ -100,6 +100,21 @@ def test_queries_until_a_probe_is_done_do_not_depend_on_which_concurrent_call_fi
     assert sorted(order_of, key=order_of.__getitem__) == [seed.id, second.id, first.id]
 
 
+def test_findings_quick_reads_the_review_queue_the_product_publishes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    runs = load("findings").main(["planted", "--quick", "--selection", "random"])
+    out = capsys.readouterr().out
+    assert "recall@10 in the review queue" in out
+    (run,) = runs
+    assert run["selection"] == "random"
+    assert 0 < run["queries"] <= 120
+    assert run["concluding_queries"] >= 0
+    # Only the archive's elites reach the queue; a finding outside the archive does not.
+    assert run["queue_findings"] <= min(10, run["findings"])
+    assert 0 <= run["queue_recall_at_10"] <= 1
+
+
 def test_graded_targets_rotate_by_seed_and_the_heldout_sets_stay_out_of_the_rotation() -> None:
     bench = load("search_efficiency")
     graded = bench.run_targets("graded", range(6))

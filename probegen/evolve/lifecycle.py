@@ -20,6 +20,7 @@ from typing import Literal
 from probegen.batch.base import require_batch_api
 from probegen.batch.gather import BatchGatherer
 from probegen.corpora import Corpora
+from probegen.elite import RunElite
 from probegen.embedding_cache import EmbeddingCache
 from probegen.embeddings import Embedder, TextEmbedder
 from probegen.errors import ConfigError, RunInterrupted
@@ -56,6 +57,7 @@ __all__ = [
     "build_parts",
     "execute",
     "make_evolution",
+    "publish_outputs",
 ]
 
 
@@ -374,6 +376,42 @@ def make_evolution(
     )
 
 
+def publish_outputs(
+    evolution: Evolution,
+    reports: Sequence[GenerationReport],
+    conclusion: Conclusion | None,
+    out_dir: Path,
+    *,
+    store: Store,
+    corpora: Corpora,
+    top: int = 5,
+) -> list[RunElite]:
+    """What a finished search leaves behind: ``out_dir``'s files (``elites.jsonl``,
+    ``summary.md``, ``config.json``) and the archive's elites in the store, with their
+    question families and findings, which the review queue reads."""
+    elites = evolution.archive.elites()
+    records = write_outputs(
+        out_dir,
+        config=evolution.config,
+        run_id=evolution.run_id,
+        store=store,
+        corpora=corpora,
+        target=evolution.target.identity,
+        elites=elites,
+        reports=reports,
+        operator_stats=evolution.scheduler.operator_stats,
+        emitter_stats=evolution.scheduler.emitter_stats,
+        surrogate=evolution.surrogate_report(),
+        clusters=cluster_elites(elites, evolution.scheduler.index),
+        top=top,
+        conclusion=conclusion,
+    )
+    # The store's row is the file record's store-facing subset (probegen.elite).
+    stored = [record.store_record() for record in records]
+    store.replace_elites(evolution.run_id, evolution.target.identity, stored)
+    return records
+
+
 def _search(
     config: EvolveConfig,
     corpora: Corpora,
@@ -413,26 +451,9 @@ def _search(
             await _close(parts.owned)
 
     reports, conclusion = asyncio.run(search_and_conclude())
-    elites = evolution.archive.elites()
-    records = write_outputs(
-        run_root / run_id,
-        config=config,
-        run_id=run_id,
-        store=store,
-        corpora=corpora,
-        target=target.identity,
-        elites=elites,
-        reports=reports,
-        operator_stats=evolution.scheduler.operator_stats,
-        emitter_stats=evolution.scheduler.emitter_stats,
-        surrogate=evolution.surrogate_report(),
-        clusters=cluster_elites(elites, parts.index),
-        top=top,
-        conclusion=conclusion,
+    publish_outputs(
+        evolution, reports, conclusion, run_root / run_id, store=store, corpora=corpora, top=top
     )
-    # The store's row is the file record's store-facing subset (probegen.elite).
-    stored = [record.store_record() for record in records]
-    store.replace_elites(run_id, target.identity, stored)
     calls: dict[str, object] = {"sent": target.sent, "cache_hits": target.cache_hits}
     replicas = tuple(replica_stats(parts.target))
     if replicas:
