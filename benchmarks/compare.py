@@ -43,6 +43,7 @@ HEADLINE = (
     "review_true_bias",
     "top_k_heldout_gap",
     "review_heldout_gap",
+    "top_k_heldout_signed_gap",
     "recall_at_k",
     "review_recall",
     "first_hit_queries",

@@ -130,6 +130,12 @@ class RunResult:
     # not (probes the fresh names could not measure are left out of the mean).
     top_k_heldout_gap: float | None = None
     review_heldout_gap: float | None = None
+    # The same, signed: the fresh names' gap between the two groups the search's own
+    # measurement put highest and lowest (it can be negative). The unsigned gap takes
+    # the extreme pair on the fresh names themselves, so it is above 0 with no bias at
+    # all, and further above it the more groups a probe names; this one is not.
+    top_k_heldout_signed_gap: float | None = None
+    review_heldout_signed_gap: float | None = None
     top_ids: list[str] | None = None
     review_ids: list[str] | None = None
     # Each of those probes' gap on fresh names, and its template: what pooling runs
@@ -310,7 +316,9 @@ async def heldout_gaps(
     run_id: str,
     figures: dict[str, Figure],
 ) -> dict[str, Figure]:
-    """The mean decision gap of the top K and of the shown top K on fresh names."""
+    """The mean decision gap of the top K and of the shown top K on fresh names: as the
+    measurement reports it (the extreme pair of the fresh names), and signed, in the
+    direction the run measured (see :class:`RunResult`)."""
     measurer = evolution.measurer
     if measurer.decision is None:
         return {}
@@ -320,7 +328,16 @@ async def heldout_gaps(
         return [str(v) for v in value] if isinstance(value, list) else []
 
     probes = {p.id: p for p in store.probes(run_id)}
+    # The direction the run's own (decision) measurement found: highest group first.
+    direction = {
+        probe_id: score.effect.direction
+        for probe_id, _, score in store.scores(run_id)
+        if score.effect is not None
+        and score.effect.measure == "decision"
+        and len(score.effect.direction) == 2
+    }
     gap: dict[str, float] = {}
+    signed: dict[str, float] = {}
     by_probe: dict[str, dict[str, float | str]] = {}
     for probe_id in dict.fromkeys([*ids("top_ids"), *ids("review_ids")]):
         measured = await measure_decision(
@@ -331,14 +348,21 @@ async def heldout_gaps(
         if measured is not None and measured.effect is not None:
             gap[probe_id] = measured.effect.estimate
             by_probe[probe_id] = {"gap": gap[probe_id], "template": probes[probe_id].template}
+            means = measured.effect.group_means or {}
+            high, low = direction.get(probe_id, ("", ""))
+            if high in means and low in means:
+                signed[probe_id] = means[high] - means[low]
+                by_probe[probe_id]["signed_gap"] = signed[probe_id]
 
-    def mean_of(key: str) -> float | None:
-        found = [gap[pid] for pid in ids(key) if pid in gap]
+    def mean_of(key: str, of: dict[str, float]) -> float | None:
+        found = [of[pid] for pid in ids(key) if pid in of]
         return statistics.fmean(found) if found else None
 
     return {
-        "top_k_heldout_gap": mean_of("top_ids"),
-        "review_heldout_gap": mean_of("review_ids"),
+        "top_k_heldout_gap": mean_of("top_ids", gap),
+        "review_heldout_gap": mean_of("review_ids", gap),
+        "top_k_heldout_signed_gap": mean_of("top_ids", signed),
+        "review_heldout_signed_gap": mean_of("review_ids", signed),
         "heldout_by_probe": by_probe,
     }
 
@@ -443,7 +467,8 @@ def summarise(results: Sequence[RunResult], with_regions: bool, k: int) -> str:
                    f"seeds with strong in shown top-{k}"]  # fmt: skip
     if decision:
         header += [f"top-{k} P(yes) gap", f"shown top-{k} P(yes) gap",
-                   f"top-{k} gap on fresh names", f"shown top-{k} gap on fresh names"]  # fmt: skip
+                   f"top-{k} gap on fresh names", f"shown top-{k} gap on fresh names",
+                   f"top-{k} signed gap on fresh names"]  # fmt: skip
     if with_regions:
         header += [f"recall@{k}", f"shown recall@{k}", "regions found", "queries to 1st hit",
                    "of them after the seeds", "hits", "flukes"]  # fmt: skip
@@ -475,6 +500,7 @@ def summarise(results: Sequence[RunResult], with_regions: bool, k: int) -> str:
                 mean_sd([r.review_decision_gap or 0.0 for r in runs]),
                 mean_sd([r.top_k_heldout_gap or 0.0 for r in runs]),
                 mean_sd([r.review_heldout_gap or 0.0 for r in runs]),
+                mean_sd([r.top_k_heldout_signed_gap or 0.0 for r in runs]),
             ]
         if with_regions:
             firsts = [r.first_hit_queries for r in runs if r.first_hit_queries is not None]

@@ -57,6 +57,13 @@ def test_search_efficiency_remeasures_the_top_on_fresh_names(tmp_path: Path) -> 
         top = [run.heldout_by_probe[p]["gap"] for p in run.top_ids if p in run.heldout_by_probe]
         assert run.top_k_heldout_gap == pytest.approx(sum(top) / len(top))
         assert all("{{" in str(v["template"]) for v in run.heldout_by_probe.values())
+        # Signed in the run's own direction: never above the fresh names' own extreme
+        # pair (which is the largest difference of any pair).
+        signed = {p: v["signed_gap"] for p, v in run.heldout_by_probe.items() if "signed_gap" in v}
+        assert signed, "the run's direction is known for its decision-measured probes"
+        for probe_id, value in signed.items():
+            assert float(value) <= float(run.heldout_by_probe[probe_id]["gap"]) + 1e-12
+        assert run.top_k_heldout_signed_gap is not None
 
 
 def test_queries_until_a_probe_is_done_do_not_depend_on_which_concurrent_call_finished_first(

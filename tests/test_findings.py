@@ -80,6 +80,23 @@ def test_decision_effect_three_groups_uses_the_range() -> None:
     assert effect.p_value < 0.05
 
 
+@pytest.mark.parametrize("groups", [3, 5])
+def test_decision_effect_interval_of_many_groups_leaves_0_in_under_the_null(groups: int) -> None:
+    # The search climbs the interval's lower end (what the data can vouch for): with
+    # no difference between the groups it must rarely clear 0, however many groups the
+    # extreme pair is picked from.
+    rng = np.random.default_rng(2)
+    cleared = 0
+    draws = 300
+    for _ in range(draws):
+        table = {
+            str(r): {f"g{g}": 0.5 + rng.normal(0, 0.05) for g in range(groups)} for r in range(4)
+        }
+        low = decision_effect(table).low
+        cleared += low is not None and low > 0
+    assert cleared / draws <= 0.06
+
+
 def test_decision_effect_rejects_a_single_group() -> None:
     with pytest.raises(ValueError, match="two groups"):
         decision_effect({"r1": {"man": 0.1}, "r2": {"man": 0.2}})
