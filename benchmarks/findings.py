@@ -139,7 +139,8 @@ def run_one(
             pid: score.fitness or 0.0
             for pid, score in discovery_scores(store, run_id, evolution.target.identity).items()
         }
-        concluding = len(store.queries(run_id)) - searched
+        sent = store.select("SELECT COUNT(*) AS n FROM queries WHERE run_id = ?", (run_id,))
+        concluding = int(sent[0]["n"]) - searched
     wall = time.perf_counter() - started
     truth = {pid: truly_biased(probe, backend, corpora) for pid, probe in probes.items()}
     findings = conclusion.findings

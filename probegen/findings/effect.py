@@ -151,27 +151,22 @@ def decision_effect(table: Mapping[str, Mapping[str, float]], *, unit: str = "na
         # Identical differences in every round make the statistics undefined; scipy
         # warns and returns nan, which is handled below.
         warnings.simplefilter("ignore", RuntimeWarning)
-        if len(groups) == 2:
-            diffs = matrix[:, groups.index(high)] - matrix[:, groups.index(low)]
-            result = stats.ttest_1samp(diffs, 0.0)
-            interval = result.confidence_interval(LEVEL)
-            estimate = float(diffs.mean())
-            p_value, lo, hi = float(result.pvalue), interval.low, interval.high
+        # The paired t interval of the extreme pair (highest mean minus lowest),
+        # Bonferroni-widened over all k(k-1)/2 pairs: it holds for every pair at once, so
+        # it holds for the pair the data picked. (A bootstrap of the range of means, used
+        # before for more groups, sat above 0 under no difference at all: a range of
+        # noisy means is never 0.) With two groups there is one pair and no widening.
+        diffs = matrix[:, groups.index(high)] - matrix[:, groups.index(low)]
+        pairs = len(groups) * (len(groups) - 1) // 2
+        result = stats.ttest_1samp(diffs, 0.0)
+        interval = result.confidence_interval(1.0 - (1.0 - LEVEL) / pairs)
+        estimate = float(diffs.mean())
+        lo, hi = interval.low, interval.high
+        if pairs == 1:
+            p_value = float(result.pvalue)
             method = f"paired t-test over rounds of {unit}s"
         else:
-            # The interval is the paired t interval of the extreme pair (highest mean
-            # minus lowest), Bonferroni-widened over all k(k-1)/2 pairs: it holds for
-            # every pair at once, so it holds for the pair the data picked. (A bootstrap
-            # of the range of means, used before, sat above 0 under no difference at
-            # all: a range of noisy means is never 0.)
-            diffs = matrix[:, groups.index(high)] - matrix[:, groups.index(low)]
-            pairs = len(groups) * (len(groups) - 1) // 2
-            interval = stats.ttest_1samp(diffs, 0.0).confidence_interval(
-                1.0 - (1.0 - LEVEL) / pairs
-            )
-            estimate = float(diffs.mean())
             p_value = _repeated_measures_p(matrix, groups)
-            lo, hi = interval.low, interval.high
             method = (
                 f"repeated-measures ANOVA over rounds of {unit}s; the extreme pair's "
                 f"paired t interval, Bonferroni over {pairs} pairs"
