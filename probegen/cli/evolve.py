@@ -144,7 +144,7 @@ def evolve_command(
     embedding_dtype: str = typer.Option(
         _DEFAULT["embedding_dtype"],
         "--embedding-dtype",
-        help="float32; bfloat16 (2-3.3x faster on CPUs with AVX512_BF16 or AMX and on GPUs, "
+        help="float32; bfloat16 (2-3.3x faster on CPUs with AVX512_BF16 or AMX, 1.2-1.4x on GPUs, "
         "slower elsewhere; vectors differ a little); or auto (bfloat16 where native).",
     ),
     embedding_cache: bool = typer.Option(

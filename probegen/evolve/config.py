@@ -72,7 +72,7 @@ class EvolveConfig(BaseModel):
     ``python:module:qualname`` records an embedder object passed to the run."""
     embedding_dtype: EmbeddingDtype = "float32"
     """The embedder's weights: ``bfloat16`` embeds 2-3.3x as fast on CPUs with native
-    bf16 and on GPUs, with vectors that differ a little; ``auto`` picks it where the
+    bf16 and 1.2-1.4x on an H200, with vectors that differ a little; ``auto`` picks it where the
     hardware has it (see :mod:`probegen.embeddings`)."""
     embedding_cache: bool = True
     """Keep embeddings in the run directory's ``embeddings.sqlite`` and reuse them
