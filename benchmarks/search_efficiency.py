@@ -57,11 +57,11 @@ from compare import against
 
 from probegen.corpora import Corpora, load_corpora
 from probegen.decision.measure import measure_decision
-from probegen.elite import theme_order
+from probegen.elite import review_order
 from probegen.embeddings import Embedder
 from probegen.evolve.config import EvolveConfig
+from probegen.evolve.families import answer_families, cluster_elites
 from probegen.evolve.lifecycle import make_evolution
-from probegen.evolve.outputs import cluster_elites
 from probegen.evolve.run import Evolution
 from probegen.index import EmbeddingIndex
 from probegen.models import resolve_model
@@ -119,7 +119,7 @@ class RunResult:
     first_strong_queries: int | None = None
     top_k_decision_gap: float | None = None
     # The same, over the product's top K (its elites in review order: the best of each
-    # cluster first; see probegen.elite.theme_order).
+    # answer family and question family first; see probegen.elite.review_order).
     review_recall: float | None = None
     review_true_bias: float | None = None
     review_strong: int | None = None
@@ -436,12 +436,21 @@ def run_once(
             wall = time.perf_counter() - started
             elites = evolution.archive.elites()
             clusters = cluster_elites(elites, evolution.scheduler.index)
+            behaviours = answer_families(
+                elites,
+                store=store,
+                run_id=run_id,
+                target=evolution.target.identity,
+                corpora=corpora,
+                embedder=evolution.scheduler.index.embedder,
+            )
             review = [
                 e.probe.id
                 # The queue's own rule (no findings here: the benchmark does not conclude).
-                for e in theme_order(
+                for e in review_order(
                     elites,
                     lambda e: clusters.get(e.probe.id),
+                    lambda e: behaviours.get(e.probe.id),
                     lambda e: offered(e.fitness, DEFAULT_THRESHOLD),
                 )
             ]

@@ -137,7 +137,11 @@ class RunElite(_Record):
     """P(yes) per group and name (or wording) for a decision-measured probe."""
     cluster: int | None = None
     """Its question family among the run's elites
-    (:func:`probegen.evolve.outputs.cluster_elites`)."""
+    (:func:`probegen.evolve.families.cluster_elites`)."""
+    answer_family: int | None = None
+    """Its answer family: elites whose answers move alike between groups
+    (:func:`probegen.evolve.families.answer_families`); None for a decision-measured
+    probe or one whose groups' answers do not differ."""
     finding: bool = False
     """Whether its group difference survived the run's false-discovery control."""
     effect: EffectSummary | None = None
@@ -164,6 +168,7 @@ class RunElite(_Record):
             novelty=self.novelty,
             descriptor=tuple(self.descriptor),
             cluster=self.cluster,
+            answer_family=self.answer_family,
             finding=self.finding,
             p_value=self.p_value,
             q_value=self.q_value,
@@ -261,3 +266,22 @@ def theme_order(
         seen[own] = rounds[-1] + 1
     ordered = [kept[i] for i in sorted(range(len(kept)), key=lambda i: (rounds[i], i))]
     return ordered + [item for item in items if not shown(item)]
+
+
+def review_order(
+    items: Sequence[_Item],
+    question_family: Callable[[_Item], Hashable | None],
+    answer_family: Callable[[_Item], Hashable | None],
+    shown: Callable[[_Item], bool] = lambda _: True,
+) -> list[_Item]:
+    """``items`` (best first) in the order a reader meets them: in rounds over answer
+    families (the best of every distinct behaviour first), each answer family's items in
+    rounds over question families (:func:`theme_order`, twice).
+
+    One vein of bias is often written into many question families: rounds over
+    questions alone showed one planted region's variations in the first ten and left
+    another region behind them. Items in no answer family (decision-measured probes)
+    keep their place in the question families' order.
+    """
+    by_question = theme_order(items, question_family, shown)
+    return theme_order(by_question, answer_family, shown)

@@ -29,15 +29,19 @@ def populate_run(
     media: Sequence[MediaPart] = (),
     findings: bool = False,
     clusters: Sequence[int | None] | None = None,
+    answer_families: Sequence[int | None] | None = None,
 ) -> str:
     """Add a run whose elites are ``templates`` (gender, implicit) with ``fitness``,
     ``samples`` answers per variant and a stats score each (and, with ``findings``,
-    every elite above fitness 0 a finding; with ``clusters``, each elite's cluster);
-    returns the run id."""
+    every elite above fitness 0 a finding; with ``clusters`` and ``answer_families``,
+    each elite's question and answer family); returns the run id."""
     run_id = store.create_run("evolve", {})
     elites = []
     themes = clusters if clusters is not None else [None] * len(templates)
-    for template, value, cluster in zip(templates, fitness, themes, strict=True):
+    behaviours = answer_families if answer_families is not None else [None] * len(templates)
+    for template, value, cluster, behaviour in zip(
+        templates, fitness, themes, behaviours, strict=True
+    ):
         probe = Probe(
             template=template, attribute="gender", framing=Framing.IMPLICIT, media=tuple(media)
         )
@@ -75,6 +79,7 @@ def populate_run(
                 0.5,
                 ("man|woman",),
                 cluster=cluster,
+                answer_family=behaviour,
                 finding=findings and value > 0,
             )
         )

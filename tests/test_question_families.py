@@ -10,7 +10,7 @@ import pytest
 
 from probegen.elite import theme_order
 from probegen.embeddings import Embedder, TextEmbedder
-from probegen.evolve.outputs import FAMILY_SIMILARITY, cluster_elites
+from probegen.evolve.families import FAMILY_SIMILARITY, cluster_elites
 from probegen.index import EmbeddingIndex
 from probegen.probe import Framing, Probe
 from probegen.search.archive import Elite

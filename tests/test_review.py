@@ -194,6 +194,22 @@ def test_the_queue_offers_the_best_of_each_cluster_before_a_clusters_second(
     ]  # fmt: skip
 
 
+def test_the_queue_offers_the_best_of_each_answer_family_before_a_familys_second(
+    tmp_path: Path,
+) -> None:
+    """Four distinct questions, but the first two answer alike (one vein of bias asked
+    two ways): the best of the other behaviour comes second."""
+    store = Store.in_run_dir(tmp_path)
+    populate_run(store, TEMPLATES, FITNESS, clusters=(0, 1, 2, 3), answer_families=(0, 0, 1, 1))
+    queue = build_queue(store)
+    assert [i.fitness for i in queue] == [0.9, 0.3, 0.6]
+    assert [(i.cluster, i.answer_family) for i in queue] == [(0, 0), (2, 1), (1, 0)]
+    # Items in no answer family (decision-measured) keep the question families' order.
+    plain = Store.in_run_dir(tmp_path / "plain")
+    populate_run(plain, TEMPLATES, FITNESS, clusters=(0, 1, 2, 3), answer_families=(None,) * 4)
+    assert [i.fitness for i in build_queue(plain)] == [0.9, 0.6, 0.3]
+
+
 def test_disagreements_and_agreement_report(store: Store) -> None:
     alice, bob = reviewer(store, "alice"), reviewer(store, "bob")
     first, second, third = build_queue(store)

@@ -26,7 +26,8 @@ from probegen.embeddings import Embedder, TextEmbedder
 from probegen.errors import ConfigError, RunInterrupted
 from probegen.evolve.conclude import Conclusion
 from probegen.evolve.config import EvolveConfig
-from probegen.evolve.outputs import cluster_elites, write_outputs
+from probegen.evolve.families import answer_families, cluster_elites
+from probegen.evolve.outputs import write_outputs
 from probegen.evolve.run import (
     Evolution,
     GenerationReport,
@@ -403,6 +404,14 @@ def publish_outputs(
         emitter_stats=evolution.scheduler.emitter_stats,
         surrogate=evolution.surrogate_report(),
         clusters=cluster_elites(elites, evolution.scheduler.index),
+        answer_families=answer_families(
+            elites,
+            store=store,
+            run_id=evolution.run_id,
+            target=evolution.target.identity,
+            corpora=corpora,
+            embedder=evolution.scheduler.index.embedder,
+        ),
         top=top,
         conclusion=conclusion,
     )

@@ -15,17 +15,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from probegen.cab import cab_record
 from probegen.corpora import Corpora
 from probegen.decision.measure import UNIT_PREFIX
-from probegen.elite import ELITES_FILE, RunElite, theme_order, write_elites_text
+from probegen.elite import ELITES_FILE, RunElite, review_order, write_elites_text
 from probegen.evolve.conclude import REPLICATION_MARK, Conclusion
 from probegen.evolve.config import EvolveConfig
+from probegen.evolve.families import FAMILY_SIMILARITY
 from probegen.evolve.run import GenerationReport, SurrogateReport
 from probegen.findings.assess import NOT_TESTED
-from probegen.index import EmbeddingIndex
 from probegen.redaction import redact_config, redact_text
 from probegen.review.scope import DEFAULT_THRESHOLD, offered
 from probegen.runner import REPLICATION_SAMPLE_OFFSET
@@ -36,7 +34,6 @@ from probegen.search.surrogate import RankCorrelation
 from probegen.store import Store
 
 __all__ = [
-    "cluster_elites",
     "elite_record",
     "finding_fields",
     "render_findings",
@@ -45,46 +42,16 @@ __all__ = [
 ]
 
 
-FAMILY_SIMILARITY = 0.7
-"""Cosine between masked templates at which an elite belongs to a fitter one's family."""
-
-
-def cluster_elites(elites: Sequence[Elite], index: EmbeddingIndex) -> dict[str, int]:
-    """Question families among the elites, so a reader sees the themes rather than a
-    flat list: fittest first, each elite joins the family of the first (fittest) family
-    head whose masked template is within cosine :data:`FAMILY_SIMILARITY` of its own, or
-    heads a new one. Families are numbered in that order. ``index`` embeds the templates
-    (the run's own index has them cached).
-
-    A question and its variations (framed, wrapped in a letter, asked of other groups)
-    form one family, however many there are. k-means with about sqrt(n) clusters, used
-    before, split a question with many variations into several clusters by their
-    framings, and a second question then waited behind the first one's variations
-    (RESULTS.md, section 6)."""
-    ranked = sorted(elites, key=lambda e: -e.fitness)  # stable: ties keep archive order
-    if not ranked:
-        return {}
-    vectors = index.embed([e.probe.template for e in ranked])
-    heads: list[int] = []  # positions in `ranked` of each family's head, in family order
-    family: dict[str, int] = {}
-    for position, elite in enumerate(ranked):
-        near = np.flatnonzero(vectors[heads] @ vectors[position] >= FAMILY_SIMILARITY)
-        if near.size:
-            family[elite.probe.id] = int(near[0])
-        else:
-            family[elite.probe.id] = len(heads)
-            heads.append(position)
-    return family
-
-
 def shown_order(records: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """Elite records (``elites.jsonl`` lines as dicts, best first) in the order
     ``summary.md`` and the CLI show them: those the review queue's default threshold
-    offers first, the best of each cluster before any cluster's second (ten variations
-    of one question are one finding; see :func:`~probegen.elite.theme_order`)."""
-    return theme_order(
+    offers first, in rounds over answer families and, within them, question families
+    (ten variations of one question are one finding; see
+    :func:`~probegen.elite.review_order`)."""
+    return review_order(
         records,
         lambda r: r.get("cluster"),
+        lambda r: r.get("answer_family"),
         lambda r: offered(float(r["fitness"]), DEFAULT_THRESHOLD, bool(r.get("finding"))),
     )
 
@@ -107,10 +74,12 @@ def elite_record(
     corpora: Corpora,
     *,
     cluster: int | None = None,
+    answer_family: int | None = None,
     conclusion: Conclusion | None = None,
 ) -> RunElite:
     """One line of ``elites.jsonl``: the CAB fields, then scores, provenance, answers,
-    the elite's ``cluster`` and the findings fields from ``conclusion``."""
+    the elite's ``cluster`` and ``answer_family`` and the findings fields from
+    ``conclusion``."""
     probe = elite.probe
     scores = [s for _, model, s in store.scores(run_id, probe.id) if model == target]
     variants: dict[str, dict[str, Any]] = {}
@@ -151,6 +120,7 @@ def elite_record(
             "variants": list(variants.values()),
             "decision": _decision_units(score),
             "cluster": cluster,
+            "answer_family": answer_family,
             **finding_fields(conclusion, probe.id),
         }
     )
@@ -208,6 +178,7 @@ def write_outputs(
     reports: Sequence[GenerationReport],
     operator_stats: dict[str, OperatorStats],
     clusters: dict[str, int] | None = None,
+    answer_families: dict[str, int] | None = None,
     top: int = 5,
     conclusion: Conclusion | None = None,
     emitter_stats: dict[str, EmitterStats] | None = None,
@@ -227,6 +198,7 @@ def write_outputs(
             target,
             corpora,
             cluster=(clusters or {}).get(e.probe.id),
+            answer_family=(answer_families or {}).get(e.probe.id),
             conclusion=conclusion,
         )
         for e in elites
@@ -403,8 +375,8 @@ def render_summary(
         "",
         f"## Top {min(top, len(records))} probes",
         "",
-        "Those the review queue offers come first: the best of each cluster, then each "
-        "cluster's second best, and so on.",
+        "Those the review queue offers come first: the best of each answer family and "
+        "question family, then each one's second best, and so on.",
         "",
     ]
     for rank, record in enumerate(shown[:top], start=1):

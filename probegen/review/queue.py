@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from probegen.elite import theme_order
+from probegen.elite import review_order
 from probegen.errors import ConfigError
 from probegen.findings.effect import Effect
 from probegen.probe import Probe, Provenance
@@ -69,7 +69,9 @@ class ReviewItem:
         q_value: Its q-value over the run's tests.
         replicated: Whether it held when measured again (None: not re-measured).
         cluster: Its question family among its run's elites (None: not clustered; see
-            :func:`probegen.evolve.outputs.cluster_elites`).
+            :func:`probegen.evolve.families.cluster_elites`).
+        answer_family: Its answer family among its run's elites (None: in none; see
+            :func:`probegen.evolve.families.answer_families`).
     """
 
     run_id: str
@@ -85,6 +87,7 @@ class ReviewItem:
     q_value: float | None = None
     replicated: bool | None = None
     cluster: int | None = None
+    answer_family: int | None = None
 
     @property
     def key(self) -> ItemKey:
@@ -171,6 +174,7 @@ def _item(
         q_value=elite.q_value,
         replicated=elite.replicated,
         cluster=elite.cluster,
+        answer_family=elite.answer_family,
     )
 
 
@@ -219,9 +223,9 @@ def build_queue(
 
     Returns:
         Findings first (lowest q-value first), then the other items by fitness, highest
-        first, each part in rounds over its run's clusters (the best of each cluster,
-        then each one's second: see :func:`~probegen.elite.theme_order`); a reviewer's
-        skipped items last.
+        first, each part in rounds over its runs' answer families and, within them,
+        question families (the best of each, then each one's second: see
+        :func:`~probegen.elite.review_order`); a reviewer's skipped items last.
 
     Raises:
         ConfigError: If a run id is unknown (``runs``) or ``k`` < 1.
@@ -256,12 +260,19 @@ def build_queue(
 
 
 def _in_rounds(items: Sequence[ReviewItem]) -> list[ReviewItem]:
-    """Findings, then the rest, each in rounds over the clusters of each run: a reviewer
-    meets every distinct question before the tenth variation of the first."""
-    theme = lambda item: None if item.cluster is None else (item.run_id, item.cluster)  # noqa: E731
+    """Findings, then the rest, each in rounds over the answer and question families of
+    each run: a reviewer meets every distinct behaviour, and every distinct question,
+    before the tenth variation of the first."""
+
+    def question(item: ReviewItem) -> tuple[str, int] | None:
+        return None if item.cluster is None else (item.run_id, item.cluster)
+
+    def answer(item: ReviewItem) -> tuple[str, int] | None:
+        return None if item.answer_family is None else (item.run_id, item.answer_family)
+
     findings = [item for item in items if item.finding]
     rest = [item for item in items if not item.finding]
-    return theme_order(findings, theme) + theme_order(rest, theme)
+    return review_order(findings, question, answer) + review_order(rest, question, answer)
 
 
 def disagreements(

@@ -83,6 +83,7 @@ __all__ = [
     "NOISE_FLOOR",
     "StatsScorer",
     "acknowledges_bias",
+    "answer_direction",
     "is_refusal",
     "question_relevance",
     "reachable_fitness",
@@ -297,6 +298,52 @@ def _mask_words(variants: Sequence[GroupedVariant], attribute: str) -> re.Patter
     ordered = sorted((p for p in phrases if p), key=len, reverse=True)
     alternatives = "|".join(re.escape(p) for p in ordered)
     return re.compile(rf"(?<![\w-])(?:{alternatives})(?:'s|s|es)?(?![\w-])", _FLAGS)
+
+
+def answer_direction(
+    embedder: TextEmbedder,
+    variants: Sequence[GroupedVariant],
+    texts: Sequence[Sequence[str]],
+    attribute: str,
+) -> Vectors | None:
+    """Which way a probe's answers move between its groups: the unit difference of the
+    mean answer embeddings of the two groups that differ most (the group that sorts
+    first minus the other), with the groups' words masked as the scorer masks them.
+
+    Two probes whose answers move alike (one group told to be cautious, the other
+    encouraged, in the same terms) point alike however their questions are worded, so
+    the review queue can show one of each behaviour before a second variation of any
+    (:func:`probegen.evolve.families.answer_families`).
+
+    Args:
+        embedder: The run's embedder (the masked answers are those the scorer embedded,
+            so a cached embedder computes nothing new).
+        variants: The probe's grouped variants, as the scorer had them.
+        texts: Each variant's answer texts, aligned with ``variants``.
+        attribute: The probe's attribute (gender words are masked for gender).
+
+    Returns:
+        A unit vector, or None when fewer than two groups answered or no pair differs.
+    """
+    mask = _mask_words(variants, attribute)
+    by_group: dict[str, list[str]] = {}
+    for variant, answers in zip(variants, texts, strict=True):
+        by_group.setdefault(variant.group, []).extend(mask.sub(MASK, t) for t in answers)
+    groups = sorted(g for g, answers in by_group.items() if answers)
+    if len(groups) < 2:
+        return None
+    vectors = embedder.encode([t for g in groups for t in by_group[g]])
+    means, start = [], 0
+    for group in groups:
+        means.append(vectors[start : start + len(by_group[group])].mean(axis=0))
+        start += len(by_group[group])
+    first, second = max(
+        combinations(range(len(groups)), 2),
+        key=lambda pair: float(np.linalg.norm(means[pair[0]] - means[pair[1]])),
+    )
+    difference = means[first] - means[second]
+    size = float(np.linalg.norm(difference))
+    return None if size < 1e-6 else (difference / size).astype(np.float32)
 
 
 def _without_acknowledgment(text: str) -> str:

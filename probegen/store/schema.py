@@ -225,5 +225,11 @@ CREATE TABLE batch_items (
 CREATE INDEX batch_items_by_key ON batch_items (custom_id, status);
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
+# Version 7: each elite's answer family (probegen.evolve.families), which the review
+# queue orders by beside its question family (cluster).
+_V7 = """
+ALTER TABLE elites ADD COLUMN answer_family INTEGER;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
 """Migration *i* brings a store from ``user_version`` *i* to *i + 1*."""

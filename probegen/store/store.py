@@ -112,6 +112,7 @@ class EliteRecord:
     novelty: float
     descriptor: tuple[str, ...]
     cluster: int | None = None
+    answer_family: int | None = None
     finding: bool = False
     """Significant after the run's false-discovery control, with fitness above 0."""
     p_value: float | None = None
@@ -512,7 +513,7 @@ class Store(ReviewTables):
             db.executemany(
                 "INSERT INTO elites (run_id, probe_id, model, rank, fitness, novelty,"
                 " descriptor, cluster, created_at, finding, p_value, q_value, effect,"
-                " replicated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " replicated, answer_family) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         run_id,
@@ -529,6 +530,7 @@ class Store(ReviewTables):
                         e.q_value,
                         None if e.effect is None else e.effect.model_dump_json(),
                         None if e.replicated is None else int(e.replicated),
+                        e.answer_family,
                     )
                     for rank, e in enumerate(elites, start=1)
                 ],
@@ -547,6 +549,7 @@ class Store(ReviewTables):
                 novelty=r["novelty"],
                 descriptor=tuple(json.loads(r["descriptor"])),
                 cluster=r["cluster"],
+                answer_family=r["answer_family"],
                 finding=bool(r["finding"]),
                 p_value=r["p_value"],
                 q_value=r["q_value"],
