@@ -208,3 +208,13 @@ def test_sampled_power_quick(capsys: pytest.CaptureFixture[str]) -> None:
     assert all(0 <= c.above_zero <= c.replicates == 2 for c in cells)
     assert all(c.mean_queries >= 4 for c in cells)  # at least the 2-sample screen
     assert "scored above 0" in capsys.readouterr().out
+
+
+def test_null_gap_small(capsys: pytest.CaptureFixture[str]) -> None:
+    rows = load("null_gap").main(["--groups", "2,5", "--answers", "2", "--draws", "20",
+                                  "--tests", "3"])  # fmt: skip
+    assert [(r["groups"], r["answers_per_group"]) for r in rows] == [(2, 2), (5, 2)]
+    assert all(0.0 <= r["bias_at_least_3"] <= r["bias_above_1"] <= 1.0 for r in rows)
+    # The largest of ten noisy gaps exceeds the one gap of two groups (seeded draws).
+    assert rows[1]["bias_above_1"] > rows[0]["bias_above_1"]
+    assert "bias level > 1" in capsys.readouterr().out

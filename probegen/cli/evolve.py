@@ -548,7 +548,7 @@ def _progress() -> Progress:
 def _print_top(records: list[dict[str, object]], top: int) -> None:
     if not records or top == 0:
         return
-    table = Table(title="Top probes (the best of each cluster first)", show_lines=True)
+    table = Table(title="Top probes (the best of each family first)", show_lines=True)
     table.add_column("fitness", justify="right")
     table.add_column("probe")
     table.add_column("answers (first sample per group)")
