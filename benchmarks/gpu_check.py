@@ -317,7 +317,9 @@ def describe(figures: dict[str, Any], unit: str) -> str:
     if "rate" not in figures:
         return "n/a"
     where = figures.get("backend") or figures.get("device") or ""
-    return f"{figures['rate']:,.1f} {unit} ({where})"
+    first = figures.get("first_pass_rate")
+    cold = "" if first is None else f"; first pass {first:,.1f}"
+    return f"{figures['rate']:,.1f} {unit} ({where}{cold})"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
