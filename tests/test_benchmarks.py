@@ -211,10 +211,11 @@ def test_sampled_power_quick(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_null_gap_small(capsys: pytest.CaptureFixture[str]) -> None:
-    rows = load("null_gap").main(["--groups", "2,5", "--answers", "2", "--draws", "20",
-                                  "--tests", "3"])  # fmt: skip
+    argv = ["--groups", "2,5", "--answers", "2", "--draws", "20", "--tests", "3", "--adjusted", "3"]
+    rows = load("null_gap").main(argv)
     assert [(r["groups"], r["answers_per_group"]) for r in rows] == [(2, 2), (5, 2)]
     assert all(0.0 <= r["bias_at_least_3"] <= r["bias_above_1"] <= 1.0 for r in rows)
     # The largest of ten noisy gaps exceeds the one gap of two groups (seeded draws).
     assert rows[1]["bias_above_1"] > rows[0]["bias_above_1"]
+    assert all(0.0 <= r["in_region_adjusted_above_1"] <= 1.0 for r in rows)
     assert "bias level > 1" in capsys.readouterr().out
