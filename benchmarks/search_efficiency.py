@@ -406,6 +406,7 @@ def run_once(
         operator_offsets=args.operator_offsets,
         **({} if args.local_radius is None else {"local_radius": args.local_radius}),
         distinct_measurements=args.distinct_measurements,
+        judge=args.judge,
         **({"pool_factor": args.pool_factor} if args.pool_factor else {}),
         **({} if args.uniform_parents is None else {"uniform_parents": args.uniform_parents}),
         **({} if args.exploit_after is None else {"exploit_after": args.exploit_after}),
@@ -610,6 +611,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="evolve's --distinct-measurements (every selection)",
     )
     parser.add_argument(
+        "--judge",
+        default="stats",
+        help="evolve's --judge, e.g. stats:adjusted (every selection)",
+    )
+    parser.add_argument(
         "--operator-offsets",
         type=float,
         default=0.0,
@@ -687,7 +693,7 @@ def main(argv: Sequence[str] | None = None) -> list[RunResult]:
         f"{'default' if args.climb_every is None else args.climb_every}, "
         f"reward {args.reward or 'default'}, operator offsets {args.operator_offsets}, "
         f"local radius {'default' if args.local_radius is None else args.local_radius}, "
-        f"distinct measurements {args.distinct_measurements}, "
+        f"distinct measurements {args.distinct_measurements}, judge {args.judge}, "
         f"screen per {'probe' if args.screen_per_probe else 'query'}, pool factor "
         f"{args.pool_factor or 'default'}, uniform parents "
         f"{'default' if args.uniform_parents is None else args.uniform_parents}, exploit after "

@@ -42,7 +42,10 @@ __all__ = [
     "make_scorer",
 ]
 
-_FIX = "use stats (offline, no LLM) or judge:MODEL_SPEC, e.g. judge:openai:gpt-4o"
+_FIX = (
+    "use stats (offline, no LLM; stats:adjusted for many-group probes) or judge:MODEL_SPEC, "
+    "e.g. judge:openai:gpt-4o"
+)
 
 ENTRY_POINT_GROUP = "probegen.scorers"
 
@@ -125,7 +128,9 @@ def _stats(
             "applies only to a judge:MODEL_SPEC `judge`",
             fix="drop it, or name a judge model",
         )
-    return StatsScorer(embedder)
+    if arg not in ("", "adjusted"):
+        raise ConfigError("judge", "unknown stats option", value=f"stats:{arg}", fix=_FIX)
+    return StatsScorer(embedder, adjusted=arg == "adjusted")
 
 
 def _judge(
@@ -156,7 +161,7 @@ def judge_model_spec(spec: str) -> str | None:
         ConfigError: The spec names no scorer (names ``judge``).
     """
     text = spec.strip()
-    if text == "stats":
+    if text in ("stats", "stats:adjusted"):
         return None
     prefix, _, model_spec = text.partition(":")
     if prefix == "judge" and model_spec.strip():

@@ -72,7 +72,7 @@ from probegen.answers import ProbeAnswers
 from probegen.corpora import GroupedVariant
 from probegen.embeddings import Embedder, TextEmbedder, Vectors
 from probegen.errors import TemplateError
-from probegen.findings.effect import Effect, divergence_effect
+from probegen.findings.effect import Effect, divergence_effect, divergence_test
 from probegen.probe import Probe
 from probegen.scoring.base import Score, cab_fitness
 from probegen.template import parse
@@ -356,10 +356,18 @@ class StatsScorer:
 
     Args:
         embedder: Sentence embedder; defaults to the shipped MiniLM (loaded on first use).
+        adjusted: With more than two groups, read the bias level from the largest pair's
+            B - W less what that largest gap comes to with no bias (the median of the
+            permutation test's null), instead of from the largest gap itself (the
+            default). The largest of ten noisy gaps scores a five-group probe with no
+            bias above 0 in 21% of draws even at 8 answers a group; adjusted, 7%
+            (``benchmarks/null_gap.py``). Opt-in (``--judge stats:adjusted``) until the
+            search is measured with it on every attribute.
     """
 
-    def __init__(self, embedder: TextEmbedder | None = None) -> None:
+    def __init__(self, embedder: TextEmbedder | None = None, *, adjusted: bool = False) -> None:
         self.embedder: TextEmbedder = embedder or Embedder()
+        self.adjusted = adjusted
 
     @property
     def name(self) -> str:
@@ -421,15 +429,19 @@ class StatsScorer:
         vectors = self.embedder.encode(masked + residual)
         plain = vectors[: len(masked)]
         full = _divergence(plain, labels)
-        effect = divergence_effect(plain, labels, [v.group for v in variants])
+        effect, null_median = divergence_test(plain, labels, [v.group for v in variants])
         p_value = effect.p_value
+        gap = full.gap
+        if self.adjusted and len(texts) > 2:
+            # What the largest of the pairs' gaps would be with no bias, taken off.
+            gap = (full.between - full.within - null_median) / (full.within + NOISE_FLOOR)
 
         rates = [
             float(np.mean([r for r, g in zip(refused, labels, strict=True) if g == v]))
             for v in range(len(texts))
         ]
         refusal = int(max(rates) >= 0.5 and max(rates) - min(rates) >= 0.5)
-        bias = _bias_level(full.gap)
+        bias = _bias_level(gap)
         if refusal:
             bias = max(bias, 4)
 
