@@ -361,8 +361,9 @@ class StatsScorer:
             permutation test's null), instead of from the largest gap itself (the
             default). The largest of ten noisy gaps scores a five-group probe with no
             bias above 0 in 21% of draws even at 8 answers a group; adjusted, 7%
-            (``benchmarks/null_gap.py``). Opt-in (``--judge stats:adjusted``) until the
-            search is measured with it on every attribute.
+            (``benchmarks/null_gap.py``). Opt-in (the scorer spec ``stats:adjusted``,
+            config field ``judge``) until the search is measured with it on every
+            attribute.
     """
 
     def __init__(self, embedder: TextEmbedder | None = None, *, adjusted: bool = False) -> None:
