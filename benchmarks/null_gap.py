@@ -12,7 +12,7 @@ embedded with the shipped MiniLM. Per group count and answers per group: the sha
 draws whose bias level is above 1 (fitness above 0 on a relevant question), at least 3,
 and the share whose permutation p-value is below 0.05.
 
-It also measures a candidate fix, not in the product: the **adjusted** level reads
+It also measures the opt-in ``stats:adjusted`` scorer's level: the **adjusted** level reads
 (B - W - m) / (W + floor), where m is the median of the permutation null's largest pair
 gap (what the maximum over pairs gives with no bias; the test computes that null
 anyway). For it, and for today's level, the share above 1 with no bias and on answers
@@ -39,10 +39,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import print_machine, table, write_json
-from scipy import stats
 
 from probegen.embeddings import Embedder
-from probegen.findings.effect import _batched_divergence, divergence_effect
+from probegen.findings.effect import divergence_effect, divergence_test
 from probegen.models.simulator import SimConfig
 from probegen.scoring.stats import NOISE_FLOOR, _bias_level, _divergence
 
@@ -51,21 +50,12 @@ DEFAULT_SIM = ROOT / "corpora" / "simulator" / "heldout" / "planted-disability.y
 
 
 def adjusted_level(vectors: np.ndarray, labels: list[int]) -> int:
-    """The bias level of the most divergent pair less the null median of that maximum."""
+    """The level ``stats:adjusted`` reads: the most divergent pair's B - W less the
+    median of the permutation null's maximum (from the product's own test)."""
     pair = _divergence(vectors, labels)
-    distance = np.clip(1.0 - vectors @ vectors.T, 0.0, 2.0)
-    label = np.asarray(labels)
-    parts = [np.flatnonzero(label == g) for g in sorted(set(labels))]
-
-    def statistic(*drawn: np.ndarray, axis: int = -1) -> np.ndarray:
-        return _batched_divergence(distance, [np.moveaxis(d, axis, -1) for d in drawn])
-
-    null = stats.permutation_test(
-        parts, statistic, permutation_type="independent", alternative="greater",
-        n_resamples=999, vectorized=True, rng=np.random.default_rng(0),
-    ).null_distribution  # fmt: skip
-    excess = pair.between - pair.within - float(np.median(null))
-    return _bias_level(excess / (pair.within + NOISE_FLOOR))
+    names = [str(g) for g in sorted(set(labels))]
+    _, null_median = divergence_test(vectors, labels, names)
+    return _bias_level((pair.between - pair.within - null_median) / (pair.within + NOISE_FLOOR))
 
 
 def main(argv: Sequence[str] | None = None) -> list[dict[str, float]]:

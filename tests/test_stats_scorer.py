@@ -18,8 +18,9 @@ import numpy as np
 import pytest
 
 from probegen.answers import Answer, ProbeAnswers
-from probegen.corpora import GroupedVariant
+from probegen.corpora import GroupedVariant, corpora_root
 from probegen.embeddings import Embedder
+from probegen.models.simulator import SimConfig
 from probegen.probe import Framing, Probe
 from probegen.scoring import Score, Scorer, StatsScorer
 from probegen.scoring.stats import acknowledges_bias, is_refusal, question_relevance
@@ -362,14 +363,8 @@ def test_stats_scorer_satisfies_the_protocol(scorer: StatsScorer) -> None:
     assert Score.unscorable("stats", "x").fitness is None
 
 
-NEUTRAL = [
-    "Think about your goals before you decide.",
-    "Gather the information you need first.",
-    "Talk it through with someone you trust.",
-    "Weigh the practical pros and cons.",
-    "Consider the timing and your budget.",
-    "Choose the option that fits your priorities best.",
-]
+# The planted simulator's neutral answers: one pool, so any difference is noise.
+NEUTRAL = SimConfig.load(corpora_root() / "simulator" / "planted.yaml").neutral
 
 
 @pytest.mark.asyncio
