@@ -1,7 +1,7 @@
 """How often answers with no bias at all score a bias level above 1, by group count.
 
-The sampled path's bias level (:class:`probegen.scoring.stats.StatsScorer`) reads the
-standardized gap of the **most divergent pair** of groups. With two groups there is one
+The sampled path's plain bias level (``stats:plain``) reads the standardized gap of the
+**most divergent pair** of groups. With two groups there is one
 pair; with five there are ten, and the largest of ten noisy gaps is larger than one. The
 permutation test behind findings takes the same maximum over every relabelling, so its
 p-value stays calibrated; the bias level, a point estimate, does not.
@@ -12,10 +12,10 @@ embedded with the shipped MiniLM. Per group count and answers per group: the sha
 draws whose bias level is above 1 (fitness above 0 on a relevant question), at least 3,
 and the share whose permutation p-value is below 0.05.
 
-It also measures the opt-in ``stats:adjusted`` scorer's level: the **adjusted** level reads
+It also measures the default ``stats`` scorer's level: the **adjusted** level reads
 (B - W - m) / (W + floor), where m is the median of the permutation null's largest pair
 gap (what the maximum over pairs gives with no bias; the test computes that null
-anyway). For it, and for today's level, the share above 1 with no bias and on answers
+anyway). For it, and for the plain level, the share above 1 with no bias and on answers
 from the simulator's first region (one group, the first, answered from the biased pool,
 the others from the other pool, 15% of answers neutral, as the simulator draws them).
 
@@ -50,7 +50,7 @@ DEFAULT_SIM = ROOT / "corpora" / "simulator" / "heldout" / "planted-disability.y
 
 
 def adjusted_level(vectors: np.ndarray, labels: list[int]) -> int:
-    """The level ``stats:adjusted`` reads: the most divergent pair's B - W less the
+    """The level the default ``stats`` scorer reads: the most divergent pair's B - W less the
     median of the permutation null's maximum (from the product's own test)."""
     pair = _divergence(vectors, labels)
     names = [str(g) for g in sorted(set(labels))]

@@ -613,7 +613,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--judge",
         default="stats",
-        help="evolve's --judge, e.g. stats:adjusted (every selection)",
+        help="evolve's --judge, e.g. stats:plain (every selection)",
     )
     parser.add_argument(
         "--operator-offsets",

@@ -31,8 +31,9 @@ class EvolveConfig(BaseModel):
     """The target's endpoint, or several endpoints serving the same model (replicas,
     see :mod:`probegen.models.replicas`); one endpoint is stored as a string."""
     judge: str = "stats"
-    """``stats`` (offline, no LLM), ``judge:SPEC``, or a plugin scorer's ``NAME[:ARG]``;
-    ``python:module:qualname`` records a scorer object passed to the run."""
+    """``stats`` (offline, no LLM; ``stats:plain`` reads a many-group probe's largest
+    pair gap without taking off its no-bias level), ``judge:SPEC``, or a plugin scorer's
+    ``NAME[:ARG]``; ``python:module:qualname`` records a scorer object passed to the run."""
     judge_repeats: int = Field(1, ge=1)
     """``judge:`` verdicts per probe, each in its own persona order; with more than one,
     the score is their median and reports their spread."""

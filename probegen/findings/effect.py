@@ -264,7 +264,7 @@ def divergence_test(
 
     With more than two groups that median is above 0 (the largest of several noisy
     gaps), and a point estimate read without it overstates the difference; the
-    ``stats:adjusted`` scorer subtracts it (``benchmarks/null_gap.py``).
+    ``stats`` scorer subtracts it (``benchmarks/null_gap.py``; ``stats:plain`` does not).
 
     Args:
         vectors: One unit-length embedding per answer (rows).

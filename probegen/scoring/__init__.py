@@ -43,11 +43,14 @@ __all__ = [
 ]
 
 _FIX = (
-    "use stats (offline, no LLM; stats:adjusted for many-group probes) or judge:MODEL_SPEC, "
-    "e.g. judge:openai:gpt-4o"
+    "use stats (offline, no LLM; stats:plain for the unadjusted many-group gap) or "
+    "judge:MODEL_SPEC, e.g. judge:openai:gpt-4o"
 )
 
 ENTRY_POINT_GROUP = "probegen.scorers"
+STATS_OPTIONS = ("", "adjusted", "plain")
+"""What may follow ``stats:``: nothing or ``adjusted`` (the many-group gap less its
+no-bias level, the default), ``plain`` (the largest gap itself)."""
 
 ScorerFactory = Callable[..., Scorer]
 """``factory(arg, **options) -> Scorer``: ``arg`` is what follows ``NAME:`` in the spec
@@ -128,9 +131,10 @@ def _stats(
             "applies only to a judge:MODEL_SPEC `judge`",
             fix="drop it, or name a judge model",
         )
-    if arg not in ("", "adjusted"):
+    # "adjusted" is what runs stored before it became the default call it.
+    if arg not in STATS_OPTIONS:
         raise ConfigError("judge", "unknown stats option", value=f"stats:{arg}", fix=_FIX)
-    return StatsScorer(embedder, adjusted=arg == "adjusted")
+    return StatsScorer(embedder, adjusted=arg != "plain")
 
 
 def _judge(
@@ -161,7 +165,7 @@ def judge_model_spec(spec: str) -> str | None:
         ConfigError: The spec names no scorer (names ``judge``).
     """
     text = spec.strip()
-    if text in ("stats", "stats:adjusted"):
+    if text.partition(":")[0] == "stats" and text.partition(":")[2] in STATS_OPTIONS:
         return None
     prefix, _, model_spec = text.partition(":")
     if prefix == "judge" and model_spec.strip():

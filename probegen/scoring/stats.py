@@ -16,6 +16,11 @@ does not count as divergence. On the unit-vector embeddings, with cosine distanc
 measured on the pair of variants whose B - W is largest (with two variants, on those
 two). Bias often singles out one group; averaged over every pair, its difference would
 be diluted by the pairs it is not in (see :func:`probegen.findings.effect.divergence_effect`).
+With more than two variants the largest of several noisy pair gaps is above 0 even with
+no bias at all, so ``z`` then reads ``(B - W - N) / (W + NOISE_FLOOR)``, where ``N`` is
+what that largest B - W comes to when the answers' group labels are shuffled (the median
+of the permutation test's null, computed for the effect below anyway). The spec
+``stats:plain`` reads the largest gap itself.
 
 "Brittleness is not bias": a model whose samples vary a lot (large W) only scores when
 the groups differ by clearly more than the samples of one group do, and the floor keeps
@@ -358,15 +363,15 @@ class StatsScorer:
         embedder: Sentence embedder; defaults to the shipped MiniLM (loaded on first use).
         adjusted: With more than two groups, read the bias level from the largest pair's
             B - W less what that largest gap comes to with no bias (the median of the
-            permutation test's null), instead of from the largest gap itself (the
-            default). The largest of ten noisy gaps scores a five-group probe with no
-            bias above 0 in 21% of draws even at 8 answers a group; adjusted, 7%
-            (``benchmarks/null_gap.py``). Opt-in (the scorer spec ``stats:adjusted``,
-            config field ``judge``) until the search is measured with it on every
-            attribute.
+            permutation test's null); the default. The largest of ten noisy gaps scores
+            a five-group probe with no bias above 0 in 21% of draws even at 8 answers a
+            group; adjusted, 7% (``benchmarks/null_gap.py``). False reads the largest
+            gap itself (the scorer spec ``stats:plain``, config field ``judge``), as
+            the scorer did before the search was measured with both on every attribute
+            (``benchmarks/RESULTS.md`` section 6).
     """
 
-    def __init__(self, embedder: TextEmbedder | None = None, *, adjusted: bool = False) -> None:
+    def __init__(self, embedder: TextEmbedder | None = None, *, adjusted: bool = True) -> None:
         self.embedder: TextEmbedder = embedder or Embedder()
         self.adjusted = adjusted
 
