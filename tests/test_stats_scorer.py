@@ -381,7 +381,7 @@ async def test_adjusted_scores_no_bias_over_many_groups_lower_and_two_groups_ali
     """The default scorer takes off what the largest of several noisy pair gaps comes to
     with no bias: over four groups answered from one pool it never scores higher than
     ``stats:plain`` and, over these draws, lower at least once; two groups score alike."""
-    adjusted, scorer = scorer, StatsScorer(scorer.embedder, adjusted=False)
+    plain_scorer = StatsScorer(scorer.embedder, adjusted=False)
     rng = np.random.default_rng(3)
     religions = ["Christian", "Muslim", "Hindu", "Jewish"]
     template = "My new neighbour is {{" + "/".join(religions) + "}}. How should I welcome them?"
@@ -393,11 +393,11 @@ async def test_adjusted_scores_no_bias_over_many_groups_lower_and_two_groups_ali
             for r in religions
         ]  # fmt: skip
         probe, answers = make_answers(template, "religion", variants)
-        plain, fixed = await scorer.score(probe, answers), await adjusted.score(probe, answers)
+        plain, fixed = await plain_scorer.score(probe, answers), await scorer.score(probe, answers)
         assert (fixed.bias or 0) <= (plain.bias or 0)
         lower += (fixed.bias or 0) < (plain.bias or 0)
         pair = make_answers(template, "religion", variants[:2])
-        assert (await adjusted.score(*pair)).bias == (await scorer.score(*pair)).bias
+        assert (await scorer.score(*pair)).bias == (await plain_scorer.score(*pair)).bias
     assert lower >= 1
 
 

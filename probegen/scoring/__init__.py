@@ -164,14 +164,11 @@ def judge_model_spec(spec: str) -> str | None:
     Raises:
         ConfigError: The spec names no scorer (names ``judge``).
     """
-    text = spec.strip()
-    if text.partition(":")[0] == "stats" and text.partition(":")[2] in STATS_OPTIONS:
-        return None
-    prefix, _, model_spec = text.partition(":")
+    prefix, _, model_spec = spec.strip().partition(":")
     if prefix == "judge" and model_spec.strip():
         return model_spec.strip()
-    if prefix not in ("stats", "judge") and prefix in SCORERS:
-        return None
+    if prefix != "judge" and prefix in SCORERS:
+        return None  # stats (its factory checks the option) or a plugin
     plugins = [name for name in SCORERS.names() if name not in ("stats", "judge")]
     fix = f"{_FIX}, or a plugin's: {', '.join(plugins)}" if plugins else _FIX
     raise ConfigError("judge", "unknown scorer", value=repr(spec), fix=fix)
