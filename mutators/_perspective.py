@@ -67,7 +67,7 @@ def told_about(persona: Persona, tools: Tools) -> str | None:
     template, slot = persona.analysis.template, persona.slot
     low, high = _scope(template, slot.start)
     hidden = masked(template)
-    intro = [m for m in _INTRO.finditer(hidden, low, slot.start)]
+    intro = list(_INTRO.finditer(hidden, low, slot.start))
     if not intro or not at_sentence_start(template, intro[-1].start()):
         return None
     start = intro[-1].start()
@@ -91,10 +91,10 @@ def told_about(persona: Persona, tools: Tools) -> str | None:
         if joined.group(1) == "d" and (after_i := _would_or_had(hidden, verb_at)) is None:
             return None
         edits = [(start, verb_at, subject)]
-        plural = False  # "my classmate" takes a singular verb, whatever its pronoun
+        # "my classmate" takes a singular verb, whatever the persona's pronoun.
         if after_i is not None:
             edits.append((verb_at, verb_at, " " + _SINGULAR.get(after_i, after_i)))
-        elif (verb := _conjugated_after(hidden, verb_at, plural)) is not None:
+        elif (verb := _conjugated_after(hidden, verb_at, plural=False)) is not None:
             edits.append(verb)
         else:
             return None
