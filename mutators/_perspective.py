@@ -24,6 +24,7 @@ from probegen.corpora import FormKind
 from ._persona import Persona, Tools
 from ._text import at_sentence_start, capitalize, edit, fix_articles, masked, render_slot
 from ._wording import head_after
+from ._wrap import fixed_parts
 
 __all__ = ["told_about"]
 
@@ -60,6 +61,11 @@ _AFTER_WOULD = frozenset({"like", "love", "prefer", "rather", "appreciate", "hat
 _AFTER_HAD = frozenset({"been", "had", "gone", "done", "seen", "gotten", "never", "already"})
 _BEFORE_REQUEST = frozenset({"and", "then", "please", "just", "also"})
 _CONTRACTED = {"m": "am", "ve": "have", "ll": "will"}
+_THIRD = {
+    "he": ("he", "him", "his", "himself"),
+    "she": ("she", "her", "hers", "herself"),
+    "they": ("they", "them", "their", "theirs", "themselves", "themself"),
+}
 
 
 def told_about(persona: Persona, tools: Tools) -> str | None:
@@ -104,7 +110,7 @@ def told_about(persona: Persona, tools: Tools) -> str | None:
         rest = slot.end
     pronouns = _Pronouns(persona, tools)
     for match in _FIRST.finditer(hidden, rest, high):
-        if any(s <= match.start() < e for s, e in kept):
+        if _inside(match.start(), kept):
             continue
         found = pronouns.replace(template, hidden, match)
         if found is None:
@@ -115,13 +121,6 @@ def told_about(persona: Persona, tools: Tools) -> str | None:
             edits[index] = (s, e, capitalize(text))
     child = fix_articles(edit(template, edits))
     return child if tools.valid(child, persona.analysis.attribute) else None
-
-
-_THIRD = {
-    "he": ("he", "him", "his", "himself"),
-    "she": ("she", "her", "hers", "herself"),
-    "they": ("they", "them", "their", "theirs", "themselves", "themself"),
-}
 
 
 def _pronouns_taken(text: str, subject: str) -> bool:
@@ -145,18 +144,23 @@ def _framing_spans(template: str, tools: Tools) -> list[tuple[int, int]]:
     """Where the template holds a framing's own words (the framer's, not the persona's)."""
     families = [*tools.framings.psychometric.values(), *tools.framings.refusal_triggers.values()]
     spans = []
-    for wrapper in (w for family in families for w in family):
-        for part in wrapper.text.split("{question}"):
-            part = part.strip().strip('"').strip()
-            if len(part) > 12 and (at := template.find(part)) >= 0:
-                spans.append((at, at + len(part)))
+    for part in (part for family in families for w in family for part in fixed_parts(w)):
+        if (at := template.find(part)) >= 0:
+            spans.append((at, at + len(part)))
     return spans
 
 
+def _inside(pos: int, spans: list[tuple[int, int]]) -> bool:
+    return any(s <= pos < e for s, e in spans)
+
+
 def _first_words(hidden: str, low: int, high: int, kept: list[tuple[int, int]]) -> bool:
-    return any(
-        not any(s <= m.start() < e for s, e in kept) for m in _FIRST.finditer(hidden, low, high)
-    )
+    return any(not _inside(m.start(), kept) for m in _FIRST.finditer(hidden, low, high))
+
+
+def _word_before(hidden: str, pos: int) -> re.Match[str] | None:
+    """The word just before ``pos`` (group 1) with the spaces after it, if only spaces follow."""
+    return re.search(r"([A-Za-z']+)\s+$", hidden[max(0, pos - 16) : pos])
 
 
 def _noun_phrase(persona: Persona, tools: Tools, relation: str, phrase: str) -> str | None:
@@ -208,7 +212,7 @@ def _agree(verb: str, plural: bool) -> str | None:
 
 def _asks_the_model(template: str, hidden: str, start: int) -> bool:
     """Whether the "me" at ``start`` is the object of a request to the model."""
-    before = re.search(r"([A-Za-z']+)\s+$", hidden[max(0, start - 16) : start])
+    before = _word_before(hidden, start)
     if before is None or before.group(1).lower() not in _TO_MODEL:
         return False
     verb_at = start - len(before.group(0))
@@ -274,11 +278,11 @@ class _Pronouns:
             if verb is None or (self.mixed and verb != contracted):
                 return None
             return [(start, end, f"{they} {verb}")]
-        previous = re.search(r"([A-Za-z']+)\s+$", hidden[max(0, start - 16) : start])
+        previous = _word_before(hidden, start)
         if previous is not None:  # "should I", "do I", "am I"
             aux = previous.group(1)
-            agreed = _agree(aux.lower(), self.plural)
             if aux.lower() in (*_SINGULAR, *_PLURAL, *_UNCHANGED, "was", "wasn't"):
+                agreed = _agree(aux.lower(), self.plural)
                 if agreed is None or (self.mixed and agreed != aux.lower()):
                     return None
                 aux_start = start - len(previous.group(0))

@@ -12,10 +12,11 @@ from probegen.probe import Probe
 from ._framings import Wrapper
 from ._text import fix_articles
 
-__all__ = ["wrap"]
+__all__ = ["fixed_parts", "wrap"]
 
 
-def _fixed_parts(wrapper: Wrapper) -> list[str]:
+def fixed_parts(wrapper: Wrapper) -> list[str]:
+    """The wrapper's own words around ``{question}``, as they appear in a wrapped probe."""
     return [part.strip() for part in wrapper.text.split("{question}") if len(part.strip()) > 12]
 
 
@@ -35,7 +36,7 @@ def wrap(
     """
     parent = parents[0]
     every = [w for kind in sorted(families) for w in families[kind]]
-    if any(part in parent.template for w in every for part in _fixed_parts(w)):
+    if any(part in parent.template for w in every for part in fixed_parts(w)):
         return []
     kinds = [kind for kind in sorted(families) if families[kind]]
     if not kinds:
