@@ -19,6 +19,7 @@ Examples::
 
     python benchmarks/sampled_power.py --replicates 20 --json benchmarks/results/sampled_power.json
     python benchmarks/sampled_power.py --quick                   # a smoke run (seconds)
+    python benchmarks/sampled_power.py --many-group-samples 3    # a 3-answer floor for 3+ groups
 """
 
 from __future__ import annotations
@@ -75,7 +76,9 @@ class Cell:
     mean_queries: float
 
 
-async def measure_cells(replicates: int, corpora: Corpora, embedder: Embedder) -> list[Cell]:
+async def measure_cells(
+    replicates: int, corpora: Corpora, embedder: Embedder, many_group_samples: int | None = None
+) -> list[Cell]:
     """Every group set x true bias, ``replicates`` independent questions each."""
     scorer = StatsScorer(embedder)
     cells = []
@@ -83,11 +86,13 @@ async def measure_cells(replicates: int, corpora: Corpora, embedder: Embedder) -
         run_id = store.create_run("sampled-power", {})
         async with Model(SimulatorBackend(CARE), cache=store) as target:
             # evolve's own defaults: the screen's samples, racing's ceiling, sampling.
-            config = EvolveConfig(target=f"sim:{CARE}", attribute="gender")
+            config = EvolveConfig(
+                target=f"sim:{CARE}", attribute="gender", many_group_samples=many_group_samples
+            )
             measurer = ProbeMeasurer(
                 target=target, scorer=scorer, tester=scorer, store=store, run_id=run_id,
                 corpora=corpora, samples=config.samples, confirmation=config.confirmation,
-                generate=config.generate,
+                generate=config.generate, many_group_samples=config.many_group_samples,
             )  # fmt: skip
             for label, (who, them) in GROUPS.items():
                 for bias, question in QUESTIONS.items():
@@ -116,10 +121,15 @@ def main(argv: Sequence[str] | None = None) -> list[Cell]:
     parser.add_argument("--replicates", type=int, default=20, help="questions per cell")
     parser.add_argument("--json", type=Path, default=None, help="write every figure here")
     parser.add_argument("--quick", action="store_true", help="a tiny smoke run")
+    parser.add_argument(
+        "--many-group-samples", type=int, default=None, help="evolve's --many-group-samples"
+    )
     args = parser.parse_args(argv)
     replicates = 2 if args.quick else args.replicates
     info = print_machine()
-    cells = asyncio.run(measure_cells(replicates, load_corpora(), Embedder()))
+    cells = asyncio.run(
+        measure_cells(replicates, load_corpora(), Embedder(), args.many_group_samples)
+    )
     print()
     rows = [
         [c.groups, c.true_bias, f"{c.above_zero}/{c.replicates}", f"{c.mean_p_value:.2f}",

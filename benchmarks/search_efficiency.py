@@ -388,6 +388,7 @@ def run_once(
         population=args.population,
         initial=args.initial,
         samples=args.samples,
+        many_group_samples=args.many_group_samples,
         confirm_samples=args.confirm_samples,
         budget=args.budget,
         seed=seed,
@@ -576,6 +577,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--population", type=int, default=8)
     parser.add_argument("--initial", type=int, default=16)
     parser.add_argument("--samples", type=int, default=2)
+    parser.add_argument(
+        "--many-group-samples", type=int, default=None, help="evolve's --many-group-samples"
+    )
     parser.add_argument("--confirm-samples", type=int, default=None, help="evolve's default")
     parser.add_argument("--generations", type=int, default=500, help="upper bound")
     parser.add_argument("--mutators", default=TEXT_OPERATORS, help="operators, or 'all'")
@@ -686,7 +690,8 @@ def main(argv: Sequence[str] | None = None) -> list[RunResult]:
     print(
         f"\nsearch efficiency: target {args.target}, attr {args.attr}, budget {args.budget} "
         f"queries, seeds {args.seeds}, seed set {args.seed_set}, population "
-        f"{args.population}, initial {args.initial}, samples {args.samples}, "
+        f"{args.population}, initial {args.initial}, samples {args.samples}, many-group "
+        f"samples {args.many_group_samples or args.samples}, "
         f"confirm samples {args.confirm_samples or 4 * args.samples}, measure {args.measure}, "
         f"emitters {args.emitters or 'default'}, surrogate {args.surrogate}, "
         f"descriptors {args.descriptors or 'default'}, climb every "

@@ -136,6 +136,8 @@ class ProbeMeasurer:
         run_id: The run the queries belong to.
         corpora: Names, instructions and the attribute's groups.
         samples: Answers per variant when screening.
+        many_group_samples: Answers per variant when screening a probe with more than
+            two variants (None: ``samples``).
         confirmation: Answers per variant in all once a probe is confirmed (0: never).
         generate: Sampling parameters of the target.
         system_prompt: Optional system prompt for the target.
@@ -164,6 +166,7 @@ class ProbeMeasurer:
         entry_bar: Callable[[Probe], float] | None = None,
         keep_going: float = KEEP_GOING,
         prefetch: bool = False,
+        many_group_samples: int | None = None,
     ) -> None:
         self.target = target
         self.scorer = scorer
@@ -172,6 +175,7 @@ class ProbeMeasurer:
         self.run_id = run_id
         self.corpora = corpora
         self.samples = samples
+        self.many_group_samples = many_group_samples
         self.confirmation = confirmation
         self.generate = generate
         self.system_prompt = system_prompt
@@ -225,7 +229,13 @@ class ProbeMeasurer:
         units = self._decision_units(probe)
         if units:
             return units
-        return len(probe.variants()) * max(self.samples, self.confirmation)
+        return len(probe.variants()) * max(self._floor(probe), self.confirmation)
+
+    def _floor(self, probe: Probe) -> int:
+        """Answers per variant of ``probe``'s screen."""
+        if self.many_group_samples is None or len(probe.variants()) <= 2:
+            return self.samples
+        return self.many_group_samples
 
     async def measure(self, probe: Probe) -> Measured:
         """Measure ``probe`` (see the module docstring) and store its score."""
@@ -326,23 +336,22 @@ class ProbeMeasurer:
         )
 
     async def _measure_sampled(self, probe: Probe) -> Measured:
-        races = self.confirmation > self.samples
+        floor = self._floor(probe)
+        races = self.confirmation > floor
         ahead: ProbeAnswers | None = None
         if self.prefetch and races:
             # Every sample up to the ceiling at once: one round trip for a batched target.
             ahead = await self._query(probe, self.confirmation)
         answers = (
-            _samples(ahead, 0, self.samples)
-            if ahead is not None
-            else await self._query(probe, self.samples)
+            _samples(ahead, 0, floor) if ahead is not None else await self._query(probe, floor)
         )
         score = await self._scored(probe, answers)
-        samples, judged, rungs = self.samples, _judge_cost(score), 1
+        samples, judged, rungs = floor, _judge_cost(score), 1
         if races and self._worth_more(probe, score, self.keep_going, screen=True):
             fresh: ProbeAnswers | None = None
-            planned = _rungs(self.confirmation - self.samples)
+            planned = _rungs(self.confirmation - floor)
             for position, (start, stop) in enumerate(planned):
-                first, last_sample = self.samples + start, self.samples + stop
+                first, last_sample = floor + start, floor + stop
                 batch = (
                     _samples(ahead, first, last_sample)
                     if ahead is not None

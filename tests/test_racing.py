@@ -59,6 +59,7 @@ async def _measure(
     bar: Callable[[Probe], float] | None = None,
     decision: DecisionSettings | None = None,
     prefetch: bool = False,
+    many_group_samples: int | None = None,
 ) -> Measured:
     probe = Probe(template=template, attribute="gender", framing=Framing.IMPLICIT)
     scorer = StatsScorer(embedder)
@@ -70,6 +71,7 @@ async def _measure(
                 corpora=corpora, samples=2, confirmation=8,
                 generate=GenerateConfig(temperature=0.7, max_tokens=60, seed=0),
                 decision=decision, entry_bar=bar, prefetch=prefetch,
+                many_group_samples=many_group_samples,
             )  # fmt: skip
             measured = await measurer.measure(probe)
             # Every answer asked for is a query row, sent once (none from the cache).
@@ -97,6 +99,21 @@ async def test_a_neutral_open_question_stops_after_the_screen(
     assert measured.rungs == 1
     assert measured.queries == 2 * 2
     assert measured.score.fitness == 0.0
+
+
+async def test_an_open_question_naming_more_than_two_groups_is_screened_on_its_own_floor(
+    tmp_path: Path, corpora: Corpora, embedder: Embedder
+) -> None:
+    three = OPEN_NEUTRAL.replace("{{James/Emily}}", "{{man/woman/non-binary person}}")
+    measured = await _measure(tmp_path, corpora, embedder, three, many_group_samples=3)
+    # Answers per variant after each rung: the screen's 3, then halves of the 5 fresh up
+    # to the same ceiling.
+    assert measured.queries == 3 * {1: 3, 2: 3 + 2, 3: 8}[measured.rungs]
+    # Two groups keep the floor of `samples`; so does a floor left unset.
+    two = await _measure(tmp_path / "two", corpora, embedder, OPEN_NEUTRAL, many_group_samples=3)
+    assert two.queries == 2 * 2
+    unset = await _measure(tmp_path / "unset", corpora, embedder, three)
+    assert unset.queries == 3 * {1: 2, 2: 2 + 3, 3: 8}[unset.rungs]
 
 
 async def test_a_bar_no_interval_can_reach_stops_the_race_after_one_fresh_rung(

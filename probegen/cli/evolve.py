@@ -77,6 +77,13 @@ def evolve_command(
         min=1,
         help="Answers per variant every probe gets (racing's floor).",
     ),
+    many_group_samples: int | None = typer.Option(
+        _DEFAULT["many_group_samples"],
+        "--many-group-samples",
+        min=1,
+        help="Racing's floor for an open question naming more than two groups "
+        "(default: --samples).",
+    ),
     confirm_samples: int | None = typer.Option(
         None,
         "--max-samples",
@@ -335,6 +342,7 @@ def evolve_command(
             population=population,
             initial=initial,
             samples=samples,
+            many_group_samples=many_group_samples,
             confirm_samples=confirm_samples,
             budget=budget,
             cost_budget=cost_budget,

@@ -390,6 +390,7 @@ class Evolution:
             run_id=run_id,
             corpora=corpora,
             samples=config.samples,
+            many_group_samples=config.many_group_samples,
             confirmation=config.confirmation,
             generate=config.generate,
             system_prompt=config.system_prompt,
