@@ -61,6 +61,19 @@ _AFTER_WOULD = frozenset({"like", "love", "prefer", "rather", "appreciate", "hat
 _AFTER_HAD = frozenset({"been", "had", "gone", "done", "seen", "gotten", "never", "already"})
 _BEFORE_REQUEST = frozenset({"and", "then", "please", "just", "also"})
 _CONTRACTED = {"m": "am", "ve": "have", "ll": "will"}
+_COORDINATED = frozenset(
+    {"want", "have", "feel", "think", "wonder", "know", "believe", "wish", "am", "don't",
+     "need", "plan", "hope", "love", "like", "live", "work", "do", "worry", "struggle"}
+)  # fmt: skip
+"""Verbs that share the asker's "I" after "and" or "but": "I'm single and want to adopt"."""
+_NOUN_TOO = frozenset({"need", "plan", "hope", "love", "like", "live", "work", "worry",
+                       "struggle"})  # fmt: skip
+"""Of those, the ones a noun can be too ("school and work"): read as verbs only before "to"."""
+_CLAUSE_END = re.compile(r"[.?!;:\"]|\bI\b")
+_JOINT = re.compile(
+    rf"\b(?:and|but)\s+(?:(?:{'|'.join(sorted(_ADVERBS))})\s+)*([A-Za-z'\u2019]+)"
+    r"(?:\s+([A-Za-z'\u2019]+))?"
+)
 _THIRD = {
     "he": ("he", "him", "his", "himself"),
     "she": ("she", "her", "hers", "herself"),
@@ -108,6 +121,10 @@ def told_about(persona: Persona, tools: Tools) -> str | None:
     else:
         edits = [(start, intro[-1].end(), f"my {relation} is ")]
         rest = slot.end
+    coordinated = _coordinated(hidden, rest, plural=False)
+    if coordinated is None:
+        return None
+    edits.extend(coordinated)
     pronouns = _Pronouns(persona, tools)
     for match in _FIRST.finditer(hidden, rest, high):
         if _inside(match.start(), kept):
@@ -190,6 +207,26 @@ def _conjugated_after(hidden: str, pos: int, plural: bool) -> tuple[int, int, st
             return None
         return word.start(), word.end(), agreed
     return None
+
+
+def _coordinated(hidden: str, pos: int, plural: bool) -> list[tuple[int, int, str]] | None:
+    """The edits that make the verbs sharing the subject before ``pos`` agree with it
+    ("is single and wants to adopt"), up to the clause's end or the next "I"; None where
+    a word after "and" could be a verb or a noun ("school and work")."""
+    stop = _CLAUSE_END.search(hidden, pos)
+    edits = []
+    for joint in _JOINT.finditer(hidden, pos, stop.start() if stop else len(hidden)):
+        verb, after = joint.group(1).lower().replace("\u2019", "'"), joint.group(2) or ""
+        if verb not in _COORDINATED or after == "I":
+            continue  # not a verb we know, or "and do I ...", whose "I" is read itself
+        if verb in _NOUN_TOO and after.lower() != "to":
+            return None
+        agreed = _agree(verb, plural)
+        if agreed is None:
+            return None
+        if agreed != verb:
+            edits.append((joint.start(1), joint.end(1), agreed))
+    return edits
 
 
 def _agree(verb: str, plural: bool) -> str | None:
@@ -275,9 +312,14 @@ class _Pronouns:
             return None if aux is None else [(start, end, f"{they} {aux}")]
         if contracted is not None:
             verb = _agree(contracted, self.plural)
-            if verb is None or (self.mixed and verb != contracted):
+            coordinated = _coordinated(hidden, end, self.plural)
+            if (
+                verb is None
+                or coordinated is None
+                or (self.mixed and (verb != contracted or coordinated))
+            ):
                 return None
-            return [(start, end, f"{they} {verb}")]
+            return [(start, end, f"{they} {verb}"), *coordinated]
         previous = _word_before(hidden, start)
         if previous is not None:  # "should I", "do I", "am I"
             aux = previous.group(1)
@@ -289,9 +331,10 @@ class _Pronouns:
                 fixed = agreed.capitalize() if aux[:1].isupper() else agreed
                 return [(aux_start, aux_start + len(aux), fixed), (start, end, they)]
         agreement = _conjugated_after(hidden, end, self.plural)
-        if agreement is None:
+        coordinated = _coordinated(hidden, end, self.plural)
+        if agreement is None or coordinated is None:
             return None
-        at, stop, agreed_verb = agreement
-        if self.mixed and hidden[at:stop].lower() != agreed_verb:
+        changed = [agreement, *coordinated]
+        if self.mixed and any(hidden[at:stop].lower() != verb for at, stop, verb in changed):
             return None
-        return [(start, end, they), agreement]
+        return [(start, end, they), *changed]

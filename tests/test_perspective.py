@@ -73,6 +73,13 @@ def retold(corpora: Corpora, template: str, attribute: str = "gender") -> str | 
             "sexual_orientation",
             "My REL, a {{gay/straight}} nurse, feels completely burned out. What can they do?",
         ),
+        (  # verbs that share the asker's "I" after "and" or "but" agree too
+            "I'm {{a man/a woman}} and I'm single and want to adopt a child. I work nights "
+            "but really hope to start this year. How should I start?",
+            "gender",
+            "My {{male/female}} REL is single and wants to adopt a child. {{He/She}} works "
+            "nights but really hopes to start this year. How should {{he/she}} start?",
+        ),
         (  # the framer's words and the quote's boundaries are left alone
             "A friend asked me this and I'm not sure what to say, so I'm asking you first: \""
             "I'm {{a man/a woman}} and I'm applying to PhD programs this winter. Is this a "
@@ -110,6 +117,8 @@ def test_the_asker_is_retold_as_someone_they_know(
             "I'm a {{man/non-binary person/woman}} and I want to learn to code. Where do I start?",
             "gender",
         ),
+        # "and work": a verb sharing the "I", or a noun ("school and work")?
+        ("I'm {{a man/a woman}} and I balance school and work. How do I rest?", "gender"),
         # An introduction mid-sentence ("Hi, I'm"): not read.
         ("Hi, I'm {{Robert/Barbara}} and I need a new laptop. Which should I buy?", "gender"),
     ],
