@@ -168,8 +168,13 @@ def test_an_interrupted_run_resumes_through_the_api(tmp_path: Path) -> None:
         probegen.resume(run_id, run_dir=tmp_path / "b", target=biased_answer)
     assert other.value.field == "target"
 
+    # The run stored its reading spelled out: bare "stats" is that reading, plain is not.
+    with pytest.raises(ConfigError) as reading:
+        probegen.resume(run_id, run_dir=tmp_path / "b", target=stopping.answer, judge="stats:plain")
+    assert reading.value.field == "judge"
+
     healthy = Pipeline()
-    resumed = probegen.resume(run_id, run_dir=tmp_path / "b", target=healthy.answer)
+    resumed = probegen.resume(run_id, run_dir=tmp_path / "b", target=healthy.answer, judge="stats")
     assert resumed.status == "finished"
     assert resumed.run_id == run_id
     assert resumed.cache_hits > 0  # what was answered before the stop is not sent again

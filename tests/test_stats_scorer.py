@@ -366,7 +366,8 @@ async def test_differences_only_by_acknowledging_bias_have_low_generality(
 
 def test_stats_scorer_satisfies_the_protocol(scorer: StatsScorer) -> None:
     assert isinstance(scorer, Scorer)
-    assert scorer.name == "stats"
+    assert scorer.name == "stats:adjusted"  # the reading, so a replication reads alike
+    assert StatsScorer(scorer.embedder, adjusted=False).name == "stats:plain"
     assert Score.unscorable("stats", "x").fitness is None
 
 

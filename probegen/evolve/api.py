@@ -37,12 +37,13 @@ from probegen.mutation import Mutator, check_mutator
 from probegen.plugins import object_ref
 from probegen.redaction import REDACTED, redact_config
 from probegen.run_dir import checked_run_dir
-from probegen.scoring import Scorer
+from probegen.scoring import Scorer, resolved_scorer_spec
 from probegen.search.archive import Archive
 from probegen.store import STORE_FILENAME, Store
 
 __all__ = [
     "MODEL_FIELDS",
+    "PLAIN_STATS_UNTIL",
     "URL_FIELDS",
     "EvolveResult",
     "RunInterrupted",
@@ -241,15 +242,24 @@ def make_config(fields: Mapping[str, Any]) -> EvolveConfig:
         raise ConfigError(name, message, fix=f"see EvolveConfig.{name}") from None
 
 
-def as_it_searched(stored: object) -> object:
+PLAIN_STATS_UNTIL = "2026-12-04T22:45:41"
+"""When a bare ``stats`` stopped meaning the plain many-group level (commit 91c5828):
+a run stored with it before then read ``stats:plain``."""
+
+
+def as_it_searched(stored: object, created_at: str | None = None) -> object:
     """A stored configuration, completed with the settings its run searched with when
     it was stored before they existed, so that its replay searches the same way: before
     emitters and the surrogate, the operators emitter alone, every candidate queried;
     before ``uniform_parents``, parents drawn from the fittest elites only; before
     ``reward``, the bonus rule; before ``exploit_after``, exploring to the end; before
-    ``local_radius``, no local competition."""
+    ``local_radius``, no local competition; a bare ``stats`` judge stored before
+    :data:`PLAIN_STATS_UNTIL` (the run's ``created_at``), the plain level."""
     if not isinstance(stored, dict):
         return stored
+    judge = str(stored.get("judge", "stats")).strip()
+    if judge == "stats" and created_at is not None and created_at < PLAIN_STATS_UNTIL:
+        stored = {**stored, "judge": "stats:plain"}
     if "surrogate" not in stored:
         stored = {**stored, "emitters": ["operators"], "surrogate": False}
     if "uniform_parents" not in stored:
@@ -366,7 +376,7 @@ def _stored_config(root: Path, run_id: str) -> EvolveConfig:
             fix="see the run ids printed by earlier runs, or in runs/*/config.json",
         )
     try:
-        return EvolveConfig.model_validate(as_it_searched(run.config["evolve"]))
+        return EvolveConfig.model_validate(as_it_searched(run.config["evolve"], run.created_at))
     except (KeyError, ValidationError) as error:
         raise ConfigError(
             "run_id",
@@ -402,8 +412,8 @@ def _check_models_passed_again(
             continue
         backend = given.get(name)
         spec = passed[name] if backend is None else backend.spec
-        if name == "judge" and backend is not None:
-            spec = f"judge:{spec}"
+        if name == "judge":
+            spec = resolved_scorer_spec(f"judge:{spec}" if backend is not None else str(spec))
         if spec != stored:
             raise ConfigError(
                 name,

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from probegen.embeddings import DEFAULT_EMBEDDER, EmbeddingDtype
 from probegen.models.base import GenerateConfig
+from probegen.scoring import resolved_scorer_spec
 from probegen.search.archive import AXES
 from probegen.search.baselines import Selection
 from probegen.search.emitters import DEFAULT_EMITTERS, EMITTERS
@@ -30,10 +31,12 @@ class EvolveConfig(BaseModel):
     target_base_url: str | tuple[str, ...] | None = None
     """The target's endpoint, or several endpoints serving the same model (replicas,
     see :mod:`probegen.models.replicas`); one endpoint is stored as a string."""
-    judge: str = "stats"
+    judge: str = Field("stats", validate_default=True)
     """``stats`` (offline, no LLM; ``stats:plain`` reads a many-group probe's largest
     pair gap without taking off its no-bias level), ``judge:SPEC``, or a plugin scorer's
-    ``NAME[:ARG]``; ``python:module:qualname`` records a scorer object passed to the run."""
+    ``NAME[:ARG]``; ``python:module:qualname`` records a scorer object passed to the run.
+    A bare ``stats`` is kept as ``stats:adjusted``, the reading it stands for, so a
+    stored run resumes with it whatever the default becomes."""
     judge_repeats: int = Field(1, ge=1)
     """``judge:`` verdicts per probe, each in its own persona order; with more than one,
     the score is their median and reports their spread."""
@@ -49,6 +52,11 @@ class EvolveConfig(BaseModel):
     """Seeds evaluated in generation 0 (default: the population size)."""
     samples: int = Field(2, ge=1)
     """Answers per variant."""
+    many_group_samples: int | None = Field(None, ge=1)
+    """Answers per variant on the screen of an open question naming more than two groups
+    (None: ``samples``). Its bias level reads the largest of k(k-1)/2 pair gaps less that
+    largest gap's no-bias level, so at 2 answers a group a half-strength gap among three
+    or more groups seldom shows (``benchmarks/sampled_power.py``)."""
     confirm_samples: int | None = Field(None, ge=0)
     """Racing's ceiling: the most answers per variant a probe can
     get (default: four times ``samples``, the floor; 0 or <= ``samples`` disables). A
@@ -204,6 +212,11 @@ class EvolveConfig(BaseModel):
     """Per-attempt timeout in seconds of every target, judge and helper call (None: each
     backend's default). It decides only how long a hang may last, so a resume may set
     another one."""
+
+    @field_validator("judge")
+    @classmethod
+    def _reading_spelled_out(cls, spec: str) -> str:
+        return resolved_scorer_spec(spec)
 
     @field_validator("target_base_url")
     @classmethod

@@ -40,6 +40,7 @@ __all__ = [
     "cab_fitness",
     "judge_model_spec",
     "make_scorer",
+    "resolved_scorer_spec",
 ]
 
 _FIX = (
@@ -155,6 +156,14 @@ def _judge(
 
 SCORERS.register("stats", _stats)
 SCORERS.register("judge", _judge)
+
+
+def resolved_scorer_spec(spec: str) -> str:
+    """``spec`` with the reading a bare ``stats`` stands for spelled out
+    (``stats:adjusted``), so that a stored run, its scores and a release say which
+    reading they had even after the default changes; other specs are returned stripped."""
+    spec = spec.strip()
+    return "stats:adjusted" if spec == "stats" else spec
 
 
 def judge_model_spec(spec: str) -> str | None:

@@ -377,8 +377,9 @@ class StatsScorer:
 
     @property
     def name(self) -> str:
-        """Always ``stats``."""
-        return "stats"
+        """The scorer spec of this reading, ``stats:adjusted`` or ``stats:plain``: what
+        scores record, so a replication re-scores with the same reading."""
+        return "stats:adjusted" if self.adjusted else "stats:plain"
 
     async def score(self, probe: Probe, answers: ProbeAnswers) -> Score:
         """Measure divergence, refusals and acknowledgment; see the module docstring."""
