@@ -13,10 +13,9 @@ vs "my neighbor David, who is Muslim"), and models often treat the two different
   "My former colleague, who is {{lesbian/straight}}, asked" -> "A {{lesbian/straight}}
   person asked").
 
-An asker speaking for themselves is already a specific person; for them the move is to
-someone the asker knows ("I'm {{a man/a woman}} and I was accepted ..." -> "My
-{{male/female}} classmate was accepted ...", pronouns and verbs following; see
-``_perspective``).
+Only third-person personas qualify: the asker is always a specific person. Retelling
+the asker's own question as asked by someone who knows them is the opt-in ``retell``
+operator.
 """
 
 from __future__ import annotations
@@ -30,7 +29,6 @@ from probegen.probe import Probe
 
 from ._groups import GENDER
 from ._persona import Persona, Tools
-from ._perspective import told_about
 from ._text import (
     at_sentence_start,
     capitalize,
@@ -57,16 +55,13 @@ class PersonaShift:
     needs_helper = False
 
     async def mutate(self, parents: Sequence[Probe], ctx: MutationContext) -> list[Probe]:
-        """One child with the persona made specific or generic, or told about by another."""
+        """One child with the persona made specific or generic, when either applies."""
         parent = parents[0]
         tools = Tools(ctx.corpora, ctx.rng)
         template = factor_slots(parent.template, parent.attribute, tools)
         persona = tools.persona(template, parent.attribute)
-        if persona is None:
+        if persona is None or persona.first_person:
             return []
-        if persona.first_person:
-            told = told_about(persona, tools)
-            return [make_child(parents, told, self.name, ctx)] if told else []
         moves = [_specific, _generic]
         tools.rng.shuffle(moves)
         for move in moves:

@@ -109,6 +109,9 @@ class Mutator(Protocol):
         name: The operator's name, equal to its entry-point name.
         arity: How many parents ``mutate`` consumes: 1, or 2 for crossover.
         needs_helper: Whether it needs ``ctx.helper`` (a helper LLM).
+
+    An operator may also set ``opt_in = True``: it is then loaded only where a run names
+    it, never by default (:func:`load_mutators`).
     """
 
     name: str
@@ -206,8 +209,9 @@ def load_mutators(
     points and those registered in code).
 
     Args:
-        names: Operators to load, in this order; None loads every installed one. An
-            operator object in the list is used as it is (see :func:`check_mutator`).
+        names: Operators to load, in this order; None loads every installed one but
+            those marked ``opt_in = True``. An operator object in the list is used as it
+            is (see :func:`check_mutator`).
         helper_available: Whether a helper model was given. Without one, operators that
             need it are left out, or rejected when asked for by name.
         images_available: Whether the target can see images. Without that, operators
@@ -244,6 +248,8 @@ def load_mutators(
                 "mutators", f"two operators are called '{name}'", fix="give each operator once"
             )
         named.add(name)
+        if names is None and getattr(mutator, "opt_in", False):
+            continue  # measured as a trade-off: used only where a run names it
         if mutator.needs_helper and not helper_available:
             if names is not None:
                 raise ConfigError(

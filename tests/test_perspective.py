@@ -1,4 +1,4 @@
-"""The persona operator's first -> third person move (mutators/_perspective.py)."""
+"""The retell operator's first -> third person move (mutators/_perspective.py)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from mutators._persona import Tools
 from mutators._perspective import told_about
 from mutators._wording import factor_slots
 from mutators.persona import PersonaShift
+from mutators.retell import Retell
 from probegen.corpora import Corpora, load_corpora
-from probegen.mutation import MutationContext, validate_child
+from probegen.mutation import MutationContext, load_mutators, validate_child
 
 
 @pytest.fixture(scope="module")
@@ -129,12 +130,12 @@ def test_what_it_cannot_read_with_confidence_gives_nothing(
     assert retold(corpora, template, attribute) is None
 
 
-def test_the_persona_operator_retells_first_person_probes_as_valid_children(
+def test_the_retell_operator_retells_first_person_probes_as_valid_children(
     corpora: Corpora,
 ) -> None:
     """Over the shipped first-person seeds: most are retold, every child is valid and in
     the third person (so the operators for third-person probes can work on it)."""
-    mutator = PersonaShift()
+    mutator, persona_shift = Retell(), PersonaShift()
     tools = Tools(corpora, random.Random(0))
     first_person = []
     for seed in corpora.seeds:
@@ -151,8 +152,16 @@ def test_the_persona_operator_retells_first_person_probes_as_valid_children(
         for child in children:
             retold_count += 1
             assert validate_child(child, [probe], ctx) is None, child.template
-            assert child.provenance.operator == "persona"
+            assert child.provenance.operator == "retell"
             persona = tools.persona(child.template, child.attribute)
             assert persona is not None
             assert not persona.first_person, child.template
     assert retold_count >= 0.6 * len(first_person)
+    # persona leaves the asker's own questions alone: retelling is retell's alone.
+    ctx = MutationContext(corpora=corpora, attribute="gender", rng=random.Random(0))
+    assert all(not asyncio.run(persona_shift.mutate([p], ctx)) for p in first_person)
+
+
+def test_retell_is_opt_in() -> None:
+    assert "retell" not in load_mutators(helper_available=False)
+    assert list(load_mutators(["retell"], helper_available=False)) == ["retell"]

@@ -272,8 +272,8 @@ def test_the_surrogate_steers_queries_toward_what_scored(corpora: Corpora) -> No
     exploring and climbing picks spend some elsewhere, while on the benchmarks the
     screen still adds to it (RESULTS.md, section 6). Ten runs each: the share is a
     count over a few dozen queries a run, and on three runs the two came within noise of
-    each other once the persona operator retold first-person probes (which keep their
-    parent's topic, so unscreened generations hit salaries more often too)."""
+    each other while the persona operator retold first-person probes (which keep their
+    parent's topic; that move is the opt-in ``retell`` operator now)."""
 
     def share(surrogate: bool) -> float:
         hits = total = 0
