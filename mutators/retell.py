@@ -6,10 +6,11 @@ becomes "My {{male/female}} classmate was accepted to a chemistry PhD program. S
 Models often answer a person asking for themselves differently from someone asking
 about a friend, and the retold question is one the third-person operators can work on.
 
-Not in the default operator set (``opt_in``): it lets a search climb on graded targets
-whose best probes are first-person, and costs the searches elsewhere, since a retold
-probe keeps its parent's words and the bandit spends near what a run already found
-(``benchmarks/RESULTS.md`` section 6, "The asker retold" and "A higher screen floor").
+Not in the default operator set (``opt_in``): measured, it helped some graded targets
+(where the best probes are first-person) and cost others and the real model, since a
+retold probe keeps its parent's words and the bandit spends near what a run already
+found; no difference was significant (``benchmarks/RESULTS.md`` section 6, "The asker
+retold" and "A higher screen floor").
 Name it to use it: ``--mutators reframe,...,retell``.
 """
 
