@@ -132,7 +132,7 @@ def _stats(
             "applies only to a judge:MODEL_SPEC `judge`",
             fix="drop it, or name a judge model",
         )
-    # "adjusted" is what runs stored before it became the default call it.
+    # "adjusted" is how runs and scores name the default reading (resolved_scorer_spec).
     if arg not in STATS_OPTIONS:
         raise ConfigError("judge", "unknown stats option", value=f"stats:{arg}", fix=_FIX)
     return StatsScorer(embedder, adjusted=arg != "plain")
