@@ -13,13 +13,16 @@ between-group statistic averaged over every pair of groups is diluted.
 Each replicate prefixes the question with "(Case i.)", so the simulator draws other
 answers (they are seeded by the question's text); replicates are independent draws of
 the same true bias. Per cell: the share scored above 0 (at true bias 0, the share of
-false positives), the mean p-value of the between-group test and the mean queries.
+false positives), the mean p-value of the between-group test, the mean queries, and
+where the race stopped: after the screen, after a rung short of the ceiling, or at the
+ceiling (so a missed bias can be told apart: lost at the screen or on the fresh data).
 
 Examples::
 
     python benchmarks/sampled_power.py --replicates 20 --json benchmarks/results/sampled_power.json
     python benchmarks/sampled_power.py --quick                   # a smoke run (seconds)
     python benchmarks/sampled_power.py --many-group-samples 3    # a 3-answer floor for 3+ groups
+    python benchmarks/sampled_power.py --keep-going 0.7          # racing goes on more often
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from _common import print_machine, table, write_json
 from probegen.corpora import Corpora, load_corpora
 from probegen.embeddings import Embedder
 from probegen.evolve.config import EvolveConfig
-from probegen.measure import ProbeMeasurer
+from probegen.measure import KEEP_GOING, Measured, ProbeMeasurer
 from probegen.models import Model
 from probegen.models.simulator import GRADED_SIM_CONFIGS, SimulatorBackend
 from probegen.probe import Framing, Probe
@@ -74,10 +77,20 @@ class Cell:
     above_zero: int
     mean_p_value: float
     mean_queries: float
+    stopped_at_screen: int = 0
+    """Replicates whose race ended on the screen (no fresh data)."""
+    stopped_midway: int = 0
+    """Replicates stopped for futility after a rung short of the ceiling."""
+    at_ceiling: int = 0
+    """Replicates that reached the ceiling (their score is the fresh data's)."""
 
 
 async def measure_cells(
-    replicates: int, corpora: Corpora, embedder: Embedder, many_group_samples: int | None = None
+    replicates: int,
+    corpora: Corpora,
+    embedder: Embedder,
+    many_group_samples: int | None = None,
+    keep_going: float = KEEP_GOING,
 ) -> list[Cell]:
     """Every group set x true bias, ``replicates`` independent questions each."""
     scorer = StatsScorer(embedder)
@@ -93,10 +106,12 @@ async def measure_cells(
                 target=target, scorer=scorer, tester=scorer, store=store, run_id=run_id,
                 corpora=corpora, samples=config.samples, confirmation=config.confirmation,
                 generate=config.generate, many_group_samples=config.many_group_samples,
+                keep_going=keep_going,
             )  # fmt: skip
             for label, (who, them) in GROUPS.items():
                 for bias, question in QUESTIONS.items():
                     scored, p_values, queries = 0, [], []
+                    stops = [0, 0, 0]  # screen, midway, ceiling
                     for case in range(replicates):
                         template = f"(Case {case}.) " + question.format(who=who, them=them)
                         probe = Probe(
@@ -107,12 +122,20 @@ async def measure_cells(
                         effect = measured.score.effect
                         p_values.append(effect.p_value if effect is not None else 1.0)
                         queries.append(measured.queries)
+                        stops[_stop(measured, measurer, probe)] += 1
                     cells.append(
                         Cell(label, bias, replicates, scored, statistics.fmean(p_values),
-                             statistics.fmean(queries))
+                             statistics.fmean(queries), *stops)
                     )  # fmt: skip
                     print(f"{label}, true bias {bias}: {scored}/{replicates}", flush=True)
     return cells
+
+
+def _stop(measured: Measured, measurer: ProbeMeasurer, probe: Probe) -> int:
+    """0: the race ended on the screen; 1: after a rung short of the ceiling; 2: at it."""
+    if measured.rungs <= 1:
+        return 0
+    return 2 if measured.queries >= measurer.planned_queries(probe) else 1
 
 
 def main(argv: Sequence[str] | None = None) -> list[Cell]:
@@ -124,19 +147,29 @@ def main(argv: Sequence[str] | None = None) -> list[Cell]:
     parser.add_argument(
         "--many-group-samples", type=int, default=None, help="evolve's --many-group-samples"
     )
+    parser.add_argument(
+        "--keep-going",
+        type=float,
+        default=KEEP_GOING,
+        help=f"racing's p-value to go on below (default {KEEP_GOING})",
+    )
     args = parser.parse_args(argv)
     replicates = 2 if args.quick else args.replicates
     info = print_machine()
     cells = asyncio.run(
-        measure_cells(replicates, load_corpora(), Embedder(), args.many_group_samples)
+        measure_cells(
+            replicates, load_corpora(), Embedder(), args.many_group_samples, args.keep_going
+        )
     )
     print()
     rows = [
         [c.groups, c.true_bias, f"{c.above_zero}/{c.replicates}", f"{c.mean_p_value:.2f}",
-         f"{c.mean_queries:.1f}"]
+         f"{c.mean_queries:.1f}", f"{c.stopped_at_screen}/{c.stopped_midway}/{c.at_ceiling}"]
         for c in cells
     ]  # fmt: skip
-    print(table(["groups", "true bias", "scored above 0", "mean p-value", "mean queries"], rows))
+    headers = ["groups", "true bias", "scored above 0", "mean p-value", "mean queries",
+               "stopped: screen/midway/ceiling"]  # fmt: skip
+    print(table(headers, rows))
     write_json(args.json, {"machine": info, "cells": [asdict(c) for c in cells]})
     return cells
 

@@ -406,6 +406,7 @@ def run_once(
         **({} if args.reward is None else {"reward": args.reward}),
         operator_offsets=args.operator_offsets,
         **({} if args.local_radius is None else {"local_radius": args.local_radius}),
+        **({} if args.explore_new_words is None else {"explore_new_words": args.explore_new_words}),
         distinct_measurements=args.distinct_measurements,
         judge=args.judge,
         **({"pool_factor": args.pool_factor} if args.pool_factor else {}),
@@ -632,6 +633,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="evolve's --local-radius (0: the archive cell's bar alone; default: evolve's)",
     )
     parser.add_argument(
+        "--explore-new-words",
+        type=int,
+        default=None,
+        help="evolve's --explore-new-words (0: exploring picks by uncertainty alone; "
+        "default: evolve's)",
+    )
+    parser.add_argument(
         "--screen-per-probe", action="store_true", help="evolve's --screen-per-probe"
     )
     parser.add_argument(
@@ -698,6 +706,7 @@ def main(argv: Sequence[str] | None = None) -> list[RunResult]:
         f"{'default' if args.climb_every is None else args.climb_every}, "
         f"reward {args.reward or 'default'}, operator offsets {args.operator_offsets}, "
         f"local radius {'default' if args.local_radius is None else args.local_radius}, "
+        f"new words {'default' if args.explore_new_words is None else args.explore_new_words}, "
         f"distinct measurements {args.distinct_measurements}, judge {args.judge}, "
         f"screen per {'probe' if args.screen_per_probe else 'query'}, pool factor "
         f"{args.pool_factor or 'default'}, uniform parents "

@@ -76,7 +76,7 @@ from probegen.scoring.stats import StatsScorer
 from probegen.scoring.stats import reachable_fitness as stats_reachable
 from probegen.store import Store
 
-__all__ = ["Measured", "ProbeMeasurer", "Replication"]
+__all__ = ["KEEP_GOING", "Measured", "ProbeMeasurer", "Replication"]
 
 _OTHER_NAME_ROUNDS = 2
 KEEP_GOING = 0.5

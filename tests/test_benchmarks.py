@@ -207,6 +207,9 @@ def test_sampled_power_quick(capsys: pytest.CaptureFixture[str]) -> None:
     assert {c.true_bias for c in cells} == {0.0, 0.25, 0.5, 0.75}
     assert all(0 <= c.above_zero <= c.replicates == 2 for c in cells)
     assert all(c.mean_queries >= 4 for c in cells)  # at least the 2-sample screen
+    # Every replicate's race ended somewhere; one scored above 0 had fresh data.
+    assert all(c.stopped_at_screen + c.stopped_midway + c.at_ceiling == 2 for c in cells)
+    assert all(c.above_zero <= c.stopped_midway + c.at_ceiling for c in cells)
     assert "scored above 0" in capsys.readouterr().out
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 from collections.abc import Callable
 from typing import cast
@@ -213,6 +214,18 @@ def test_a_pool_is_screened_down_to_the_population(corpora: Corpora) -> None:
     s.tell(told(asked, corpora, lambda p: 0.0))
     assert sum(s.emitter_bandit._pending.values()) == 0
     assert len(s.surrogate or []) == 12 + 5  # seeds and the queried children
+
+
+def test_the_vocabulary_holds_the_words_of_what_was_queried_only(corpora: Corpora) -> None:
+    s = scheduler(corpora, surrogate=True, pool_factor=4)
+    s.screen = dataclasses.replace(s.screen, new_words=3)
+    seeds = seeded(s, corpora)
+    assert all(s.vocabulary.new_in(c.probe.template) == 0 for c in seeds)
+    asked = asyncio.run(s.ask(5, 1))
+    assert len(asked) == 5  # the screen reads each candidate's new words
+    assert all(s.vocabulary.new_in(c.probe.template) == 0 for c in asked)
+    unseen = "Should {{James/Emily}} become a lighthouse keeper?"
+    assert s.vocabulary.new_in(unseen) == 3  # become, lighthouse, keeper
 
 
 def test_candidates_never_duplicate_each_other_or_earlier_ones(corpora: Corpora) -> None:

@@ -170,6 +170,45 @@ def test_every_fourth_pick_goes_where_the_model_knows_least() -> None:
     assert exploring[3] == 5
 
 
+def test_with_new_words_an_exploring_pick_goes_first_to_words_never_queried() -> None:
+    surrogate = FitnessSurrogate()
+    surrogate.observe(circle([0.0, 0.05, 0.1]), [0.8, 0.8, 0.7])
+    # As above, and candidate 4 (a near-copy the model is sure of) brings two new words.
+    pool = circle([0.01, 0.02, 0.03, 0.04, 0.06, 2.5])
+    arguments: dict[str, object] = {
+        "n": 4,
+        "cells": [(str(i),) for i in range(6)],
+        "bars": {},
+        "novelty": [0.0] * 6,
+        "costs": [1] * 6,
+        "new_words": [0, 0, 0, 0, 2, 1],
+    }
+    by_uncertainty = select_batch(surrogate, pool, **arguments).chosen  # type: ignore[arg-type]
+    assert by_uncertainty[3] == 5  # new_words off: the counts are not read
+    words = select_batch(
+        surrogate,
+        pool,
+        weights=ScreenWeights(new_words=3),
+        **arguments,  # type: ignore[arg-type]
+    ).chosen
+    assert words[:3] == by_uncertainty[:3]  # only the exploring pick changes
+    assert words[3] == 4
+    # Counted up to 1, both bring new words, and the model's uncertainty decides.
+    capped = select_batch(
+        surrogate,
+        pool,
+        weights=ScreenWeights(new_words=1),
+        **arguments,  # type: ignore[arg-type]
+    ).chosen
+    assert capped[3] == 5
+    with pytest.raises(ValueError, match="new words"):
+        select_batch(
+            surrogate,
+            pool,
+            **{**arguments, "new_words": [1]},  # type: ignore[arg-type]
+        )
+
+
 def test_with_climb_every_4_the_second_of_every_four_picks_climbs_from_the_fittest_parent() -> None:
     """Expected improvement over each cell's incumbent prefers copying a strong probe
     into new cells; the climbing pick tries to beat it in its own cell instead."""

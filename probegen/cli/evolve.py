@@ -250,6 +250,13 @@ def evolve_command(
         help="Local competition before exploiting: a candidate must beat the best probe "
         "measured within this cosine similarity, besides its cell's best (0: the cell's).",
     ),
+    explore_new_words: int = typer.Option(
+        _DEFAULT["explore_new_words"],
+        "--explore-new-words",
+        min=0,
+        help="The screen's exploring picks go first to candidates bringing the most words "
+        "no queried question used, counted up to N (0: by the model's uncertainty alone).",
+    ),
     screen_per_query: bool = typer.Option(
         _DEFAULT["screen_per_query"],
         "--screen-per-query/--screen-per-probe",
@@ -369,6 +376,7 @@ def evolve_command(
             distinct_measurements=distinct_measurements,
             operator_offsets=operator_offsets,
             local_radius=local_radius,
+            explore_new_words=explore_new_words,
             screen_per_query=screen_per_query,
             timeout_s=timeout,
             batch=batch,

@@ -170,6 +170,11 @@ class EvolveConfig(BaseModel):
     it: on a held-out religion set the search found 1.05 of 3 regions, random sampling
     1.10; with 0.85, 1.55 (RESULTS.md, section 6). 0.85 keeps rewordings and added
     framings of one question together (0.8-0.95) and other situations apart (< 0.5)."""
+    explore_new_words: int = Field(0, ge=0)
+    """With the surrogate: its exploring picks go first to candidates that bring the
+    most content words no queried question used, counted up to this many (0: by the
+    model's uncertainty alone; see :class:`~probegen.search.surrogate.ScreenWeights`,
+    ``new_words``)."""
     screen_per_query: bool = True
     """With the surrogate: rank candidates by value per planned query (False: per
     candidate)."""

@@ -367,6 +367,7 @@ class Evolution:
                 per_query=config.screen_per_query,
                 operator_sd=config.operator_offsets,
                 local_radius=config.local_radius,
+                new_words=config.explore_new_words,
             ),
             admissible=(
                 (lambda probe: self.measurer.uses_decision(probe))

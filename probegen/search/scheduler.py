@@ -48,6 +48,7 @@ from probegen.search.surrogate import (
     ScreenWeights,
     select_batch,
 )
+from probegen.search.words import Vocabulary
 
 __all__ = ["Candidate", "EmitterStats", "Evaluated", "OperatorStats", "Scheduler"]
 
@@ -326,6 +327,8 @@ class Scheduler:
         # sentence after a decision probe's question is its parent's measurement under a
         # new id, and would take a slot of the generation.
         self.measured_as = measured_as
+        self.vocabulary = Vocabulary()
+        """Content words of every question queried (the screen's ``new_words``)."""
         self._measured: set[tuple[str, str]] = set()
         self._measured_keys: dict[str, tuple[str, str] | None] = {}
         self._signatures: dict[str, tuple[str, ...]] = {}
@@ -530,6 +533,9 @@ class Scheduler:
                 if self.residuals is not None
                 else None
             ),
+            new_words=(
+                [self.vocabulary.new_in(t) for t in templates] if self.screen.new_words else None
+            ),
         )
         chosen = []
         for position in selection.chosen:
@@ -608,6 +614,7 @@ class Scheduler:
                 self._measured.add(key)
             self._asked[probe.id] = candidate
         self.index.add_many([(c.probe.id, c.probe.template) for c in candidates])
+        self.vocabulary.add(c.probe.template for c in candidates)
 
     # --- tell --------------------------------------------------------------------------
 

@@ -309,6 +309,14 @@ class ScreenWeights:
             graded simulators only together with climbing (RESULTS.md, section 6).
         operator_sd: Prior standard deviation of each mutation operator's offset to the
             predictions (:class:`OperatorResiduals`); 0 (the default): no offsets.
+        new_words: An exploring pick goes first to the candidates that bring the most
+            content words no queried question used, counted up to this many, and among
+            them to the one the model knows least about; 0 (the default): by the
+            model's uncertainty alone. The model embeds whole questions, and a sentence
+            embedding is dominated by a question's shape, so a question on a new
+            subject in a familiar shape ("torn between majoring in nursing and ...")
+            sits among questions measured at 0 and is never picked
+            (:mod:`probegen.search.words`; RESULTS.md, section 6).
         local_radius: Local competition: a candidate's bar is also the best fitness
             measured within this cosine similarity of it (its question family), not
             only its archive cell's; 0 (the default): the cell's alone. Against the
@@ -327,6 +335,7 @@ class ScreenWeights:
     per_query: bool = True
     operator_sd: float = 0.0
     local_radius: float = 0.0
+    new_words: int = 0
 
 
 @dataclass(frozen=True)
@@ -354,6 +363,7 @@ def select_batch(
     weights: ScreenWeights = ScreenWeights(),
     climbing: Sequence[float] | None = None,
     offsets: Sequence[tuple[float, float]] | None = None,
+    new_words: Sequence[int] | None = None,
 ) -> Selection:
     """Choose up to ``n`` pool candidates by acquisition (module docstring).
 
@@ -372,6 +382,8 @@ def select_batch(
         offsets: Per candidate, the posterior mean and standard deviation of its
             operator's offset (:class:`OperatorResiduals`), added to the prediction and
             to its uncertainty; None: none.
+        new_words: Per candidate, how many of its content words no queried question
+            used (read only with ``weights.new_words``); None: not counted.
     """
     mean, cov = surrogate.posterior(vectors)
     size = len(mean)
@@ -381,6 +393,13 @@ def select_batch(
         raise ValueError("select_batch: give one climbing fitness per vector")
     if offsets is not None and len(offsets) != size:
         raise ValueError("select_batch: give one operator offset per vector")
+    if new_words is not None and len(new_words) != size:
+        raise ValueError("select_batch: give one count of new words per vector")
+    fresh = (
+        np.minimum(np.asarray(new_words, dtype=np.int64), weights.new_words)
+        if new_words is not None and weights.new_words > 0
+        else np.zeros(size, dtype=np.int64)
+    )
     offset = np.asarray(offsets, dtype=np.float64).reshape(size, 2) if offsets else None
     shift, shift_sd = (offset[:, 0], offset[:, 1]) if offset is not None else (0.0, 0.0)
     predicted = mean.tolist()  # the model's own prediction, which residuals are taken of
@@ -423,7 +442,10 @@ def select_batch(
             # An exploring pick: where the model is least sure of what a question is
             # about (the believer update below then keeps the next exploring pick away
             # from this one); operators' uncertainty is for expected improvement.
-            pick = int(np.argmax(np.round(np.where(open_, model_sd, -np.inf), _DECIMALS)))
+            # Words no queried question used come first (``new_words``), since the
+            # model's uncertainty cannot see a new subject in a familiar shape.
+            newest = open_ & (fresh == int(np.max(np.where(open_, fresh, -1))))
+            pick = int(np.argmax(np.round(np.where(newest, model_sd, -np.inf), _DECIMALS)))
         chosen.append(pick)
         picked_acquisition.append(float(score[pick]))
         open_[pick] = False
