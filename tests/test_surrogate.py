@@ -145,68 +145,45 @@ def test_many_points_are_capped_keeping_the_positive_ones() -> None:
     assert mean[0] > 0.3  # the one positive, outside the 20 most recent, is still known
 
 
-def test_every_fourth_pick_goes_where_the_model_knows_least() -> None:
+def exploring_picks(weights: ScreenWeights, new_words: list[int] | None = None) -> list[int]:
+    """Four picks from five near-copies of the paying idea (in five cells, so each keeps
+    its value) and one question far from everything measured (candidate 5)."""
     surrogate = FitnessSurrogate()
     surrogate.observe(circle([0.0, 0.05, 0.1]), [0.8, 0.8, 0.7])
-    # Five near-copies of the paying idea (in five cells, so each keeps its value), then
-    # one question far from everything measured.
     pool = circle([0.01, 0.02, 0.03, 0.04, 0.06, 2.5])
-    arguments: dict[str, object] = {
-        "n": 4,
-        "cells": [(str(i),) for i in range(6)],
-        "bars": {},
-        "novelty": [0.0] * 6,
-        "costs": [1] * 6,
-    }
-    greedy = select_batch(
+    return select_batch(
         surrogate,
         pool,
-        weights=ScreenWeights(explore_every=0),
-        **arguments,  # type: ignore[arg-type]
+        n=4,
+        cells=[(str(i),) for i in range(6)],
+        bars={},
+        novelty=[0.0] * 6,
+        costs=[1] * 6,
+        weights=weights,
+        new_words=new_words,
     ).chosen
+
+
+def test_every_fourth_pick_goes_where_the_model_knows_least() -> None:
+    greedy = exploring_picks(ScreenWeights(explore_every=0))
     assert 5 not in greedy  # expected improvement alone never looks there
-    exploring = select_batch(surrogate, pool, **arguments).chosen  # type: ignore[arg-type]
+    exploring = exploring_picks(ScreenWeights())
     assert exploring[:3] == greedy[:3]
     assert exploring[3] == 5
 
 
 def test_with_new_words_an_exploring_pick_goes_first_to_words_never_queried() -> None:
-    surrogate = FitnessSurrogate()
-    surrogate.observe(circle([0.0, 0.05, 0.1]), [0.8, 0.8, 0.7])
-    # As above, and candidate 4 (a near-copy the model is sure of) brings two new words.
-    pool = circle([0.01, 0.02, 0.03, 0.04, 0.06, 2.5])
-    arguments: dict[str, object] = {
-        "n": 4,
-        "cells": [(str(i),) for i in range(6)],
-        "bars": {},
-        "novelty": [0.0] * 6,
-        "costs": [1] * 6,
-        "new_words": [0, 0, 0, 0, 2, 1],
-    }
-    by_uncertainty = select_batch(surrogate, pool, **arguments).chosen  # type: ignore[arg-type]
+    # Candidate 4, a near-copy the model is sure of, brings two new words; 5 brings one.
+    counts = [0, 0, 0, 0, 2, 1]
+    by_uncertainty = exploring_picks(ScreenWeights(), counts)
     assert by_uncertainty[3] == 5  # new_words off: the counts are not read
-    words = select_batch(
-        surrogate,
-        pool,
-        weights=ScreenWeights(new_words=3),
-        **arguments,  # type: ignore[arg-type]
-    ).chosen
+    words = exploring_picks(ScreenWeights(new_words=3), counts)
     assert words[:3] == by_uncertainty[:3]  # only the exploring pick changes
     assert words[3] == 4
     # Counted up to 1, both bring new words, and the model's uncertainty decides.
-    capped = select_batch(
-        surrogate,
-        pool,
-        weights=ScreenWeights(new_words=1),
-        **arguments,  # type: ignore[arg-type]
-    ).chosen
-    assert capped[3] == 5
+    assert exploring_picks(ScreenWeights(new_words=1), counts)[3] == 5
     with pytest.raises(ValueError, match="new words"):
-        select_batch(
-            surrogate,
-            pool,
-            **{**arguments, "new_words": [1]},  # type: ignore[arg-type]
-        )
+        exploring_picks(ScreenWeights(new_words=1), [1])
 
 
 def test_with_climb_every_4_the_second_of_every_four_picks_climbs_from_the_fittest_parent() -> None:

@@ -395,7 +395,7 @@ def select_batch(
         raise ValueError("select_batch: give one operator offset per vector")
     if new_words is not None and len(new_words) != size:
         raise ValueError("select_batch: give one count of new words per vector")
-    fresh = (
+    unseen = (
         np.minimum(np.asarray(new_words, dtype=np.int64), weights.new_words)
         if new_words is not None and weights.new_words > 0
         else np.zeros(size, dtype=np.int64)
@@ -444,7 +444,7 @@ def select_batch(
             # from this one); operators' uncertainty is for expected improvement.
             # Words no queried question used come first (``new_words``), since the
             # model's uncertainty cannot see a new subject in a familiar shape.
-            newest = open_ & (fresh == int(np.max(np.where(open_, fresh, -1))))
+            newest = open_ & (unseen == int(np.max(np.where(open_, unseen, -1))))
             pick = int(np.argmax(np.round(np.where(newest, model_sd, -np.inf), _DECIMALS)))
         chosen.append(pick)
         picked_acquisition.append(float(score[pick]))

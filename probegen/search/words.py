@@ -35,7 +35,9 @@ _STOPWORDS = frozenset(
      "i'd", "it's", "don't", "can't", "won't", "they're", "someone", "something", "one",
      "ask", "asked", "asking", "tell")
 )  # fmt: skip
-"""Function words, which say nothing about what a question is about."""
+"""Function words, which say nothing about what a question is about. (The stats scorer
+has a narrower list of its own for masking group options in answers; it is kept apart,
+since changing it would change every score.)"""
 
 
 def content_words(template: str) -> frozenset[str]:
