@@ -407,6 +407,7 @@ def run_once(
         operator_offsets=args.operator_offsets,
         **({} if args.local_radius is None else {"local_radius": args.local_radius}),
         **({} if args.explore_new_words is None else {"explore_new_words": args.explore_new_words}),
+        **({} if args.surrogate_words is None else {"surrogate_words": args.surrogate_words}),
         distinct_measurements=args.distinct_measurements,
         judge=args.judge,
         **({"pool_factor": args.pool_factor} if args.pool_factor else {}),
@@ -640,6 +641,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "default: evolve's)",
     )
     parser.add_argument(
+        "--surrogate-words",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="evolve's --surrogate-words/--no-surrogate-words (default: evolve's)",
+    )
+    parser.add_argument(
         "--screen-per-probe", action="store_true", help="evolve's --screen-per-probe"
     )
     parser.add_argument(
@@ -707,6 +714,7 @@ def main(argv: Sequence[str] | None = None) -> list[RunResult]:
         f"reward {args.reward or 'default'}, operator offsets {args.operator_offsets}, "
         f"local radius {'default' if args.local_radius is None else args.local_radius}, "
         f"new words {'default' if args.explore_new_words is None else args.explore_new_words}, "
+        f"surrogate words {'default' if args.surrogate_words is None else args.surrogate_words}, "
         f"distinct measurements {args.distinct_measurements}, judge {args.judge}, "
         f"screen per {'probe' if args.screen_per_probe else 'query'}, pool factor "
         f"{args.pool_factor or 'default'}, uniform parents "

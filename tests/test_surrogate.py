@@ -15,6 +15,7 @@ from probegen.search.surrogate import (
     expected_improvement,
     rank_correlation,
     select_batch,
+    word_similarity,
 )
 
 
@@ -47,6 +48,53 @@ def test_every_probe_at_zero_leaves_it_curious() -> None:
     surrogate.observe(circle([0.0, 0.1, 0.2]), [0.0, 0.0, 0.0])
     _, sd = surrogate.predict(circle([0.05, 2.5]))
     assert sd[1] > sd[0]
+
+
+def test_word_similarity_is_the_cosine_of_binary_bags() -> None:
+    got = word_similarity([{"nanny", "hire"}, set()], [{"nanny"}, {"nanny", "hire"}, {"loan"}])
+    assert got[0].tolist() == pytest.approx([1 / math.sqrt(2), 1.0, 0.0])
+    assert got[1].tolist() == [0.0, 0.0, 0.0]  # no words: like nothing
+
+
+def words_and_scores() -> tuple[np.ndarray, list[set[str]], list[float]]:
+    """Twelve questions of six shapes (pairs share an embedding); only the one word
+    "nanny", in questions of three different shapes, goes with a high score."""
+    shapes = circle([i * 0.9 for i in range(6)])
+    vectors = np.repeat(shapes, 2, axis=0)
+    words = [
+        {"nanny", "hire"} if i % 2 == 0 and i < 6 else {"loan", "topic" + str(i)}
+        for i in range(12)
+    ]
+    scores = [0.8 if "nanny" in w else 0.0 for w in words]
+    return vectors, words, scores
+
+
+def test_a_word_term_learns_what_a_shared_word_predicts() -> None:
+    vectors, words, scores = words_and_scores()
+    query, query_words = circle([4.5 + 0.45]), [{"nanny", "park"}]  # a shape seen only at 0
+    plain = FitnessSurrogate()
+    plain.observe(vectors, scores)
+    mixed = FitnessSurrogate(word_shares=(0.0, 0.25, 0.5))
+    mixed.observe(vectors, scores, words)
+    assert mixed.hyperparameters["word_share"] > 0  # the words explain the scores better
+    assert mixed.predict(query, query_words)[0][0] > plain.predict(query)[0][0] + 0.1
+    # Only the word share 0 on offer: exactly the embedding's model.
+    alone = FitnessSurrogate(word_shares=(0.0,))
+    alone.observe(vectors, scores)
+    assert alone.predict(query)[0] == pytest.approx(plain.predict(query)[0])
+
+
+def test_a_word_term_needs_the_words() -> None:
+    vectors, words, scores = words_and_scores()
+    mixed = FitnessSurrogate(word_shares=(0.0, 0.5))
+    assert mixed.reads_words and not FitnessSurrogate().reads_words
+    with pytest.raises(ValueError, match="one set of words per vector"):
+        mixed.observe(vectors, scores)
+    mixed.observe(vectors, scores, words)
+    with pytest.raises(ValueError, match="one set of words per vector"):
+        mixed.predict(vectors[:2], words[:1])
+    with pytest.raises(ValueError, match="word_shares"):
+        FitnessSurrogate(word_shares=(1.0,))
 
 
 def test_expected_improvement_matches_the_closed_form() -> None:

@@ -257,6 +257,12 @@ def evolve_command(
         help="The screen's exploring picks go first to candidates bringing the most words "
         "no queried question used, counted up to N (0: by the model's uncertainty alone).",
     ),
+    surrogate_words: bool = typer.Option(
+        _DEFAULT["surrogate_words"],
+        "--surrogate-words/--no-surrogate-words",
+        help="The surrogate's similarity may mix in the share of content words two "
+        "questions have in common, as far as the scores so far favour it.",
+    ),
     screen_per_query: bool = typer.Option(
         _DEFAULT["screen_per_query"],
         "--screen-per-query/--screen-per-probe",
@@ -377,6 +383,7 @@ def evolve_command(
             operator_offsets=operator_offsets,
             local_radius=local_radius,
             explore_new_words=explore_new_words,
+            surrogate_words=surrogate_words,
             screen_per_query=screen_per_query,
             timeout_s=timeout,
             batch=batch,

@@ -175,6 +175,12 @@ class EvolveConfig(BaseModel):
     most content words no queried question used, counted up to this many (0: by the
     model's uncertainty alone; see :class:`~probegen.search.surrogate.ScreenWeights`,
     ``new_words``)."""
+    surrogate_words: bool = False
+    """With the surrogate: its similarity between questions may mix in the share of
+    content words they have in common, as much as the marginal likelihood of the
+    scores so far favours (0, 0.25 or 0.5 of it; False: the masked template's
+    embedding alone; see :class:`~probegen.search.surrogate.FitnessSurrogate`,
+    ``word_shares``)."""
     screen_per_query: bool = True
     """With the surrogate: rank candidates by value per planned query (False: per
     candidate)."""

@@ -45,6 +45,7 @@ from probegen.search.emitters import Emitter, build_emitters
 from probegen.search.llm_emitter import DirectedEmitter, ParentFeedback
 from probegen.search.scheduler import Candidate, Evaluated, Scheduler
 from probegen.search.surrogate import (
+    SURROGATE_WORD_SHARES,
     FitnessSurrogate,
     RankCorrelation,
     ScreenWeights,
@@ -345,7 +346,8 @@ class Evolution:
         emitters = search_emitters(config, mutators, selection.bandit, selection.novelty_weight)
         if "directed" in config.search_emitters:
             emitters.append(DirectedEmitter(self._feedback, on_event=self._log))
-        self.surrogate = FitnessSurrogate() if config.screens else None
+        word_shares = SURROGATE_WORD_SHARES if config.surrogate_words else (0.0,)
+        self.surrogate = FitnessSurrogate(word_shares=word_shares) if config.screens else None
         self.scheduler = Scheduler(
             self.archive,
             self.space,

@@ -48,7 +48,7 @@ from probegen.search.surrogate import (
     ScreenWeights,
     select_batch,
 )
-from probegen.search.words import Vocabulary
+from probegen.search.words import Vocabulary, content_words
 
 __all__ = ["Candidate", "EmitterStats", "Evaluated", "OperatorStats", "Scheduler"]
 
@@ -536,6 +536,7 @@ class Scheduler:
             new_words=(
                 [self.vocabulary.new_in(t) for t in templates] if self.screen.new_words else None
             ),
+            words=[content_words(t) for t in templates] if self.surrogate.reads_words else None,
         )
         chosen = []
         for position in selection.chosen:
@@ -645,8 +646,12 @@ class Scheduler:
         )
         novelty_of = {r.candidate.probe.id: n for r, n in zip(scored, novelties, strict=True)}
         if self.surrogate is not None and scored:
-            vectors = self.index.embed([r.candidate.probe.template for r in scored])
-            self.surrogate.observe(vectors, [float(r.score.fitness or 0.0) for r in scored])
+            templates = [r.candidate.probe.template for r in scored]
+            self.surrogate.observe(
+                self.index.embed(templates),
+                [float(r.score.fitness or 0.0) for r in scored],
+                [content_words(t) for t in templates] if self.surrogate.reads_words else None,
+            )
         if self.residuals is not None:
             for r in scored:
                 if r.candidate.predicted is not None:

@@ -14,7 +14,15 @@ deduplication, so a name swap is the same point), fitted on every probe scored s
   is uncertain away from the data instead of certain everything scores 0), observation
   noise a share of ``s2`` (scores are noisy: a fluke is an observation, not a truth);
 - the length-scale ``l`` and the noise share are picked each time from a small grid by
-  the log marginal likelihood (deterministic: ties go to the first in the grid).
+  the log marginal likelihood (deterministic: ties go to the first in the grid);
+- optionally (``word_shares``) the similarity ``cos(a, b)`` is a mix
+  ``(1 - w) * cos(a, b) + w * words(a, b)``, where ``words`` is the cosine of the two
+  questions' sets of content words (:func:`probegen.search.words.content_words`; the
+  share of words they have in common), with ``w`` picked from the grid as well. A
+  sentence embedding is dominated by a question's shape, while bias often hangs on one
+  word (the occupation, the relation); with a word term the model can learn that
+  questions sharing "nanny" score alike whatever their shape, and the marginal
+  likelihood decides, run by run, whether it explains the scores better than shape.
 
 **Ranking** (:func:`select_batch`): each candidate's acquisition is its expected
 improvement over the incumbent of the archive cell it would land in (the cell's best
@@ -44,14 +52,15 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy import linalg, stats
+from scipy import linalg, sparse, stats
 
 __all__ = [
+    "SURROGATE_WORD_SHARES",
     "FitnessSurrogate",
     "OperatorResiduals",
     "RankCorrelation",
@@ -60,13 +69,18 @@ __all__ = [
     "expected_improvement",
     "rank_correlation",
     "select_batch",
+    "word_similarity",
 ]
 
 Array = npt.NDArray[np.float64]
+_Bags = Sequence[Collection[str]]
 
 _LENGTHSCALES = (0.05, 0.1, 0.2, 0.4, 0.8)
 _NOISE_SHARES = (0.05, 0.2, 0.5)
 _JITTER = 1e-8
+SURROGATE_WORD_SHARES = (0.0, 0.25, 0.5)
+"""The word shares a surrogate with a word term chooses among (``evolve``'s
+``surrogate_words``): 0 keeps the embedding alone in reach when words explain nothing."""
 _DECIMALS = 12  # acquisitions are rounded before ranking, so float noise cannot reorder ties
 
 
@@ -78,21 +92,41 @@ class FitnessSurrogate:
             [0, 1]; 0.1 keeps it curious while every probe so far scored 0).
         max_points: Training points kept when fitting; past it the positive probes and
             the most recent others are kept (exact GP fitting is cubic in the points).
+        word_shares: The shares of the similarity given to shared content words that
+            the fit chooses among (module docstring); ``(0.0,)``, the default: the
+            embedding alone. With any share above 0, :meth:`observe` and
+            :meth:`posterior` take each question's content words.
 
     Raises:
-        ValueError: On a non-positive ``prior_sd`` or ``max_points``.
+        ValueError: On a non-positive ``prior_sd`` or ``max_points``, or a word share
+            outside [0, 1).
     """
 
-    def __init__(self, *, prior_sd: float = 0.1, max_points: int = 1500) -> None:
+    def __init__(
+        self,
+        *,
+        prior_sd: float = 0.1,
+        max_points: int = 1500,
+        word_shares: Sequence[float] = (0.0,),
+    ) -> None:
         if prior_sd <= 0 or max_points < 1:
             raise ValueError(
                 f"prior_sd ({prior_sd}) and max_points ({max_points}) must be positive"
             )
+        if not word_shares or not all(0.0 <= w < 1.0 for w in word_shares):
+            raise ValueError(f"word_shares ({list(word_shares)}) must each be in [0, 1)")
         self.prior_sd = float(prior_sd)
         self.max_points = max_points
+        self.word_shares = tuple(float(w) for w in word_shares)
         self._x: list[Array] = []
         self._y: list[float] = []
+        self._words: list[Collection[str]] = []
         self._fitted: _Fit | None = None
+
+    @property
+    def reads_words(self) -> bool:
+        """Whether the model's similarity has a word term (callers give the words)."""
+        return any(w > 0 for w in self.word_shares)
 
     def __len__(self) -> int:
         return len(self._y)
@@ -100,11 +134,18 @@ class FitnessSurrogate:
     def __repr__(self) -> str:
         return f"FitnessSurrogate(n={len(self)}, prior_sd={self.prior_sd})"
 
-    def observe(self, vectors: npt.ArrayLike, fitness: Sequence[float]) -> None:
-        """Add scored probes: one unit vector (row) and one fitness each.
+    def observe(
+        self,
+        vectors: npt.ArrayLike,
+        fitness: Sequence[float],
+        words: Sequence[Collection[str]] | None = None,
+    ) -> None:
+        """Add scored probes: one unit vector (row) and one fitness each, and with a
+        word term (``word_shares``) each question's content words.
 
         Raises:
-            ValueError: If the counts differ or a fitness is not finite.
+            ValueError: If the counts differ, a fitness is not finite, or a model with
+                a word term is given no words.
         """
         rows = np.atleast_2d(np.asarray(vectors, dtype=np.float64))
         if len(fitness) == 0:
@@ -113,9 +154,22 @@ class FitnessSurrogate:
             raise ValueError(f"{rows.shape[0]} vectors for {len(fitness)} fitness values")
         if not all(math.isfinite(f) for f in fitness):
             raise ValueError(f"fitness values must be finite, got {list(fitness)}")
+        self._words.extend(self._checked_words(words, len(fitness)))
         self._x.extend(rows)
         self._y.extend(float(f) for f in fitness)
         self._fitted = None
+
+    def _checked_words(
+        self, words: Sequence[Collection[str]] | None, count: int
+    ) -> Sequence[Collection[str]]:
+        if not self.reads_words:
+            return [()] * count
+        if words is None or len(words) != count:
+            raise ValueError(
+                f"a surrogate with word_shares {list(self.word_shares)} needs one set of "
+                f"words per vector ({count}), got {None if words is None else len(words)}"
+            )
+        return words
 
     @property
     def hyperparameters(self) -> dict[str, float]:
@@ -126,21 +180,28 @@ class FitnessSurrogate:
             "signal_var": fit.signal,
             "noise_var": fit.noise,
             "mean": fit.mean,
+            "word_share": fit.word_share,
         }
 
-    def predict(self, vectors: npt.ArrayLike) -> tuple[Array, Array]:
+    def predict(
+        self, vectors: npt.ArrayLike, words: Sequence[Collection[str]] | None = None
+    ) -> tuple[Array, Array]:
         """Posterior mean and standard deviation of the fitness at each row of ``vectors``."""
-        mean, cov = self.posterior(vectors)
+        mean, cov = self.posterior(vectors, words)
         return mean, np.sqrt(np.clip(np.diag(cov), 0.0, None))
 
-    def posterior(self, vectors: npt.ArrayLike) -> tuple[Array, Array]:
-        """Posterior mean (n,) and covariance (n, n) of the fitness at ``vectors``."""
+    def posterior(
+        self, vectors: npt.ArrayLike, words: Sequence[Collection[str]] | None = None
+    ) -> tuple[Array, Array]:
+        """Posterior mean (n,) and covariance (n, n) of the fitness at ``vectors`` (with
+        a word term, of the questions with these ``words``)."""
         query = np.atleast_2d(np.asarray(vectors, dtype=np.float64))
+        asked = list(self._checked_words(words, len(query)))
         fit = self._fit()
-        prior = fit.kernel(query, query)
+        prior = fit.kernel(query, query, asked, asked)
         if fit.x is None or fit.factor is None or fit.alpha is None:
             return np.full(len(query), fit.mean), prior
-        cross = fit.kernel(query, fit.x)  # (m, n)
+        cross = fit.kernel(query, fit.x, asked, fit.words)  # (m, n)
         mean = fit.mean + cross @ fit.alpha
         solved = linalg.solve_triangular(fit.factor, cross.T, lower=True)
         return mean, prior - solved.T @ solved
@@ -160,14 +221,14 @@ class FitnessSurrogate:
         fitness = np.asarray(self._y)
         return np.asarray(np.max(np.where(near, fitness, 0.0), axis=1))
 
-    def _training(self) -> tuple[Array, Array]:
+    def _training(self) -> tuple[Array, Array, list[Collection[str]]]:
         x, y = np.asarray(self._x), np.asarray(self._y)
         if len(y) <= self.max_points:
-            return x, y
+            return x, y, list(self._words)
         positive = np.flatnonzero(y > 0)[-self.max_points :]
         rest = np.flatnonzero(y <= 0)[-(self.max_points - len(positive)) :]
         keep = np.sort(np.concatenate([positive, rest])) if len(rest) else positive
-        return x[keep], y[keep]
+        return x[keep], y[keep], [self._words[i] for i in keep]
 
     def _fit(self) -> _Fit:
         if self._fitted is not None:
@@ -175,27 +236,32 @@ class FitnessSurrogate:
         if not self._y:
             self._fitted = _Fit(self.prior_sd**2, 0.2, self.prior_sd**2 * 0.2, 0.0)
             return self._fitted
-        x, y = self._training()
+        x, y, words = self._training()
         mean = float(np.mean(y))
         signal = max(float(np.var(y)), self.prior_sd**2)
-        similarity = np.clip(x @ x.T, -1.0, 1.0)
+        shape = np.clip(x @ x.T, -1.0, 1.0)
+        shared = word_similarity(words, words) if self.reads_words else np.zeros_like(shape)
         best: tuple[float, _Fit] | None = None
-        for lengthscale in _LENGTHSCALES:
-            gram = signal * np.exp(-(1.0 - similarity) / lengthscale)
-            for share in _NOISE_SHARES:
-                noise = share * signal
-                factor = linalg.cholesky(
-                    gram + (noise + _JITTER) * np.eye(len(y)), lower=True, check_finite=False
-                )
-                alpha = linalg.cho_solve((factor, True), y - mean, check_finite=False)
-                evidence = float(
-                    -0.5 * (y - mean) @ alpha
-                    - np.log(np.diag(factor)).sum()
-                    - 0.5 * len(y) * math.log(2 * math.pi)
-                )
-                fit = _Fit(signal, lengthscale, noise, mean, x, factor, alpha)
-                if best is None or evidence > best[0] + 1e-9:
-                    best = (evidence, fit)
+        for word_share in self.word_shares:
+            similarity = (1.0 - word_share) * shape + word_share * shared
+            for lengthscale in _LENGTHSCALES:
+                gram = signal * np.exp(-(1.0 - similarity) / lengthscale)
+                for share in _NOISE_SHARES:
+                    noise = share * signal
+                    factor = linalg.cholesky(
+                        gram + (noise + _JITTER) * np.eye(len(y)), lower=True, check_finite=False
+                    )
+                    alpha = linalg.cho_solve((factor, True), y - mean, check_finite=False)
+                    evidence = float(
+                        -0.5 * (y - mean) @ alpha
+                        - np.log(np.diag(factor)).sum()
+                        - 0.5 * len(y) * math.log(2 * math.pi)
+                    )
+                    fit = _Fit(
+                        signal, lengthscale, noise, mean, x, factor, alpha, word_share, words
+                    )
+                    if best is None or evidence > best[0] + 1e-9:
+                        best = (evidence, fit)
         assert best is not None
         self._fitted = best[1]
         return self._fitted
@@ -210,10 +276,39 @@ class _Fit:
     x: Array | None = None
     factor: Array | None = None
     alpha: Array | None = None
+    word_share: float = 0.0
+    words: Sequence[Collection[str]] = ()
 
-    def kernel(self, a: Array, b: Array) -> Array:
+    def kernel(self, a: Array, b: Array, a_words: _Bags, b_words: _Bags) -> Array:
         similarity = np.clip(a @ b.T, -1.0, 1.0)
+        if self.word_share > 0:
+            similarity = (1.0 - self.word_share) * similarity + self.word_share * word_similarity(
+                a_words, b_words
+            )
         return np.asarray(self.signal * np.exp(-(1.0 - similarity) / self.lengthscale))
+
+
+def word_similarity(a: Sequence[Collection[str]], b: Sequence[Collection[str]]) -> Array:
+    """Cosine of two lists of word sets as binary bags of words: ``|A & B| / sqrt(|A| |B|)``
+    for each pair (0 where either set is empty), an (len(a), len(b)) matrix. A dot product
+    of unit vectors, so a mix of it with the embedding's cosine keeps the kernel valid."""
+    vocabulary: dict[str, int] = {}
+    for bag in (*a, *b):
+        for word in bag:
+            vocabulary.setdefault(word, len(vocabulary))
+
+    def unit_rows(bags: Sequence[Collection[str]]) -> sparse.csr_matrix:
+        rows, columns, values = [], [], []
+        for i, bag in enumerate(bags):
+            for word in bag:
+                rows.append(i)
+                columns.append(vocabulary[word])
+                values.append(1.0 / math.sqrt(len(bag)))
+        return sparse.csr_matrix(
+            (values, (rows, columns)), shape=(len(bags), max(len(vocabulary), 1))
+        )
+
+    return np.asarray((unit_rows(a) @ unit_rows(b).T).toarray(), dtype=np.float64)
 
 
 def expected_improvement(mean: Array, sd: Array, bar: Array) -> Array:
@@ -364,6 +459,7 @@ def select_batch(
     climbing: Sequence[float] | None = None,
     offsets: Sequence[tuple[float, float]] | None = None,
     new_words: Sequence[int] | None = None,
+    words: Sequence[Collection[str]] | None = None,
 ) -> Selection:
     """Choose up to ``n`` pool candidates by acquisition (module docstring).
 
@@ -384,8 +480,10 @@ def select_batch(
             to its uncertainty; None: none.
         new_words: Per candidate, how many of its content words no queried question
             used (read only with ``weights.new_words``); None: not counted.
+        words: Per candidate, its content words, for a surrogate with a word term
+            (``FitnessSurrogate.reads_words``); None for one without.
     """
-    mean, cov = surrogate.posterior(vectors)
+    mean, cov = surrogate.posterior(vectors, words)
     size = len(mean)
     if not len(cells) == len(novelty) == len(costs) == size:
         raise ValueError("select_batch: give one cell, novelty and cost per vector")
