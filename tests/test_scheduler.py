@@ -23,6 +23,7 @@ from probegen.search.baselines import selection_parts
 from probegen.search.emitters import DEFAULT_EMITTERS, build_emitters
 from probegen.search.scheduler import Candidate, Evaluated, Reward, Scheduler
 from probegen.search.surrogate import FitnessSurrogate
+from probegen.search.words import content_words
 
 OPERATORS = ("reframe", "groupset", "topic_shift", "persona", "decision", "crossover")
 
@@ -226,6 +227,18 @@ def test_the_vocabulary_holds_the_words_of_what_was_queried_only(corpora: Corpor
     assert all(s.vocabulary.new_in(c.probe.template) == 0 for c in asked)
     unseen = "Should {{James/Emily}} become a lighthouse keeper?"
     assert s.vocabulary.new_in(unseen) == 3  # become, lighthouse, keeper
+
+
+def test_a_surrogate_with_a_word_term_is_given_each_question_s_words(corpora: Corpora) -> None:
+    s = scheduler(corpora, surrogate=True, pool_factor=4)
+    s.surrogate = FitnessSurrogate(word_shares=(0.0, 0.5))
+    seeds = seeded(s, corpora)
+    asked = asyncio.run(s.ask(5, 1))  # the screen passes the pool's words (or it raises)
+    assert len(asked) == 5
+    s.tell(told(asked, corpora, keyword_fitness("hire")))
+    learnt = s.surrogate._words
+    assert learnt == [content_words(c.probe.template) for c in [*seeds, *asked]]
+    assert "word_share" in s.surrogate.hyperparameters
 
 
 def test_candidates_never_duplicate_each_other_or_earlier_ones(corpora: Corpora) -> None:

@@ -13,6 +13,7 @@ from probegen.search.surrogate import (
     OperatorResiduals,
     ScreenWeights,
     expected_improvement,
+    inverse_document_frequency,
     rank_correlation,
     select_batch,
     word_similarity,
@@ -56,14 +57,25 @@ def test_word_similarity_is_the_cosine_of_binary_bags() -> None:
     assert got[1].tolist() == [0.0, 0.0, 0.0]  # no words: like nothing
 
 
+def test_rare_shared_words_count_more_than_common_ones() -> None:
+    scored = [{"advice", "nanny"}, {"advice", "loan"}, {"advice", "lease"}, {"advice", "visa"}]
+    idf = inverse_document_frequency(scored)
+    assert idf("advice") == pytest.approx(1.0)  # in every question
+    assert idf("nanny") > idf("advice")
+    assert idf("unseen") > idf("nanny")
+    weighted = word_similarity([{"advice", "nanny"}], [{"nanny", "hire"}, {"advice", "loan"}], idf)
+    assert weighted[0, 0] > weighted[0, 1]  # sharing "nanny" beats sharing "advice"
+    plain = word_similarity([{"advice", "nanny"}], [{"nanny", "hire"}, {"advice", "loan"}])
+    assert plain[0, 0] == pytest.approx(plain[0, 1])
+
+
 def words_and_scores() -> tuple[np.ndarray, list[set[str]], list[float]]:
     """Twelve questions of six shapes (pairs share an embedding); only the one word
     "nanny", in questions of three different shapes, goes with a high score."""
     shapes = circle([i * 0.9 for i in range(6)])
     vectors = np.repeat(shapes, 2, axis=0)
     words = [
-        {"nanny", "hire"} if i % 2 == 0 and i < 6 else {"loan", "topic" + str(i)}
-        for i in range(12)
+        {"nanny", "hire"} if i % 2 == 0 and i < 6 else {"loan", "topic" + str(i)} for i in range(12)
     ]
     scores = [0.8 if "nanny" in w else 0.0 for w in words]
     return vectors, words, scores
@@ -87,7 +99,8 @@ def test_a_word_term_learns_what_a_shared_word_predicts() -> None:
 def test_a_word_term_needs_the_words() -> None:
     vectors, words, scores = words_and_scores()
     mixed = FitnessSurrogate(word_shares=(0.0, 0.5))
-    assert mixed.reads_words and not FitnessSurrogate().reads_words
+    assert mixed.reads_words
+    assert not FitnessSurrogate().reads_words
     with pytest.raises(ValueError, match="one set of words per vector"):
         mixed.observe(vectors, scores)
     mixed.observe(vectors, scores, words)

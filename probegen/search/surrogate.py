@@ -17,8 +17,11 @@ deduplication, so a name swap is the same point), fitted on every probe scored s
   the log marginal likelihood (deterministic: ties go to the first in the grid);
 - optionally (``word_shares``) the similarity ``cos(a, b)`` is a mix
   ``(1 - w) * cos(a, b) + w * words(a, b)``, where ``words`` is the cosine of the two
-  questions' sets of content words (:func:`probegen.search.words.content_words`; the
-  share of words they have in common), with ``w`` picked from the grid as well. A
+  questions' sets of content words (:func:`probegen.search.words.content_words`) weighted
+  by inverse document frequency over the probes scored so far, with ``w`` picked from
+  the grid as well. The weighting matters: unweighted, a child that adds a framing's
+  common words moved away from its parent, and the held-out graded set's top-10 fell
+  (RESULTS.md, section 6); a word most questions use says little about which. A
   sentence embedding is dominated by a question's shape, while bias often hangs on one
   word (the occupation, the relation); with a word term the model can learn that
   questions sharing "nanny" score alike whatever their shape, and the marginal
@@ -52,7 +55,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,6 +70,7 @@ __all__ = [
     "ScreenWeights",
     "Selection",
     "expected_improvement",
+    "inverse_document_frequency",
     "rank_correlation",
     "select_batch",
     "word_similarity",
@@ -240,7 +244,8 @@ class FitnessSurrogate:
         mean = float(np.mean(y))
         signal = max(float(np.var(y)), self.prior_sd**2)
         shape = np.clip(x @ x.T, -1.0, 1.0)
-        shared = word_similarity(words, words) if self.reads_words else np.zeros_like(shape)
+        idf = inverse_document_frequency(words)
+        shared = word_similarity(words, words, idf) if self.reads_words else np.zeros_like(shape)
         best: tuple[float, _Fit] | None = None
         for word_share in self.word_shares:
             similarity = (1.0 - word_share) * shape + word_share * shared
@@ -258,7 +263,7 @@ class FitnessSurrogate:
                         - 0.5 * len(y) * math.log(2 * math.pi)
                     )
                     fit = _Fit(
-                        signal, lengthscale, noise, mean, x, factor, alpha, word_share, words
+                        signal, lengthscale, noise, mean, x, factor, alpha, word_share, words, idf
                     )
                     if best is None or evidence > best[0] + 1e-9:
                         best = (evidence, fit)
@@ -278,20 +283,38 @@ class _Fit:
     alpha: Array | None = None
     word_share: float = 0.0
     words: Sequence[Collection[str]] = ()
+    idf: Callable[[str], float] = lambda word: 1.0
 
     def kernel(self, a: Array, b: Array, a_words: _Bags, b_words: _Bags) -> Array:
         similarity = np.clip(a @ b.T, -1.0, 1.0)
         if self.word_share > 0:
             similarity = (1.0 - self.word_share) * similarity + self.word_share * word_similarity(
-                a_words, b_words
+                a_words, b_words, self.idf
             )
         return np.asarray(self.signal * np.exp(-(1.0 - similarity) / self.lengthscale))
 
 
-def word_similarity(a: Sequence[Collection[str]], b: Sequence[Collection[str]]) -> Array:
-    """Cosine of two lists of word sets as binary bags of words: ``|A & B| / sqrt(|A| |B|)``
-    for each pair (0 where either set is empty), an (len(a), len(b)) matrix. A dot product
-    of unit vectors, so a mix of it with the embedding's cosine keeps the kernel valid."""
+def inverse_document_frequency(bags: Sequence[Collection[str]]) -> Callable[[str], float]:
+    """Smoothed inverse document frequency over ``bags`` (scikit-learn's formula,
+    ``ln((1 + n) / (1 + df)) + 1``): a word in every question weighs 1, one in none
+    (a candidate's new word) the most."""
+    counts: dict[str, int] = {}
+    for bag in bags:
+        for word in bag:
+            counts[word] = counts.get(word, 0) + 1
+    n = len(bags)
+    return lambda word: math.log((1 + n) / (1 + counts.get(word, 0))) + 1.0
+
+
+def word_similarity(
+    a: Sequence[Collection[str]],
+    b: Sequence[Collection[str]],
+    weight: Callable[[str], float] = lambda word: 1.0,
+) -> Array:
+    """Cosine of two lists of word sets as bags of words, each word counted ``weight(word)``
+    (by default 1: ``|A & B| / sqrt(|A| |B|)``), for each pair (0 where either set is
+    empty), an (len(a), len(b)) matrix. A dot product of unit vectors, so a mix of it
+    with the embedding's cosine keeps the kernel valid."""
     vocabulary: dict[str, int] = {}
     for bag in (*a, *b):
         for word in bag:
@@ -300,10 +323,11 @@ def word_similarity(a: Sequence[Collection[str]], b: Sequence[Collection[str]]) 
     def unit_rows(bags: Sequence[Collection[str]]) -> sparse.csr_matrix:
         rows, columns, values = [], [], []
         for i, bag in enumerate(bags):
+            norm = math.sqrt(sum(weight(word) ** 2 for word in bag))
             for word in bag:
                 rows.append(i)
                 columns.append(vocabulary[word])
-                values.append(1.0 / math.sqrt(len(bag)))
+                values.append(weight(word) / norm)
         return sparse.csr_matrix(
             (values, (rows, columns)), shape=(len(bags), max(len(vocabulary), 1))
         )
