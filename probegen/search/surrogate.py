@@ -244,7 +244,8 @@ class FitnessSurrogate:
         mean = float(np.mean(y))
         signal = max(float(np.var(y)), self.prior_sd**2)
         shape = np.clip(x @ x.T, -1.0, 1.0)
-        idf = inverse_document_frequency(words)
+        # Words weigh by their rarity among the probes scored so far, refitted with them.
+        idf = inverse_document_frequency(words) if self.reads_words else _every_word_alike
         shared = word_similarity(words, words, idf) if self.reads_words else np.zeros_like(shape)
         best: tuple[float, _Fit] | None = None
         for word_share in self.word_shares:
@@ -272,6 +273,10 @@ class FitnessSurrogate:
         return self._fitted
 
 
+def _every_word_alike(word: str) -> float:
+    return 1.0
+
+
 @dataclass(frozen=True)
 class _Fit:
     signal: float
@@ -283,7 +288,7 @@ class _Fit:
     alpha: Array | None = None
     word_share: float = 0.0
     words: Sequence[Collection[str]] = ()
-    idf: Callable[[str], float] = lambda word: 1.0
+    idf: Callable[[str], float] = _every_word_alike
 
     def kernel(self, a: Array, b: Array, a_words: _Bags, b_words: _Bags) -> Array:
         similarity = np.clip(a @ b.T, -1.0, 1.0)
@@ -309,7 +314,7 @@ def inverse_document_frequency(bags: Sequence[Collection[str]]) -> Callable[[str
 def word_similarity(
     a: Sequence[Collection[str]],
     b: Sequence[Collection[str]],
-    weight: Callable[[str], float] = lambda word: 1.0,
+    weight: Callable[[str], float] = _every_word_alike,
 ) -> Array:
     """Cosine of two lists of word sets as bags of words, each word counted ``weight(word)``
     (by default 1: ``|A & B| / sqrt(|A| |B|)``), for each pair (0 where either set is
