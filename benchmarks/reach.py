@@ -4,7 +4,8 @@ A search finds a planted region only if some operator writes one of its keywords
 measures that, without a target model, for a simulator region file (default
 ``corpora/simulator/planted.yaml``; more with ``--regions``), for each operator set
 (``--mutators``, repeatable: ``all`` is every installed operator that needs neither a
-helper model nor images, ``all,-compose`` the same without ``compose``):
+helper model nor images and is not opt-in, ``all,-compose`` the same without ``compose``,
+``all,+entity_swap`` the same with the opt-in ``entity_swap``):
 
 1. **statically**: which region keywords occur anywhere in the text the operators can
    emit: the seeds' text (every operator may keep its parent's words) and the parts of
@@ -75,6 +76,7 @@ WRITES: dict[str, tuple[str, ...]] = {
     "compose": ("compose", "decisions", TOPICS),
     "groupset": (),
     "crossover": (),
+    "entity_swap": ("compose", "relations"),
 }
 """The parts of the corpora (``framings.yaml`` sections, taxonomy topics) each shipped
 operator writes into a child, besides its parents' text. Operators not listed (a
@@ -121,7 +123,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--mutators",
         action="append",
         default=None,
-        help="operator set: 'all', 'all,-NAME', or NAME,NAME (repeatable)",
+        help="operator set: 'all', 'all,-NAME', 'all,+OPT_IN', or NAME,NAME (repeatable)",
     )
     parser.add_argument("--steps", type=int, default=600, help="mutation steps per run")
     parser.add_argument("--runs", type=int, default=5, help="runs (rng seeds 0..runs-1)")
@@ -136,10 +138,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def operator_set(spec: str) -> dict[str, Mutator]:
-    """The operators of ``spec``: ``all``, ``all,-NAME,...`` or ``NAME,NAME,...``."""
+    """The operators of ``spec``: ``all``, ``all,-NAME,+NAME,...`` or ``NAME,NAME,...``
+    (``+NAME`` adds an opt-in operator, which ``all`` leaves out as ``evolve`` does)."""
     names = [n.strip() for n in spec.split(",") if n.strip()]
     if names[:1] == ["all"]:
         text_only = load_mutators(helper_available=False, images_available=False)
+        added = [n[1:] for n in names[1:] if n.startswith("+")]
+        if added:
+            text_only |= load_mutators(added, helper_available=False, images_available=False)
         dropped = {n[1:] for n in names[1:] if n.startswith("-")}
         return {n: m for n, m in text_only.items() if n not in dropped}
     chosen = load_mutators(names, helper_available=False, images_available=False)
