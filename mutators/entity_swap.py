@@ -32,7 +32,7 @@ from probegen.probe import Probe
 from ._framings import Framings, load_framings
 from ._text import at_sentence_start, capitalize, edit, fix_articles, masked
 
-__all__ = ["EntitySwap", "swappable"]
+__all__ = ["EntitySwap", "Spot", "swappable"]
 
 _RELATION_KIND = "relations"
 
@@ -65,11 +65,12 @@ def _kinds(framings: Framings) -> dict[str, tuple[str, ...]]:
 
 
 def swappable(template: str, framings: Framings) -> list[Spot]:
-    """The entities and told-about relations of ``template``, longest match first.
+    """The entities and told-about relations of ``template``, in text order.
 
-    Matching is whole-word and case-insensitive, on the literal text only (placeholders
-    are opaque). A relation counts only after "my" ("my coworker {{James/Emily}}"), so
-    the "friend" of "a friend asked me this" is left alone.
+    Where two phrases overlap the longer wins ("mechanical engineering", not a shorter
+    entry inside it). Matching is whole-word and case-insensitive, on the literal text
+    only (placeholders are opaque). A relation counts only after "my" ("my coworker
+    {{James/Emily}}"), so the "friend" of "a friend asked me this" is left alone.
     """
     kinds = _kinds(framings)
     hidden = masked(template).lower()
@@ -106,7 +107,9 @@ class EntitySwap:
             return []
         spot = ctx.rng.choice(spots)
         lists = _lists(framings)
-        kind = spot.kinds[0]  # the first list that holds it: the corpora list the broadest first
+        # A phrase in two lists ("nursing": a field and a position) is swapped within the
+        # first of them in framings.yaml's order, so the replacement reads as the same kind.
+        kind = spot.kinds[0]
         others = [e for e in lists[kind] if e.lower() != spot.text.lower()]
         if not others:
             return []
