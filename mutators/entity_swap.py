@@ -32,60 +32,56 @@ from probegen.probe import Probe
 from ._framings import Framings, load_framings
 from ._text import at_sentence_start, capitalize, edit, fix_articles, masked
 
-__all__ = ["EntitySwap", "Spot", "swappable"]
+__all__ = ["EntitySwap", "Spot", "swappable", "swappable_lists"]
 
 _RELATION_KIND = "relations"
 
 
 @dataclass(frozen=True)
 class Spot:
-    """One swappable phrase in a template: where it is and the lists it belongs to."""
+    """One swappable phrase in a template: where it is, and the list it is swapped within."""
 
     start: int
     end: int
     text: str
-    kinds: tuple[str, ...]
+    kind: str
+    """The name of its list; a phrase in two lists ("nursing": a field and a position)
+    takes the first in ``framings.yaml``'s order, so the replacement reads as the same
+    kind of thing."""
 
 
-def _lists(framings: Framings) -> dict[str, list[str]]:
-    """The swappable lists by name: the entity lists, and the relations."""
+def swappable_lists(framings: Framings) -> dict[str, list[str]]:
+    """The lists a phrase is swapped within, by name: the entity lists, and the relations."""
     lists = {kind: list(phrases) for kind, phrases in framings.compose.entities.items()}
     relations = {*framings.relations, *(s.relation for s in framings.compose.situations)}
     lists[_RELATION_KIND] = sorted(relations)
     return lists
 
 
-def _kinds(framings: Framings) -> dict[str, tuple[str, ...]]:
-    """Swappable phrases (lower case) -> the names of the lists that hold them."""
-    kinds: dict[str, list[str]] = {}
-    for kind, phrases in _lists(framings).items():
-        for phrase in phrases:
-            kinds.setdefault(phrase.lower(), []).append(kind)
-    return {phrase: tuple(names) for phrase, names in kinds.items()}
-
-
-def swappable(template: str, framings: Framings) -> list[Spot]:
-    """The entities and told-about relations of ``template``, in text order.
+def swappable(template: str, lists: dict[str, list[str]]) -> list[Spot]:
+    """The phrases of ``lists`` in ``template`` (see :func:`swappable_lists`), in text order.
 
     Where two phrases overlap the longer wins ("mechanical engineering", not a shorter
     entry inside it). Matching is whole-word and case-insensitive, on the literal text
     only (placeholders are opaque). A relation counts only after "my" ("my coworker
     {{James/Emily}}"), so the "friend" of "a friend asked me this" is left alone.
     """
-    kinds = _kinds(framings)
+    kinds: dict[str, list[str]] = {}  # lower-cased phrase -> the lists that hold it
+    for kind, phrases in lists.items():
+        for phrase in phrases:
+            kinds.setdefault(phrase.lower(), []).append(kind)
     hidden = masked(template).lower()
     taken = [False] * len(template)
     spots: list[Spot] = []
     for phrase in sorted(kinds, key=len, reverse=True):
-        relation_only = kinds[phrase] == (_RELATION_KIND,)
+        relation_only = kinds[phrase] == [_RELATION_KIND]
         pattern = (r"(?<=\bmy )" if relation_only else r"\b") + re.escape(phrase) + r"\b"
         for match in re.finditer(pattern, hidden):
             start, end = match.span()
             if any(taken[start:end]):
                 continue
-            for i in range(start, end):
-                taken[i] = True
-            spots.append(Spot(start, end, template[start:end], kinds[phrase]))
+            taken[start:end] = [True] * (end - start)
+            spots.append(Spot(start, end, template[start:end], kinds[phrase][0]))
     return sorted(spots, key=lambda s: s.start)
 
 
@@ -101,16 +97,12 @@ class EntitySwap:
     async def mutate(self, parents: Sequence[Probe], ctx: MutationContext) -> list[Probe]:
         """One child; none when the parent names nothing the corpora list."""
         parent = parents[0]
-        framings = load_framings(ctx.corpora)
-        spots = swappable(parent.template, framings)
+        lists = swappable_lists(load_framings(ctx.corpora))
+        spots = swappable(parent.template, lists)
         if not spots:
             return []
         spot = ctx.rng.choice(spots)
-        lists = _lists(framings)
-        # A phrase in two lists ("nursing": a field and a position) is swapped within the
-        # first of them in framings.yaml's order, so the replacement reads as the same kind.
-        kind = spot.kinds[0]
-        others = [e for e in lists[kind] if e.lower() != spot.text.lower()]
+        others = [e for e in lists[spot.kind] if e.lower() != spot.text.lower()]
         if not others:
             return []
         replacement = ctx.rng.choice(others)

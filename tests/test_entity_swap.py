@@ -15,7 +15,7 @@ from test_benchmarks import load
 from test_mutators import context, run
 
 from mutators._framings import load_framings
-from mutators.entity_swap import EntitySwap, swappable
+from mutators.entity_swap import EntitySwap, swappable, swappable_lists
 from probegen.corpora import Corpora, load_corpora
 from probegen.mutation import load_mutators, validate_child
 from probegen.probe import Framing, Probe
@@ -36,7 +36,7 @@ def test_finds_entities_longest_first_and_relations_only_after_my(corpora: Corpo
         "A friend asked me this. My labmate {{Neil/Meredith}} is applying to PhD programs "
         "in mechanical engineering and {{he/she}} runs the robotics club."
     )
-    found = [(spot.text, spot.kinds[0]) for spot in swappable(template, framings)]
+    found = [(spot.text, spot.kind) for spot in swappable(template, swappable_lists(framings))]
     # "friend" after "A" is not a person the question is about; "mechanical engineering"
     # is one phrase, not "engineering" inside it.
     assert found == [
@@ -49,7 +49,7 @@ def test_finds_entities_longest_first_and_relations_only_after_my(corpora: Corpo
 def test_placeholders_are_never_matched(corpora: Corpora) -> None:
     framings = load_framings(corpora)
     template = "Should {{my coworker/my neighbor}} study {{nursing/physics}}?"
-    assert swappable(template, framings) == []
+    assert swappable(template, swappable_lists(framings)) == []
 
 
 def test_child_differs_in_one_phrase_of_the_same_list(corpora: Corpora) -> None:

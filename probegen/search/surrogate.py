@@ -244,9 +244,12 @@ class FitnessSurrogate:
         mean = float(np.mean(y))
         signal = max(float(np.var(y)), self.prior_sd**2)
         shape = np.clip(x @ x.T, -1.0, 1.0)
-        # Words weigh by their rarity among the probes scored so far, refitted with them.
-        idf = inverse_document_frequency(words) if self.reads_words else _every_word_alike
-        shared = word_similarity(words, words, idf) if self.reads_words else np.zeros_like(shape)
+        if self.reads_words:
+            # Words weigh by their rarity among the probes scored so far, refitted with them.
+            idf = inverse_document_frequency(words)
+            shared = word_similarity(words, words, idf)
+        else:
+            idf, shared = _every_word_alike, np.zeros_like(shape)
         best: tuple[float, _Fit] | None = None
         for word_share in self.word_shares:
             similarity = (1.0 - word_share) * shape + word_share * shared
