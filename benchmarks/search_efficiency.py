@@ -26,7 +26,10 @@ On any other target (e.g. ``--target local``) there is no ground truth: it repor
 mean top-K fitness, the best fitness and cells covered. Everywhere it also reports the
 top-K gap: the mean of the K largest standardized gaps (between-variant vs within-variant
 answer distance, the quantity the stats scorer turns into its bias level), a continuous
-signal that still separates runs when no probe reaches fitness > 0.
+signal that still separates runs when no probe reaches fitness > 0. Every run also
+records where its slots went (``emitters``: each emitter's calls, children pooled and
+queried, their queries and reward per query; ``operator_pulls``: each operator bandit's
+pulls), so a bandit that ignores what its arms earn shows in the JSON.
 
 Examples::
 
@@ -74,10 +77,18 @@ from probegen.models.simulator import (
 )
 from probegen.review.scope import DEFAULT_THRESHOLD, offered
 from probegen.search.archive import DescriptorSpace
+from probegen.search.bandit import OperatorBandit
 from probegen.search.baselines import SELECTIONS
 from probegen.store import Store
 
-Figure = float | int | list[str] | dict[str, dict[str, float | str]] | None
+Figure = (
+    float
+    | int
+    | list[str]
+    | dict[str, dict[str, float | str]]
+    | dict[str, dict[str, object]]
+    | None
+)
 """One figure of a run (a RunResult field's value)."""
 
 # The text operators (image operators do nothing for a text-only target, and pinning the
@@ -138,6 +149,13 @@ class RunResult:
     review_heldout_signed_gap: float | None = None
     top_ids: list[str] | None = None
     review_ids: list[str] | None = None
+    # Where the run's slots and queries went: per emitter (calls the emitter bandit gave
+    # it, children pooled and queried, their queries and reward) and per operator (how
+    # often each emitter's operator bandit pulled it). A bandit that splits its pulls
+    # evenly between arms whose rewards differ tenfold is choosing by its exploration
+    # bonus, not by what the arms earn.
+    emitters: dict[str, dict[str, object]] | None = None
+    operator_pulls: dict[str, dict[str, object]] | None = None
     # Each of those probes' gap on fresh names, and its template: what pooling runs
     # ("what do all runs' best probes reach?") needs without the run stores.
     heldout_by_probe: dict[str, dict[str, float | str]] | None = None
@@ -310,6 +328,21 @@ def measure(
     return figures
 
 
+def allocation(evolution: Evolution) -> dict[str, Figure]:
+    """Where the search's slots went: each emitter's statistics, and the pulls of each
+    operator bandit an emitter keeps (the random baseline's is a uniform choice)."""
+    scheduler = evolution.scheduler
+    pulls: dict[str, dict[str, object]] = {}
+    for name, emitter in scheduler.emitters.items():
+        bandit = getattr(emitter, "bandit", None)
+        if isinstance(bandit, OperatorBandit):
+            pulls[name] = {arm: int(s["pulls"]) for arm, s in bandit.stats().items()}
+    return {
+        "emitters": {name: stats.as_dict() for name, stats in scheduler.emitter_stats.items()},
+        "operator_pulls": pulls,
+    }
+
+
 async def heldout_gaps(
     evolution: Evolution,
     store: Store,
@@ -459,6 +492,7 @@ def run_once(
                 )
             ]
             figures = measure(store, run_id, corpora, evolution.space, sim, args.k, review)
+            figures |= allocation(evolution)
             if figures.get("top_k_decision_gap") is not None:
                 figures |= await heldout_gaps(evolution, store, run_id, figures)
             return figures

@@ -45,6 +45,20 @@ def test_search_efficiency_quick(capsys: pytest.CaptureFixture[str], tmp_path: P
     compared = {c["metric"] for c in saved["comparisons"]}
     assert {"recall_at_k: map-elites vs random", "recall_at_k: topk vs random"} <= compared
     assert all(c["n"] == 2 for c in saved["comparisons"])
+    # Where each run's slots went: the map-elites search's emitters, with the pulls of
+    # their operator bandits; the baselines have one emitter.
+    search = next(r for r in runs if r.selection == "map-elites")
+    assert search.emitters is not None
+    assert {"improve", "explore"} <= set(search.emitters)
+    told = sum(int(str(e["evaluated"])) for e in search.emitters.values())
+    assert told == search.evaluated  # the seeds count as an emitter of their own
+    assert search.operator_pulls is not None
+    assert "improve" in search.operator_pulls
+    random_run = next(r for r in runs if r.selection == "random")
+    assert random_run.emitters is not None
+    assert set(random_run.emitters) <= {"operators", "seed"}
+    assert random_run.operator_pulls is not None
+    assert set(random_run.operator_pulls) == {"operators"}
 
 
 def test_search_efficiency_remeasures_the_top_on_fresh_names(tmp_path: Path) -> None:
