@@ -49,7 +49,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -81,14 +81,7 @@ from probegen.search.bandit import OperatorBandit
 from probegen.search.baselines import SELECTIONS
 from probegen.store import Store
 
-Figure = (
-    float
-    | int
-    | list[str]
-    | dict[str, dict[str, float | str]]
-    | dict[str, dict[str, object]]
-    | None
-)
+Figure = float | int | list[str] | Mapping[str, Mapping[str, object]] | None
 """One figure of a run (a RunResult field's value)."""
 
 # The text operators (image operators do nothing for a text-only target, and pinning the
