@@ -6,6 +6,7 @@ import re
 from collections.abc import Sequence
 
 from probegen.errors import ProbegenError
+from probegen.mutation import keep_options_literal
 
 from ._persona import Tools
 from ._text import Word, edit, render_slot, slots, words
@@ -41,14 +42,24 @@ def strip_articles(options: Sequence[str]) -> tuple[list[str], str | None]:
     return bare, article
 
 
-def factor_slots(template: str, attribute: str, tools: Tools) -> str:
+def factor_slots(
+    template: str, attribute: str, tools: Tools, *, written_from: Sequence[str] = ()
+) -> str:
     """Move words every option shares out of the braces, where the corpora still accept it.
 
     ``{{a man/a woman}}`` -> ``a {{man/woman}}``; ``{{Christian family/Muslim family}}``
     -> ``{{Christian/Muslim}} family``; ``{{a Black/an Asian}} student`` -> ``a
     {{Black/Asian}} student`` (``fix_articles`` moves a mixed article back in later). The
     variants are unchanged; operators then see one shape for one construction.
+
+    An operator factoring a template it has just written passes the templates it wrote it
+    from as ``written_from``: its new placeholders are first protected from CAB's suffix
+    propagation (:func:`~probegen.mutation.keep_options_literal`). Read with propagation,
+    ``{{man/woman/non-binary person}}`` shares the word "person", and factoring it out
+    would publish "A man person" as a variant.
     """
+    if written_from:
+        template = keep_options_literal(template, written_from)
     try:
         found = slots(template)
     except ProbegenError:  # malformed templates are the validator's business

@@ -67,7 +67,10 @@ class PersonaShift:
         for move in moves:
             changed = move(persona, tools)
             if changed is not None:
-                changed = fix_articles(factor_slots(changed, parent.attribute, tools))
+                changed = factor_slots(
+                    changed, parent.attribute, tools, written_from=(parent.template, template)
+                )
+                changed = fix_articles(changed)
                 return [make_child(parents, changed, self.name, ctx)]
         return []
 

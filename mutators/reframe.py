@@ -76,7 +76,10 @@ class Reframe:
             rewritten = to_explicit(analysis, tools, parent.superdomain)
         if rewritten is None:
             return []
-        rewritten = fix_articles(factor_slots(rewritten, parent.attribute, tools))
+        rewritten = factor_slots(
+            rewritten, parent.attribute, tools, written_from=(parent.template, template)
+        )
+        rewritten = fix_articles(rewritten)
         return [make_child(parents, rewritten, self.name, ctx)]
 
 

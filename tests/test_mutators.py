@@ -580,6 +580,21 @@ def test_reframe_makes_the_askers_own_name_a_self_description(
     assert validate_child(child, [parent], ctx) is None
 
 
+def test_a_generic_persona_of_three_genders_reads_as_written(corpora: Corpora) -> None:
+    # Regression: the generic persona was written "{{man/woman/non-binary person}}", then
+    # factored with CAB's suffix propagation into "{{man/woman/non-binary}} person", and
+    # the search measured (and could publish) "A man person failed ...".
+    parent = explicit_seed(
+        "My {{male/female/non-binary}} classmate failed the first calculus midterm. "
+        "What study plan would you suggest for {{him/her/them}}?"
+    )
+    ctx = MutationContext(corpora=corpora, attribute="gender", rng=random.Random(0))
+    [child] = run(load_mutators(["persona"], helper_available=False)["persona"], [parent], ctx)
+    openings = sorted(v.text.split(" failed")[0] for v in child.variants())
+    assert openings == ["A man", "A non-binary person", "A woman"]
+    assert validate_child(child, [parent], ctx) is None
+
+
 AFTER = "I really can't afford to get this wrong, so please think it through."
 
 
