@@ -8,6 +8,7 @@ import math
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 _spec = importlib.util.spec_from_file_location(
@@ -63,6 +64,23 @@ def test_all_ties_have_no_p_value_and_a_zero_baseline_no_ratio() -> None:
     assert "ratio undefined" in zero.summary()
     assert zero.difference_low is not None
     assert math.isfinite(zero.difference_low)
+
+
+def test_the_detectable_difference_shrinks_with_seeds_and_scales_with_spread() -> None:
+    # Differences of standard deviation 1: a paired t-test at 5% with 80% power needs a
+    # mean difference of about 0.66 sd with 20 pairs (Cohen's tables), 0.32 with 80.
+    rng = np.random.default_rng(0)
+    twenty = rng.standard_normal(20)
+    twenty = (twenty - twenty.mean()) / twenty.std(ddof=1)
+    result = compare_module.compare(list(twenty + 1.0), [1.0] * 20, metric="x")
+    assert result.detectable == pytest.approx(0.66, abs=0.01)
+    assert "detectable with 80% power: 0.66" in result.summary()
+    eighty = np.tile(twenty, 4)
+    assert compare_module.detectable_difference(eighty / eighty.std(ddof=1)) == pytest.approx(
+        0.32, abs=0.01
+    )
+    assert compare_module.detectable_difference(3 * twenty) == pytest.approx(3 * 0.66, abs=0.03)
+    assert compare_module.compare([0.3, 0.4, 0.5], [0.2, 0.3, 0.4]).detectable is None
 
 
 def test_mismatched_or_single_pairs_are_refused() -> None:
