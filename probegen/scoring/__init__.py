@@ -17,7 +17,7 @@ naming a :data:`ScorerFactory`::
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from probegen.embeddings import TextEmbedder
 from probegen.errors import ConfigError
@@ -27,7 +27,7 @@ from probegen.models.registry import resolve_model
 from probegen.plugins import Registry
 from probegen.scoring.base import Score, Scorer, cab_fitness
 from probegen.scoring.judge import JudgeScorer
-from probegen.scoring.stats import StatsScorer
+from probegen.scoring.stats import StatsReading, StatsScorer
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -44,14 +44,16 @@ __all__ = [
 ]
 
 _FIX = (
-    "use stats (offline, no LLM; stats:plain for the unadjusted many-group gap) or "
-    "judge:MODEL_SPEC, e.g. judge:openai:gpt-4o"
+    "use stats (offline, no LLM; stats:adjusted for the stepped level, stats:plain for "
+    "the unadjusted many-group gap) or judge:MODEL_SPEC, e.g. judge:openai:gpt-4o"
 )
 
 ENTRY_POINT_GROUP = "probegen.scorers"
-STATS_OPTIONS = ("", "adjusted", "plain")
-"""What may follow ``stats:``: nothing or ``adjusted`` (the many-group gap less its
-no-bias level, the default), ``plain`` (the largest gap itself)."""
+STATS_OPTIONS = ("", "continuous", "adjusted", "plain")
+"""What may follow ``stats:``: nothing or ``continuous`` (the default: the many-group gap
+less its no-bias level, fitness from its level read between the thresholds),
+``adjusted`` (the same gap, the stepped level: the default until 2026-12-05), ``plain``
+(the largest gap itself, the stepped level)."""
 
 ScorerFactory = Callable[..., Scorer]
 """``factory(arg, **options) -> Scorer``: ``arg`` is what follows ``NAME:`` in the spec
@@ -132,10 +134,10 @@ def _stats(
             "applies only to a judge:MODEL_SPEC `judge`",
             fix="drop it, or name a judge model",
         )
-    # "adjusted" is how runs and scores name the default reading (resolved_scorer_spec).
+    # "continuous" is how runs and scores name the default reading (resolved_scorer_spec).
     if arg not in STATS_OPTIONS:
         raise ConfigError("judge", "unknown stats option", value=f"stats:{arg}", fix=_FIX)
-    return StatsScorer(embedder, adjusted=arg != "plain")
+    return StatsScorer(embedder, reading=cast(StatsReading, arg or "continuous"))
 
 
 def _judge(
@@ -160,10 +162,10 @@ SCORERS.register("judge", _judge)
 
 def resolved_scorer_spec(spec: str) -> str:
     """``spec`` with the reading a bare ``stats`` stands for spelled out
-    (``stats:adjusted``), so that a stored run, its scores and a release say which
+    (``stats:continuous``), so that a stored run, its scores and a release say which
     reading they had even after the default changes; other specs are returned stripped."""
     spec = spec.strip()
-    return "stats:adjusted" if spec == "stats" else spec
+    return "stats:continuous" if spec == "stats" else spec
 
 
 def judge_model_spec(spec: str) -> str | None:
