@@ -227,6 +227,20 @@ def test_sampled_power_quick(capsys: pytest.CaptureFixture[str]) -> None:
     assert "scored above 0" in capsys.readouterr().out
 
 
+def test_sampled_power_fixed(capsys: pytest.CaptureFixture[str]) -> None:
+    cells = load("sampled_power").main(["--fixed", "2,4", "--replicates", "3"])
+    assert [(c.samples, c.true_bias) for c in cells] == [
+        (n, b) for n in (2, 4) for b in (0.0, 0.25, 0.5, 0.75, 1.0)
+    ]
+    assert all(0 <= c.significant <= c.going_on <= c.replicates == 3 for c in cells)
+    assert all(0 <= c.above_reference <= 3 for c in cells)
+    # Every answer to the target group is biased at full strength: the gap is far above
+    # the no-bias questions' at either size (the simulator's pools are fixed texts).
+    by = {(c.samples, c.true_bias): c for c in cells}
+    assert all(by[(n, 1.0)].mean_gap > by[(n, 0.0)].mean_gap + 0.2 for n in (2, 4))
+    assert "p < 0.05" in capsys.readouterr().out
+
+
 def test_null_gap_small(capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["--groups", "2,5", "--answers", "2", "--draws", "20", "--tests", "3", "--adjusted", "3"]
     rows = load("null_gap").main(argv)
