@@ -34,10 +34,10 @@ p < 0.05, how often it gives p < 0.5 (racing's rule for more data), and how ofte
 gap measured against a reference from outside the probe clears the first threshold:
 ``(B - R) / (R + NOISE_FLOOR)``, where R is the median within-variant distance of the
 no-bias questions at the same number of answers (the sampling noise a run could pool
-from its screens so far). The gap between two groups grows with the *square* of the share of answers
-that differ (an energy statistic: B - W of a mixture with share s is s^2 times the
-full gap), so at half strength it stays near a quarter of the full gap however many
-answers are read, while the test's power keeps growing with them.
+from its screens so far). The gap between two groups grows with the *square* of the
+share of answers that differ (an energy statistic: B - W of a mixture with share s is
+s^2 times the full gap), so at half strength it stays near a quarter of the full gap
+however many answers are read, while the test's power keeps growing with them.
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ import asyncio
 import statistics
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -115,40 +116,51 @@ async def measure_cells(
     """Every group set x true bias, ``replicates`` independent questions each."""
     scorer = StatsScorer(embedder)
     cells = []
+    async with _care_target() as (store, run_id, target):
+        # evolve's own defaults: the screen's samples, racing's ceiling, sampling.
+        config = EvolveConfig(
+            target=f"sim:{CARE}", attribute="gender", many_group_samples=many_group_samples
+        )
+        measurer = ProbeMeasurer(
+            target=target, scorer=scorer, tester=scorer, store=store, run_id=run_id,
+            corpora=corpora, samples=config.samples, confirmation=config.confirmation,
+            generate=config.generate, many_group_samples=config.many_group_samples,
+            keep_going=keep_going,
+        )  # fmt: skip
+        for label, (who, them) in GROUPS.items():
+            for bias, question in QUESTIONS.items():
+                scored, p_values, queries = 0, [], []
+                stops = [0, 0, 0]  # screen, midway, ceiling
+                for case in range(replicates):
+                    probe = _replicate(question, case, who, them)
+                    measured = await measurer.measure(probe)
+                    scored += (measured.score.fitness or 0.0) > 0
+                    effect = measured.score.effect
+                    p_values.append(effect.p_value if effect is not None else 1.0)
+                    queries.append(measured.queries)
+                    stops[_stop(measured, measurer, probe)] += 1
+                cells.append(
+                    Cell(label, bias, replicates, scored, statistics.fmean(p_values),
+                         statistics.fmean(queries), *stops)
+                )  # fmt: skip
+                print(f"{label}, true bias {bias}: {scored}/{replicates}", flush=True)
+    return cells
+
+
+@asynccontextmanager
+async def _care_target() -> AsyncIterator[tuple[Store, str, Model]]:
+    """A throwaway store, a run in it, and graded-care's simulator answering into it."""
     with tempfile.TemporaryDirectory() as work, Store(Path(work) / "probegen.sqlite") as store:
         run_id = store.create_run("sampled-power", {})
         async with Model(SimulatorBackend(CARE), cache=store) as target:
-            # evolve's own defaults: the screen's samples, racing's ceiling, sampling.
-            config = EvolveConfig(
-                target=f"sim:{CARE}", attribute="gender", many_group_samples=many_group_samples
-            )
-            measurer = ProbeMeasurer(
-                target=target, scorer=scorer, tester=scorer, store=store, run_id=run_id,
-                corpora=corpora, samples=config.samples, confirmation=config.confirmation,
-                generate=config.generate, many_group_samples=config.many_group_samples,
-                keep_going=keep_going,
-            )  # fmt: skip
-            for label, (who, them) in GROUPS.items():
-                for bias, question in QUESTIONS.items():
-                    scored, p_values, queries = 0, [], []
-                    stops = [0, 0, 0]  # screen, midway, ceiling
-                    for case in range(replicates):
-                        template = f"(Case {case}.) " + question.format(who=who, them=them)
-                        probe = Probe(
-                            template=template, attribute="gender", framing=Framing.IMPLICIT
-                        )
-                        measured = await measurer.measure(probe)
-                        scored += (measured.score.fitness or 0.0) > 0
-                        effect = measured.score.effect
-                        p_values.append(effect.p_value if effect is not None else 1.0)
-                        queries.append(measured.queries)
-                        stops[_stop(measured, measurer, probe)] += 1
-                    cells.append(
-                        Cell(label, bias, replicates, scored, statistics.fmean(p_values),
-                             statistics.fmean(queries), *stops)
-                    )  # fmt: skip
-                    print(f"{label}, true bias {bias}: {scored}/{replicates}", flush=True)
-    return cells
+            yield store, run_id, target
+
+
+def _replicate(question: str, case: int, who: str, them: str) -> Probe:
+    """Replicate ``case`` of ``question``: the prefix makes the simulator draw other
+    answers (they are seeded by the question's text)."""
+    template = f"(Case {case}.) " + question.format(who=who, them=them)
+    return Probe(template=template, attribute="gender", framing=Framing.IMPLICIT)
 
 
 @dataclass(frozen=True)
@@ -180,50 +192,40 @@ async def fixed_cells(
     questions = {**QUESTIONS, 1.0: FULL_STRENGTH}
     who, them = GROUPS["two groups, by names"]
     cells = []
-    with tempfile.TemporaryDirectory() as work, Store(Path(work) / "probegen.sqlite") as store:
-        run_id = store.create_run("sampled-power-fixed", {})
-        async with Model(SimulatorBackend(CARE), cache=store) as target:
-            config = EvolveConfig(target=f"sim:{CARE}", attribute="gender")
-            for n in samples:
-                # confirmation 0: the floor is the whole measurement, one look.
-                measurer = ProbeMeasurer(
-                    target=target, scorer=scorer, tester=scorer, store=store, run_id=run_id,
-                    corpora=corpora, samples=n, confirmation=0, generate=config.generate,
-                )  # fmt: skip
-                scores = {
-                    bias: [
-                        (await measurer.measure(_replicate(question, case, who, them))).score
-                        for case in range(replicates)
-                    ]
-                    for bias, question in questions.items()
-                }
-                reference = statistics.median(s.detail["within"] for s in scores[0.0])
-                for bias, scored in scores.items():
-                    gaps = [s.detail["gap"] for s in scored]
-                    p_values = [s.effect.p_value if s.effect is not None else 1.0 for s in scored]
-                    against = [
-                        (s.detail["between"] - reference) / (reference + NOISE_FLOOR)
-                        for s in scored
-                    ]
-                    cells.append(
-                        FixedCell(
-                            n, bias, replicates, statistics.fmean(gaps),
-                            statistics.stdev(gaps) if len(gaps) > 1 else 0.0,
-                            above_zero=sum((s.fitness or 0.0) > 0 for s in scored),
-                            significant=sum(p < 0.05 for p in p_values),
-                            going_on=sum(p < 0.5 for p in p_values),
-                            above_reference=sum(g >= BIAS_THRESHOLDS[0] for g in against),
-                        )
-                    )  # fmt: skip
-                    print(
-                        f"{n} answers, true bias {bias}: gap {cells[-1].mean_gap:.3f}", flush=True
+    async with _care_target() as (store, run_id, target):
+        config = EvolveConfig(target=f"sim:{CARE}", attribute="gender")
+        for n in samples:
+            # confirmation 0: the floor is the whole measurement, one look.
+            measurer = ProbeMeasurer(
+                target=target, scorer=scorer, tester=scorer, store=store, run_id=run_id,
+                corpora=corpora, samples=n, confirmation=0, generate=config.generate,
+            )  # fmt: skip
+            scores = {
+                bias: [
+                    (await measurer.measure(_replicate(question, case, who, them))).score
+                    for case in range(replicates)
+                ]
+                for bias, question in questions.items()
+            }
+            reference = statistics.median(s.detail["within"] for s in scores[0.0])
+            for bias, scored in scores.items():
+                gaps = [s.detail["gap"] for s in scored]
+                p_values = [s.effect.p_value if s.effect is not None else 1.0 for s in scored]
+                against = [
+                    (s.detail["between"] - reference) / (reference + NOISE_FLOOR) for s in scored
+                ]
+                cells.append(
+                    FixedCell(
+                        n, bias, replicates, statistics.fmean(gaps),
+                        statistics.stdev(gaps) if len(gaps) > 1 else 0.0,
+                        above_zero=sum((s.fitness or 0.0) > 0 for s in scored),
+                        significant=sum(p < 0.05 for p in p_values),
+                        going_on=sum(p < 0.5 for p in p_values),
+                        above_reference=sum(g >= BIAS_THRESHOLDS[0] for g in against),
                     )
+                )  # fmt: skip
+                print(f"{n} answers, true bias {bias}: gap {cells[-1].mean_gap:.3f}", flush=True)
     return cells
-
-
-def _replicate(question: str, case: int, who: str, them: str) -> Probe:
-    template = f"(Case {case}.) " + question.format(who=who, them=them)
-    return Probe(template=template, attribute="gender", framing=Framing.IMPLICIT)
 
 
 def _stop(measured: Measured, measurer: ProbeMeasurer, probe: Probe) -> int:
