@@ -81,7 +81,9 @@ from probegen.search.bandit import OperatorBandit
 from probegen.search.baselines import SELECTIONS
 from probegen.store import Store
 
-Figure = float | int | list[str] | Mapping[str, Mapping[str, object]] | None
+Figure = (
+    float | int | list[str] | list[dict[str, object]] | Mapping[str, Mapping[str, object]] | None
+)
 """One figure of a run (a RunResult field's value)."""
 
 # The text operators (image operators do nothing for a text-only target, and pinning the
@@ -152,6 +154,10 @@ class RunResult:
     # Each of those probes' gap on fresh names, and its template: what pooling runs
     # ("what do all runs' best probes reach?") needs without the run stores.
     heldout_by_probe: dict[str, dict[str, float | str]] | None = None
+    # Every archive elite, best first: id, fitness, question family, answer family, true
+    # bias (graded simulators) and planted region (simulators): what reading the
+    # archive in another order ("which ten would a reader see?") needs without the run.
+    elite_rows: list[dict[str, object]] | None = None
 
 
 def outside_region_seeds(path: Path, attribute: str, sim: SimulatorBackend) -> Path:
@@ -214,11 +220,14 @@ def measure(
     sim: SimulatorBackend | None,
     k: int,
     review: Sequence[str] = (),
+    elites: Sequence[dict[str, object]] = (),
 ) -> dict[str, Figure]:
     """The run's figures, from what it recorded in the store (every evaluated probe).
 
     ``review`` is the run's elites in the order the product shows them (summary.md's top
-    probes, the review queue): the ``review_*`` figures are those of its first K."""
+    probes, the review queue): the ``review_*`` figures are those of its first K.
+    ``elites`` (id, fitness and families of each archive elite) come back as
+    ``elite_rows`` with each one's true bias and region added."""
     probes = {p.id: p for p in store.probes(run_id)}
     sent = {
         row["probe_id"]: int(row["n"])
@@ -286,6 +295,7 @@ def measure(
         strong = [done for _, _, pid, done in scored if truth(pid) >= STRONG_BIAS]
         figures |= {
             "top_k_true_bias": statistics.fmean(truth(pid) for _, _, pid, _ in top) if top else 0.0,
+            "elite_rows": [row | {"true_bias": truth(str(row["id"]))} for row in elites],
             "strong_in_top_k": sum(1 for _, _, pid, _ in top if truth(pid) >= STRONG_BIAS),
             "max_true_bias": max((truth(pid) for _, _, pid, _ in scored), default=0.0),
             "first_strong_queries": min(strong, default=None),
@@ -318,6 +328,10 @@ def measure(
             "flukes": sum(1 for f, _, pid, _ in scored if f > 0 and not region(pid)),
             "regions": sorted({str(region(pid)) for pid, _ in hits}),
         }
+        rows = figures.get("elite_rows", elites)
+        assert isinstance(rows, list | tuple)
+        figures["elite_rows"] = [row | {"region": region(str(row["id"]))} for row in rows]
+    figures.setdefault("elite_rows", [dict(row) for row in elites])
     return figures
 
 
@@ -484,7 +498,14 @@ def run_once(
                     lambda e: offered(e.fitness, DEFAULT_THRESHOLD),
                 )
             ]
-            figures = measure(store, run_id, corpora, evolution.space, sim, args.k, review)
+            rows = [
+                {"id": e.probe.id, "fitness": e.fitness, "cluster": clusters.get(e.probe.id),
+                 "family": behaviours.get(e.probe.id)}
+                for e in elites
+            ]  # fmt: skip
+            figures = measure(
+                store, run_id, corpora, evolution.space, sim, args.k, review, rows
+            )
             figures |= allocation(evolution)
             if figures.get("top_k_decision_gap") is not None:
                 figures |= await heldout_gaps(evolution, store, run_id, figures)

@@ -250,3 +250,19 @@ def test_null_gap_small(capsys: pytest.CaptureFixture[str]) -> None:
     assert rows[1]["bias_above_1"] > rows[0]["bias_above_1"]
     assert all(0.0 <= r["in_region_adjusted_above_1"] <= 1.0 for r in rows)
     assert "bias level > 1" in capsys.readouterr().out
+
+
+def test_gap_statistics_quick(capsys: pytest.CaptureFixture[str]) -> None:
+    cells = load("gap_statistics").main(["--quick"])
+    statistics = ("gap", "reference", "neighbour")
+    assert [(c.statistic, c.true_bias) for c in cells] == [
+        (s, b) for s in statistics for b in (0.0, 0.25, 0.5, 0.75, 1.0)
+    ]
+    assert all(c.answers == 2 and c.replicates == 3 for c in cells)
+    # An AUC against the no-bias replicates for every biased cell, none for those.
+    assert all((c.auc is None) == (c.true_bias == 0.0) for c in cells)
+    assert all(c.auc is None or 0.0 <= c.auc <= 1.0 for c in cells)
+    # At full strength every statistic reads the groups further apart than with none.
+    by = {(c.statistic, c.true_bias): c for c in cells}
+    assert all(by[(s, 1.0)].mean > by[(s, 0.0)].mean for s in statistics)
+    assert "AUC against none" in capsys.readouterr().out
