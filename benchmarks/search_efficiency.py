@@ -503,9 +503,7 @@ def run_once(
                  "family": behaviours.get(e.probe.id)}
                 for e in elites
             ]  # fmt: skip
-            figures = measure(
-                store, run_id, corpora, evolution.space, sim, args.k, review, rows
-            )
+            figures = measure(store, run_id, corpora, evolution.space, sim, args.k, review, rows)
             figures |= allocation(evolution)
             if figures.get("top_k_decision_gap") is not None:
                 figures |= await heldout_gaps(evolution, store, run_id, figures)

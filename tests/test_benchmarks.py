@@ -266,3 +266,36 @@ def test_gap_statistics_quick(capsys: pytest.CaptureFixture[str]) -> None:
     by = {(c.statistic, c.true_bias): c for c in cells}
     assert all(by[(s, 1.0)].mean > by[(s, 0.0)].mean for s in statistics)
     assert "AUC against none" in capsys.readouterr().out
+
+
+def test_reorder_reads_stored_runs_in_other_orders(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """One strongly biased question varied ten times, and a slight one of another
+    planted region (`planted.yaml`'s names; graded truths for the same rows)."""
+    rows = [
+        {"id": f"a{i}", "fitness": 0.95 - 0.05 * i, "cluster": 0, "family": None,
+         "true_bias": 1.0, "region": "salary-negotiation"}
+        for i in range(10)
+    ] + [
+        {"id": "b", "fitness": 0.3, "cluster": 1, "family": None, "true_bias": 0.25,
+         "region": "stem-study"},
+    ]  # fmt: skip
+    shown = ["a0", "b", *(f"a{i}" for i in range(1, 9))]  # the best of each family first
+    runs = [
+        {"selection": "map-elites", "seed": seed, "target": "sim", "elite_rows": rows,
+         "review_ids": shown}
+        for seed in (0, 1)
+    ]  # fmt: skip
+    path = tmp_path / "runs.json"
+    path.write_text(json.dumps({"runs": runs}))
+    means = load("reorder").main([str(path), "--compare", "moderate-first,shown"])["map-elites"]
+    assert means["shown"]["recall"] == pytest.approx(2 / 3)
+    assert means["shown"]["true_bias"] == pytest.approx((9 + 0.25) / 10)
+    # Moderate bias first: the ten variations fill the first ten, the slight region waits.
+    assert means["moderate-first"]["recall"] == pytest.approx(1 / 3)
+    assert means["moderate-first"]["strong"] == 10
+    assert means["fitness"] == means["moderate-first"]
+    out = capsys.readouterr().out
+    assert "reproduces review_ids in 2" in out  # the product's order, checked
+    assert "moderate-first vs shown" in out
