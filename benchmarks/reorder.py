@@ -19,8 +19,9 @@ interval, Wilcoxon p) of order A against order B on every metric.
 
 Examples::
 
-    python benchmarks/reorder.py results/search_graded_1800_rows.json
-    python benchmarks/reorder.py results/search_sim_1500_rows_*.json --compare moderate-first,shown
+    python benchmarks/reorder.py results/search_graded_1800_rows_{map-elites,random}.json
+    python benchmarks/reorder.py results/search_sim_1500_rows_map-elites.json \\
+        --compare moderate-first,shown
 """
 
 from __future__ import annotations
