@@ -51,7 +51,7 @@ from scipy.stats import mannwhitneyu
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import print_machine, table, write_json
-from sampled_power import CARE, FULL_STRENGTH, GROUPS, QUESTIONS, _care_target, _replicate
+from sampled_power import CARE, FULL_STRENGTH, GROUPS, QUESTIONS, care_target, replicate
 
 from probegen.corpora import load_corpora
 from probegen.embeddings import Embedder
@@ -116,14 +116,14 @@ async def measure(replicates: int, answers: Sequence[int]) -> list[StatisticCell
     who, them = GROUPS["two groups, by names"]
     rng = np.random.default_rng(0)
     cells: list[StatisticCell] = []
-    async with _care_target() as (store, run_id, target):
+    async with care_target() as (store, run_id, target):
         config = EvolveConfig(target=f"sim:{CARE}", attribute="gender")
         for n in answers:
             read: dict[float, list[dict]] = {}
             for bias, question in questions.items():
                 read[bias] = []
                 for case in range(replicates):
-                    probe = _replicate(question, case, who, them)
+                    probe = replicate(question, case, who, them)
                     got = await query_probe(
                         probe, probe.grouped_variants(corpora), target, store, run_id,
                         samples=n, config=config.generate,

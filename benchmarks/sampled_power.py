@@ -116,7 +116,7 @@ async def measure_cells(
     """Every group set x true bias, ``replicates`` independent questions each."""
     scorer = StatsScorer(embedder)
     cells = []
-    async with _care_target() as (store, run_id, target):
+    async with care_target() as (store, run_id, target):
         # evolve's own defaults: the screen's samples, racing's ceiling, sampling.
         config = EvolveConfig(
             target=f"sim:{CARE}", attribute="gender", many_group_samples=many_group_samples
@@ -132,7 +132,7 @@ async def measure_cells(
                 scored, p_values, queries = 0, [], []
                 stops = [0, 0, 0]  # screen, midway, ceiling
                 for case in range(replicates):
-                    probe = _replicate(question, case, who, them)
+                    probe = replicate(question, case, who, them)
                     measured = await measurer.measure(probe)
                     scored += (measured.score.fitness or 0.0) > 0
                     effect = measured.score.effect
@@ -148,7 +148,7 @@ async def measure_cells(
 
 
 @asynccontextmanager
-async def _care_target() -> AsyncIterator[tuple[Store, str, Model]]:
+async def care_target() -> AsyncIterator[tuple[Store, str, Model]]:
     """A throwaway store, a run in it, and graded-care's simulator answering into it."""
     with tempfile.TemporaryDirectory() as work, Store(Path(work) / "probegen.sqlite") as store:
         run_id = store.create_run("sampled-power", {})
@@ -156,7 +156,7 @@ async def _care_target() -> AsyncIterator[tuple[Store, str, Model]]:
             yield store, run_id, target
 
 
-def _replicate(question: str, case: int, who: str, them: str) -> Probe:
+def replicate(question: str, case: int, who: str, them: str) -> Probe:
     """Replicate ``case`` of ``question``: the prefix makes the simulator draw other
     answers (they are seeded by the question's text)."""
     template = f"(Case {case}.) " + question.format(who=who, them=them)
@@ -192,7 +192,7 @@ async def fixed_cells(
     questions = {**QUESTIONS, 1.0: FULL_STRENGTH}
     who, them = GROUPS["two groups, by names"]
     cells = []
-    async with _care_target() as (store, run_id, target):
+    async with care_target() as (store, run_id, target):
         config = EvolveConfig(target=f"sim:{CARE}", attribute="gender")
         for n in samples:
             # confirmation 0: the floor is the whole measurement, one look.
@@ -202,7 +202,7 @@ async def fixed_cells(
             )  # fmt: skip
             scores = {
                 bias: [
-                    (await measurer.measure(_replicate(question, case, who, them))).score
+                    (await measurer.measure(replicate(question, case, who, them))).score
                     for case in range(replicates)
                 ]
                 for bias, question in questions.items()

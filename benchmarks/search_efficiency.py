@@ -274,6 +274,7 @@ def measure(
         "top_k_gap": statistics.fmean(sorted(gaps)[-k:]) if gaps else 0.0,
     }
     fitness_of = {pid: f for f, _, pid, _ in scored}
+    elite_rows = [dict(row) for row in elites]  # the simulators' truths are added below
     # The product's top K: its elites in the order it shows them (scored ones only).
     shown = [pid for pid in review if pid in fitness_of][:k]
     figures["review_ids"] = shown
@@ -293,9 +294,10 @@ def measure(
             return sim.true_bias(probe.variants()[0].text, groups)
 
         strong = [done for _, _, pid, done in scored if truth(pid) >= STRONG_BIAS]
+        for row in elite_rows:
+            row["true_bias"] = truth(str(row["id"]))
         figures |= {
             "top_k_true_bias": statistics.fmean(truth(pid) for _, _, pid, _ in top) if top else 0.0,
-            "elite_rows": [row | {"true_bias": truth(str(row["id"]))} for row in elites],
             "strong_in_top_k": sum(1 for _, _, pid, _ in top if truth(pid) >= STRONG_BIAS),
             "max_true_bias": max((truth(pid) for _, _, pid, _ in scored), default=0.0),
             "first_strong_queries": min(strong, default=None),
@@ -328,10 +330,9 @@ def measure(
             "flukes": sum(1 for f, _, pid, _ in scored if f > 0 and not region(pid)),
             "regions": sorted({str(region(pid)) for pid, _ in hits}),
         }
-        rows = figures.get("elite_rows", elites)
-        assert isinstance(rows, list | tuple)
-        figures["elite_rows"] = [row | {"region": region(str(row["id"]))} for row in rows]
-    figures.setdefault("elite_rows", [dict(row) for row in elites])
+        for row in elite_rows:
+            row["region"] = region(str(row["id"]))
+    figures["elite_rows"] = elite_rows
     return figures
 
 
