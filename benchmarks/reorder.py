@@ -40,7 +40,7 @@ from compare import compare
 
 from probegen.elite import review_order
 from probegen.models.simulator import STRONG_BIAS, SimConfig
-from probegen.review.scope import DEFAULT_THRESHOLD
+from probegen.review.scope import DEFAULT_THRESHOLD, offered
 
 Row = dict[str, Any]
 MODERATE = 0.5
@@ -49,7 +49,8 @@ K = 10
 
 
 def _offered(row: Row) -> bool:
-    return float(row["fitness"]) >= DEFAULT_THRESHOLD
+    """The review queue's rule (the benchmark's runs conclude no findings)."""
+    return offered(float(row["fitness"]), DEFAULT_THRESHOLD)
 
 
 def _rounds(rows: Sequence[Row]) -> list[Row]:

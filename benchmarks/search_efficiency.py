@@ -718,6 +718,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     for selection in args.selections.split(","):
         if selection not in SELECTIONS:
             parser.error(f"--selections: unknown {selection!r}; choose from {SELECTIONS}")
+    # Stored with the run, so a result file says how many seeds generation 0 had.
+    args.initial = args.initial or args.population
     if args.seed_set is None:
         simulated = args.target.startswith(("sim", "graded", "heldout"))
         args.seed_set = "outside" if simulated else "shipped"
@@ -757,7 +759,7 @@ def main(argv: Sequence[str] | None = None) -> list[RunResult]:
     print(
         f"\nsearch efficiency: target {args.target}, attr {args.attr}, budget {args.budget} "
         f"queries, seeds {args.seeds}, seed set {args.seed_set}, population "
-        f"{args.population}, initial {args.initial or args.population}, samples {args.samples}, "
+        f"{args.population}, initial {args.initial}, samples {args.samples}, "
         f"many-group samples {args.many_group_samples or args.samples}, "
         f"confirm samples {args.confirm_samples or 4 * args.samples}, measure {args.measure}, "
         f"emitters {args.emitters or 'default'}, surrogate {args.surrogate}, "
