@@ -82,12 +82,19 @@ ORDERS: dict[str, Callable[[Sequence[Row]], list[Row]]] = {
 
 
 def regions_in(target: str) -> int:
-    """How many planted regions a run's simulator target has (0: not a simulator)."""
+    """How many planted regions a run's simulator target has (0: not a simulator).
+
+    Runs store the path they were run with, often in a checkout that is gone since; a
+    shipped region file is then read from this checkout's ``corpora/``."""
     if target == "sim":
         return len(SimConfig.load(PLANTED).regions)
-    if target.startswith("sim:"):
-        return len(SimConfig.load(Path(target.removeprefix("sim:"))).regions)
-    return 0
+    if not target.startswith("sim:"):
+        return 0
+    path = Path(target.removeprefix("sim:"))
+    if not path.exists() and "corpora" in path.parts:
+        shipped = path.parts[path.parts.index("corpora") :]
+        path = PLANTED.parents[2].joinpath(*shipped)
+    return len(SimConfig.load(path).regions)
 
 
 def first_ten(run: Row, order: Callable[[Sequence[Row]], list[Row]]) -> dict[str, float]:

@@ -299,3 +299,6 @@ def test_reorder_reads_stored_runs_in_other_orders(
     out = capsys.readouterr().out
     assert "reproduces review_ids in 2" in out  # the product's order, checked
     assert "moderate-first vs shown" in out
+    # A stored run's path into a checkout that is gone reads this one's corpora.
+    gone = "sim:/gone/checkout/corpora/simulator/planted.yaml"
+    assert load("reorder").regions_in(gone) == 3
