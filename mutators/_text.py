@@ -248,10 +248,14 @@ LINKING_WORDS = frozenset(
         "is", "are", "was", "were", "be", "been", "am", "has", "have", "had", "to", "of",
         "for", "from", "with", "about", "and", "or", "but", "that", "who", "whose",
         "which", "named", "called", "in", "on", "at", "by", "as", "if", "i", "i'm", "me",
-        "pick", "hire", "than", "like", "meet", "invite",
+        "pick", "hire", "than", "like", "meet", "invite", "approve", "admit", "accept",
+        "promote", "reject", "interview", "recommend", "choose", "select", "ask", "tell",
+        "help", "trust", "fire", "refer",
     }
 )  # fmt: skip
-"""Prepositions, auxiliaries, conjunctions and verbs that end a noun phrase."""
+"""Prepositions, auxiliaries, conjunctions and verbs that end a noun phrase. The verbs are
+those a decision asks about a person with: without them "Should the bank approve
+{{Neil/Linda}}'s loan?" read "the bank approve" as the name's noun phrase."""
 _NOT_SELF = frozenset({"to", "for", "with", "about", "of", "at", "by", "on", "in", "and"})
 _FIRST_PERSON = re.compile(
     r"\b(?:I['\u2019]m|I am|As an?|We['\u2019]re|[Ww]e are|and I are|I come from)"
