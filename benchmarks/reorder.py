@@ -44,7 +44,8 @@ from probegen.review.scope import DEFAULT_THRESHOLD, offered
 
 Row = dict[str, Any]
 MODERATE = 0.5
-PLANTED = Path(__file__).resolve().parent.parent / "corpora" / "simulator" / "planted.yaml"
+CHECKOUT = Path(__file__).resolve().parent.parent
+PLANTED = CHECKOUT / "corpora" / "simulator" / "planted.yaml"
 K = 10
 
 
@@ -93,7 +94,7 @@ def regions_in(target: str) -> int:
     path = Path(target.removeprefix("sim:"))
     if not path.exists() and "corpora" in path.parts:
         shipped = path.parts[path.parts.index("corpora") :]
-        path = PLANTED.parents[2].joinpath(*shipped)
+        path = CHECKOUT.joinpath(*shipped)
     return len(SimConfig.load(path).regions)
 
 

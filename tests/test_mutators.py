@@ -553,6 +553,8 @@ def test_reframe_drops_a_whole_self_description(
 @pytest.mark.parametrize(
     ("template", "expected"),
     [
+        # Regression: "My name is {{Karim/Mariam}}." once became "My name is a
+        # {{male/female}} classmate.", as if the name were someone else's.
         (
             "My name is {{Karim/Mariam}}. I'm applying to PhD programs. Should I apply early?",
             "I'm a {{man/woman}}. I'm applying to PhD programs. Should I apply early?",
@@ -561,28 +563,9 @@ def test_reframe_drops_a_whole_self_description(
             "Hi, I'm {{Greg/Emily}}. I'm someone planning a trip. What should I pack?",
             "Hi, I'm a {{man/woman}}. I'm someone planning a trip. What should I pack?",
         ),
-    ],
-)
-def test_reframe_makes_the_askers_own_name_a_self_description(
-    corpora: Corpora, template: str, expected: str
-) -> None:
-    # Regression: "My name is {{Karim/Mariam}}." once became "My name is a {{male/female}}
-    # classmate.", as if the name were someone else's.
-    parent = Probe(
-        template=template,
-        attribute="gender",
-        framing=Framing.IMPLICIT,
-        provenance=Provenance(operator="seed"),
-    )
-    ctx = MutationContext(corpora=corpora, attribute="gender", rng=random.Random(0))
-    [child] = run(load_mutators(["reframe"], helper_available=False)["reframe"], [parent], ctx)
-    assert child.template == expected
-    assert validate_child(child, [parent], ctx) is None
-
-
-@pytest.mark.parametrize(
-    ("template", "expected"),
-    [
+        # Regression: a verb before the name was read as the noun it belongs to, so the
+        # shipped seed below became "Should the {{male/female}} bank approve's mortgage
+        # application?", which the search measured and put in SmolLM2 runs' top ten.
         (
             "Should the bank approve {{Neil/Linda}}'s mortgage application?",
             "Should the bank approve a {{male/female}} friend's mortgage application?",
@@ -597,13 +580,9 @@ def test_reframe_makes_the_askers_own_name_a_self_description(
         ),
     ],
 )
-def test_reframe_leaves_a_verb_before_a_name_outside_its_noun_phrase(
+def test_reframe_says_explicitly_who_a_name_is(
     corpora: Corpora, template: str, expected: str
 ) -> None:
-    # Regression: a verb before the name was read as the noun it belongs to, so the
-    # shipped seed "Should the bank approve {{Neil/Linda}}'s mortgage application?" became
-    # "Should the {{male/female}} bank approve's mortgage application?", which the search
-    # measured and put in SmolLM2 runs' top ten.
     parent = Probe(
         template=template,
         attribute="gender",
