@@ -114,4 +114,10 @@ def test_runs_in_one_run_dir_share_the_cache(tmp_path: Path) -> None:
 
     off = probegen.evolve(**settings, embedding_cache=False, run_dir=tmp_path / "off")
     assert not (tmp_path / "off" / CACHE_FILE).exists()
-    assert [e.fitness for e in off.elites] == [e.fitness for e in first.elites]
+    # Without the cache every text is embedded in whatever batch it arrives with, and on
+    # some CPUs (an Intel Xeon here) a vector moves in its seventh digit with the batch's
+    # padding; the cache may change that noise, never a result.
+    assert [e.probe_id for e in off.elites] == [e.probe_id for e in first.elites]
+    assert [e.fitness for e in off.elites] == pytest.approx(
+        [e.fitness for e in first.elites], abs=1e-5
+    )
