@@ -141,7 +141,11 @@ def test_search_beats_generation_zero_on_planted_regions(tmp_path: Path) -> None
 def test_same_seed_same_archive(tmp_path: Path) -> None:
     first = evolve(tmp_path / "a", generations=2, seed=7)
     second = evolve(tmp_path / "b", generations=2, seed=7)
-    assert [(e.probe.id, e.fitness) for e in first] == [(e.probe.id, e.fitness) for e in second]
+    assert [e.probe.id for e in first] == [e.probe.id for e in second]
+    # The same probes, scored alike up to float noise: on some CPUs (an Intel Xeon here)
+    # an embedding moves in its seventh digit with the batch it is computed in, and the
+    # second run in this process meets texts the first one already embedded.
+    assert [e.fitness for e in first] == pytest.approx([e.fitness for e in second], abs=1e-5)
 
 
 def test_run_stops_when_the_budget_cannot_pay_for_a_probe(
