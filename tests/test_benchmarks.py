@@ -302,3 +302,41 @@ def test_reorder_reads_stored_runs_in_other_orders(
     # A stored run's path into a checkout that is gone reads this one's corpora.
     gone = "sim:/gone/checkout/corpora/simulator/planted.yaml"
     assert load("reorder").regions_in(gone) == 3
+
+
+def test_decision_groups_splits_the_top_ten_by_the_groups_named_and_the_voice(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Two selections' stored top tens: the kinds, their gaps, and the paired shares."""
+
+    def run(seed: int, rows: list[tuple[str, float]]) -> dict[str, object]:
+        ids = [f"p{seed}-{i}" for i in range(len(rows))]
+        return {
+            "seed": seed,
+            "top_ids": ids,
+            "heldout_by_probe": {
+                pid: {"template": template, "signed_gap": gap}
+                for pid, (template, gap) in zip(ids, rows, strict=True)
+            },
+        }
+
+    first_nb = "I'm a {{man/non-binary person/woman}} and I want to retrain. Should I?"
+    first = "I'm {{a man/a woman}} and I want to retrain. Should I?"
+    third = "My {{male/female}} roommate wants to retrain. Should {{he/she}}?"
+    search = [run(s, [(first_nb, 0.06), (first, 0.03), (first_nb, 0.05)]) for s in (0, 1)]
+    chance = [run(s, [(third, 0.01), (first_nb, 0.04), (third, 0.0)]) for s in (0, 1)]
+    paths = []
+    for name, runs in (("search", search), ("random", chance)):
+        path = tmp_path / f"{name}.json"
+        rows = [{**r, "selection": name} for r in runs]
+        path.write_text(json.dumps({"runs": rows}))
+        paths.append(str(path))
+    summaries = load("decision_groups").main([*paths, "--compare"])
+    by = {s["selection"]: {(r["groups"], r["voice"]): r for r in s["rows"]} for s in summaries}
+    assert by["search"][("with non-binary", "first")]["probes"] == 4
+    assert by["search"][("with non-binary", "first")]["mean_gap"] == pytest.approx(0.055)
+    assert by["search"][("without", "first")]["share"] == pytest.approx(1 / 3)
+    assert by["random"][("without", "third")]["probes"] == 4
+    out = capsys.readouterr().out
+    assert "share of the top ten naming a non-binary group, paired by seed (2 seeds)" in out
+    assert "search 0.67 vs random 0.33" in out
