@@ -16,7 +16,8 @@ Per selection and kind of probe: how many of the top-10 probes are of that kind 
 every run), their mean signed gap on fresh names with a 95% t interval (scipy), and, per
 selection, a Mann-Whitney test of the gaps with a non-binary group against those without.
 ``--compare`` adds, paired by seed, the share of each run's top ten that names a
-non-binary group, search against random (Wilcoxon, via scipy).
+non-binary group, the first file against each other one (``compare.py``: ratio and
+difference with bootstrap intervals, Wilcoxon p).
 
 Examples::
 
@@ -33,6 +34,7 @@ import statistics
 import sys
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -41,10 +43,12 @@ from scipy import stats
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import table, write_json
+from compare import Comparison, compare
 
-from probegen.corpora import load_corpora
+from probegen.corpora import Corpora, load_corpora
 
 NON_BINARY = "non-binary"
+WITH_NON_BINARY = "with non-binary"
 _FIRST_PERSON = re.compile(r"\bI(?:'m| am)\s+(?:a |an )?\{\{", re.IGNORECASE)
 
 
@@ -53,10 +57,10 @@ def voice(template: str) -> str:
     return "first" if _FIRST_PERSON.search(template) else "third"
 
 
-def kind_of(template: str, attribute: str, corpora: Any) -> tuple[str, str]:
+def kind_of(template: str, attribute: str, corpora: Corpora) -> tuple[str, str]:
     """(groups, voice) of one probe: groups is ``with non-binary`` or ``without``."""
     groups = {v.group for v in corpora.variant_groups(template, attribute)}
-    named = "with non-binary" if NON_BINARY in groups else "without"
+    named = WITH_NON_BINARY if NON_BINARY in groups else "without"
     return named, voice(template)
 
 
@@ -70,7 +74,7 @@ def _interval(values: Sequence[float]) -> str:
     return f"{mean:.4f} [{low:.4f}, {high:.4f}]"
 
 
-def read(path: Path, attribute: str, corpora: Any) -> dict[str, Any]:
+def read(path: Path, attribute: str, corpora: Corpora) -> dict[str, Any]:
     """Per run: seed, and each top-10 probe's kind and signed gap on fresh names."""
     data = json.loads(path.read_text())
     runs = []
@@ -108,7 +112,7 @@ def summarise(selection: dict[str, Any]) -> dict[str, Any]:
         }
         for (groups, spoken), gaps in sorted(by_kind.items())
     ]
-    with_nb, without = by_groups.get("with non-binary", []), by_groups.get("without", [])
+    with_nb, without = by_groups.get(WITH_NON_BINARY, []), by_groups.get("without", [])
     test = (
         float(stats.mannwhitneyu(with_nb, without, alternative="two-sided").pvalue)
         if with_nb and without
@@ -123,27 +127,23 @@ def nb_share(run: dict[str, Any]) -> float | None:
     probes: list[dict[str, Any]] = run["probes"]
     if not probes:
         return None
-    named = sum(1 for p in probes if p["groups"] == "with non-binary")
+    named = sum(1 for p in probes if p["groups"] == WITH_NON_BINARY)
     return named / len(probes)
 
 
-def compare_shares(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    """Per seed both ran: the share of the top ten naming a non-binary group, A vs B."""
+def compare_shares(a: dict[str, Any], b: dict[str, Any]) -> Comparison | None:
+    """Per seed both ran: the share of the top ten naming a non-binary group, A vs B
+    (None with fewer than two such seeds)."""
     shares_b = {r["seed"]: share for r in b["runs"] if (share := nb_share(r)) is not None}
     pairs = [
         (share, shares_b[r["seed"]])
         for r in a["runs"]
         if (share := nb_share(r)) is not None and r["seed"] in shares_b
     ]
-    if not pairs:
-        return {"n": 0}
-    diffs = [x - y for x, y in pairs]
-    p = float(stats.wilcoxon(diffs).pvalue) if any(diffs) else 1.0
-    return {
-        "a": a["selection"], "b": b["selection"], "n": len(pairs),
-        "a_share": statistics.fmean(x for x, _ in pairs),
-        "b_share": statistics.fmean(y for _, y in pairs), "wilcoxon_p": p,
-    }  # fmt: skip
+    if len(pairs) < 2:
+        return None
+    metric = f"non-binary share of the top ten: {a['selection']} vs {b['selection']}"
+    return compare([x for x, _ in pairs], [y for _, y in pairs], metric=metric)
 
 
 def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
@@ -170,13 +170,9 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     if args.compare:
         for other in selections[1:]:
             found = compare_shares(selections[0], other)
-            comparisons.append(found)
-            if found["n"]:
-                print(
-                    f"\nshare of the top ten naming a non-binary group, paired by seed "
-                    f"({found['n']} seeds): {found['a']} {found['a_share']:.2f} vs "
-                    f"{found['b']} {found['b_share']:.2f}, Wilcoxon p = {found['wilcoxon_p']:.2g}"
-                )
+            if found is not None:
+                comparisons.append(asdict(found))
+                print(f"\n{found.summary()}")
     write_json(args.json, {"summaries": summaries, "comparisons": comparisons})
     return summaries
 

@@ -338,5 +338,6 @@ def test_decision_groups_splits_the_top_ten_by_the_groups_named_and_the_voice(
     assert by["search"][("without", "first")]["share"] == pytest.approx(1 / 3)
     assert by["random"][("without", "third")]["probes"] == 4
     out = capsys.readouterr().out
-    assert "share of the top ten naming a non-binary group, paired by seed (2 seeds)" in out
-    assert "search 0.67 vs random 0.33" in out
+    # Paired by seed with compare.py's comparison: 2 of 3 against 1 of 3 in both seeds.
+    assert "non-binary share of the top ten: search vs random" in out
+    assert "2 paired seeds: A 0.667 vs B 0.333; ratio 2x" in out
