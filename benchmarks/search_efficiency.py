@@ -446,6 +446,7 @@ def run_once(
         **({} if args.climb_every is None else {"climb_every": args.climb_every}),
         **({} if args.reward is None else {"reward": args.reward}),
         operator_offsets=args.operator_offsets,
+        **({} if args.naming_offsets is None else {"naming_offsets": args.naming_offsets}),
         **({} if args.local_radius is None else {"local_radius": args.local_radius}),
         **({} if args.explore_new_words is None else {"explore_new_words": args.explore_new_words}),
         **({} if args.surrogate_words is None else {"surrogate_words": args.surrogate_words}),
@@ -680,6 +681,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="evolve's --operator-offsets (0: none)",
     )
     parser.add_argument(
+        "--naming-offsets",
+        type=float,
+        default=None,
+        help="evolve's --naming-offsets (0: none; default: evolve's)",
+    )
+    parser.add_argument(
         "--local-radius",
         type=float,
         default=None,
@@ -766,6 +773,7 @@ def main(argv: Sequence[str] | None = None) -> list[RunResult]:
         f"descriptors {args.descriptors or 'default'}, climb every "
         f"{'default' if args.climb_every is None else args.climb_every}, "
         f"reward {args.reward or 'default'}, operator offsets {args.operator_offsets}, "
+        f"naming offsets {'default' if args.naming_offsets is None else args.naming_offsets}, "
         f"local radius {'default' if args.local_radius is None else args.local_radius}, "
         f"new words {'default' if args.explore_new_words is None else args.explore_new_words}, "
         f"surrogate words {'default' if args.surrogate_words is None else args.surrogate_words}, "

@@ -25,6 +25,8 @@ from probegen.models import Model
 from probegen.models.simulator import SimulatorBackend
 from probegen.probe import Framing, Probe
 from probegen.scoring import make_scorer
+from probegen.search.naming import naming_key
+from probegen.search.scheduler import Candidate, _Pooled
 from probegen.search.surrogate import ScreenWeights
 from probegen.store import Store
 
@@ -157,11 +159,11 @@ def test_the_screen_settings_reach_the_scheduler(tmp_path: Path) -> None:
         assert run.scheduler.reward == "gain"
     run, store, _ = evolution(
         tmp_path / "climbing", generations=0, climb_every=4, screen_per_query=False,
-        local_radius=0.9,
+        local_radius=0.9, naming_offsets=0.1,
     )  # fmt: skip
     with store:
         assert run.scheduler.screen == ScreenWeights(
-            climb_every=4, per_query=False, local_radius=0.9
+            climb_every=4, per_query=False, local_radius=0.9, naming_sd=0.1
         )
     run, store, _ = evolution(
         tmp_path / "greedy", generations=0, climb_every=0, reward="bonus", local_radius=0.0
@@ -253,6 +255,39 @@ def test_a_search_with_operator_offsets_learns_them_from_the_children_it_queried
     plain, store, _ = evolution(tmp_path / "plain", generations=0)
     with store:
         assert plain.scheduler.residuals is None  # off by default
+
+
+def test_a_search_with_naming_offsets_learns_a_shift_per_naming_and_no_optimism(
+    tmp_path: Path,
+) -> None:
+    run, store, run_id = evolution(tmp_path, naming_offsets=0.1)
+    with store:
+        scheduler = run.scheduler
+        assert scheduler.screen.naming_sd == 0.1
+        reports = asyncio.run(run.run())
+        residuals = scheduler.naming_residuals
+        assert residuals is not None
+        assert scheduler.residuals is None
+        learnt = residuals.as_dict()
+        screened = sum(report.evaluated for report in reports[1:])
+        assert sum(int(entry["n"]) for entry in learnt.values()) == screened > 0
+        corpora = scheduler.context.corpora
+        assert set(learnt) <= {naming_key(probe, corpora) for probe in store.probes(run_id)}
+        elites = scheduler.archive.elites()
+        # Candidates get their naming's learnt mean and no uncertainty for it: a naming
+        # the screen never measured is not favoured over one it has.
+        pool = [
+            _Pooled(Candidate(elite.probe, "reframe", 0.0), 0, elite.descriptor) for elite in elites
+        ]
+        offsets = scheduler._offsets(pool)
+        assert offsets is not None
+        for item, (mean, sd) in zip(pool, offsets, strict=True):
+            assert sd == 0.0
+            assert mean == residuals.estimate(naming_key(item.candidate.probe, corpora))[0]
+    plain, store, _ = evolution(tmp_path / "plain", generations=0)
+    with store:
+        assert plain.scheduler.naming_residuals is None  # off by default
+        assert plain.scheduler._offsets([]) is None
 
 
 def test_a_run_stored_before_emitters_resumes_as_it_searched() -> None:

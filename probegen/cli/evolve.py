@@ -242,6 +242,13 @@ def evolve_command(
         help="Prior sd of a per-operator correction to the surrogate's predictions, learnt "
         "from each operator's children (0: none).",
     ),
+    naming_offsets: float = typer.Option(
+        _DEFAULT["naming_offsets"],
+        "--naming-offsets",
+        min=0.0,
+        help="Prior sd of a correction to the surrogate's predictions per way of naming the "
+        "groups (man/woman, James/Emily, ...), learnt from the children queried (0: none).",
+    ),
     local_radius: float = typer.Option(
         _DEFAULT["local_radius"],
         "--local-radius",
@@ -381,6 +388,7 @@ def evolve_command(
             exploit_after=exploit_after,
             distinct_measurements=distinct_measurements,
             operator_offsets=operator_offsets,
+            naming_offsets=naming_offsets,
             local_radius=local_radius,
             explore_new_words=explore_new_words,
             surrogate_words=surrogate_words,

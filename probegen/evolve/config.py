@@ -161,6 +161,14 @@ class EvolveConfig(BaseModel):
     """With the surrogate: prior standard deviation of a per-operator correction to its
     predictions, learnt from how each operator's queried children measured against them
     (0: none; see :class:`~probegen.search.surrogate.OperatorResiduals`)."""
+    naming_offsets: float = Field(0.0, ge=0.0)
+    """With the surrogate: prior standard deviation of a correction to its predictions
+    per way of naming the groups ("man/woman", "man/non-binary person/woman",
+    "emily/james"), learnt from the children it queried and added as a shift only (0:
+    none). The surrogate reads masked templates, so a child that renames or adds a group
+    looks like its parent to it (see :mod:`probegen.search.naming`). Off by default:
+    with 0.05 SmolLM2's top ten rose 1.25x, but the held-out gender keyword set's
+    recall@10 fell to 0.77x (RESULTS.md, section 6). For digging into one model."""
     local_radius: float = Field(0.85, ge=0.0, le=1.0)
     """With the surrogate, until the run exploits (``exploit_after``): local competition,
     the cosine similarity of masked-template embeddings within which a candidate must

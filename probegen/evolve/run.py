@@ -368,6 +368,7 @@ class Evolution:
                 climb_every=config.climb_every,
                 per_query=config.screen_per_query,
                 operator_sd=config.operator_offsets,
+                naming_sd=config.naming_offsets,
                 local_radius=config.local_radius,
                 new_words=config.explore_new_words,
             ),

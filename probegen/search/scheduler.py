@@ -42,6 +42,7 @@ from probegen.search.emitters import (
     SearchView,
     axis_values,
 )
+from probegen.search.naming import naming_key
 from probegen.search.surrogate import (
     FitnessSurrogate,
     OperatorResiduals,
@@ -309,6 +310,9 @@ class Scheduler:
         self.residuals = (
             OperatorResiduals(self.screen.operator_sd) if self.screen.operator_sd > 0 else None
         )
+        self.naming_residuals = (
+            OperatorResiduals(self.screen.naming_sd) if self.screen.naming_sd > 0 else None
+        )
         self.values = axis_values(space, context.corpora)
         self.moves = MoveStats(space.axes)
         operator_names = [*mutators, *(o for e in chosen for o in e.operators)]
@@ -528,11 +532,7 @@ class Scheduler:
             weights=self.screen,
             # Only a screen with climbing picks needs each candidate's lineage.
             climbing=[self._climbing(item) for item in pool] if self.screen.climb_every else None,
-            offsets=(
-                [self.residuals.estimate(item.candidate.operator) for item in pool]
-                if self.residuals is not None
-                else None
-            ),
+            offsets=self._offsets(pool),
             new_words=(
                 [self.vocabulary.new_in(t) for t in templates] if self.screen.new_words else None
             ),
@@ -548,6 +548,23 @@ class Scheduler:
             )
             chosen.append(_Pooled(predicted, item.proposal, item.cell))
         return chosen
+
+    def _offsets(self, pool: Sequence[_Pooled]) -> list[tuple[float, float]] | None:
+        """Each candidate's correction to the surrogate's prediction (mean, sd): its
+        operator's offset plus its naming's, whose uncertainty is left out (a learnt
+        shift only; :class:`ScreenWeights`, ``naming_sd``)."""
+        if self.residuals is None and self.naming_residuals is None:
+            return None
+        offsets = []
+        for item in pool:
+            mean, sd = 0.0, 0.0
+            if self.residuals is not None:
+                mean, sd = self.residuals.estimate(item.candidate.operator)
+            if self.naming_residuals is not None:
+                key = naming_key(item.candidate.probe, self.context.corpora)
+                mean += self.naming_residuals.estimate(key)[0]
+            offsets.append((mean, sd))
+        return offsets
 
     def _climbing(self, item: _Pooled) -> float:
         """The fitness of the best parent whose archive cell ``item`` stays in (0 when
@@ -657,6 +674,14 @@ class Scheduler:
                 if r.candidate.predicted is not None:
                     self.residuals.observe(
                         r.candidate.operator, float(r.score.fitness or 0.0), r.candidate.predicted
+                    )
+        if self.naming_residuals is not None:
+            for r in scored:
+                if r.candidate.predicted is not None:
+                    self.naming_residuals.observe(
+                        naming_key(r.candidate.probe, self.context.corpora),
+                        float(r.score.fitness or 0.0),
+                        r.candidate.predicted,
                     )
         for result in results:
             candidate = result.candidate

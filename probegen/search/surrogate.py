@@ -436,6 +436,16 @@ class ScreenWeights:
             graded simulators only together with climbing (RESULTS.md, section 6).
         operator_sd: Prior standard deviation of each mutation operator's offset to the
             predictions (:class:`OperatorResiduals`); 0 (the default): no offsets.
+        naming_sd: Prior standard deviation of each way of naming the groups' offset to
+            the predictions (:func:`~probegen.search.naming.naming_key`; an
+            :class:`OperatorResiduals` keyed by naming); 0 (this class's default): no
+            offsets. Only the learnt shift is added: unlike ``operator_sd``'s, its
+            uncertainty is not paid out as optimism. With the optimism, the many
+            namings the screen had not tried outranked what it had measured, and the
+            held-out graded simulator's top ten fell to 0.85x; as a shift alone it
+            held there (1.06x) and SmolLM2's top ten rose 1.25x, but a keyword
+            simulator's recall@10 fell to 0.77x, so ``evolve`` leaves it off
+            (RESULTS.md, section 6).
         new_words: An exploring pick goes first to the candidates that bring the most
             content words no queried question used, counted up to this many, and among
             them to the one the model knows least about; 0 (the default): by the
@@ -461,6 +471,7 @@ class ScreenWeights:
     climb_every: int = 0
     per_query: bool = True
     operator_sd: float = 0.0
+    naming_sd: float = 0.0
     local_radius: float = 0.0
     new_words: int = 0
 
