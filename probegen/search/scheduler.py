@@ -669,20 +669,17 @@ class Scheduler:
                 [float(r.score.fitness or 0.0) for r in scored],
                 [content_words(t) for t in templates] if self.surrogate.reads_words else None,
             )
-        if self.residuals is not None:
-            for r in scored:
-                if r.candidate.predicted is not None:
-                    self.residuals.observe(
-                        r.candidate.operator, float(r.score.fitness or 0.0), r.candidate.predicted
-                    )
-        if self.naming_residuals is not None:
-            for r in scored:
-                if r.candidate.predicted is not None:
-                    self.naming_residuals.observe(
-                        naming_key(r.candidate.probe, self.context.corpora),
-                        float(r.score.fitness or 0.0),
-                        r.candidate.predicted,
-                    )
+        # The screen's offsets learn from every screened child (seeds carry no prediction).
+        for r in scored:
+            predicted = r.candidate.predicted
+            if predicted is None:
+                continue
+            measured = float(r.score.fitness or 0.0)
+            if self.residuals is not None:
+                self.residuals.observe(r.candidate.operator, measured, predicted)
+            if self.naming_residuals is not None:
+                key = naming_key(r.candidate.probe, self.context.corpora)
+                self.naming_residuals.observe(key, measured, predicted)
         for result in results:
             candidate = result.candidate
             del self._asked[candidate.probe.id]

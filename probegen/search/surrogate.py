@@ -360,7 +360,9 @@ class OperatorResiduals:
     with that uncertainty: optimism for what the screen has not tried), and one whose
     children keep beating, or missing, their predictions moves the screen's ranking.
     The posterior is the normal-normal conjugate one (scipy's normal for nothing more
-    than the arithmetic would be ceremony; see :meth:`estimate`).
+    than the arithmetic would be ceremony; see :meth:`estimate`). The key can be any
+    label: the scheduler keeps a second instance keyed by how a probe names its groups
+    (:func:`~probegen.search.naming.naming_key`).
     """
 
     def __init__(self, prior_sd: float = 0.1, *, min_noise_sd: float = 0.05) -> None:
