@@ -35,8 +35,10 @@ def naming_key(probe: Probe, corpora: Corpora) -> str:
     Raises:
         TemplateError: As :meth:`~probegen.probe.Probe.grouped_variants`.
     """
+    if probe.framing != Framing.IMPLICIT:
+        slots = tpl.parse(probe.template)
+        if slots:
+            return "/".join(sorted(option.lower() for option in slots[0].options))
+    # Only here are the variants' groups needed (reading them matches names per variant).
     groups = "|".join(sorted({v.group for v in probe.grouped_variants(corpora)}))
-    if probe.framing == Framing.IMPLICIT:
-        return "implicit:" + groups
-    slots = tpl.parse(probe.template)
-    return "/".join(sorted(option.lower() for option in slots[0].options)) if slots else groups
+    return "implicit:" + groups if probe.framing == Framing.IMPLICIT else groups
