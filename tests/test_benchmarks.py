@@ -227,6 +227,27 @@ def test_sampled_power_quick(capsys: pytest.CaptureFixture[str]) -> None:
     assert "scored above 0" in capsys.readouterr().out
 
 
+def test_region_power_quick(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    out_file = tmp_path / "regions.json"
+    regions = load("region_power").main(["--quick", "--json", str(out_file)])
+    # planted.yaml's three regions, then the no-bias control.
+    names = [r.region for r in regions]
+    assert names == ["caregiving-hiring", "salary-negotiation", "stem-study", "(no bias: control)"]
+    assert all(r.replicates == 2 for r in regions)
+    assert all(r.stopped_at_screen + r.stopped_midway + r.at_ceiling == 2 for r in regions)
+    # A hit's score is the fresh answers': only a race that went past the screen has one.
+    assert all(r.above_zero <= r.stopped_midway + r.at_ceiling for r in regions)
+    assert all((r.hit_fitness_mean is None) == (r.above_zero == 0) for r in regions)
+    assert json.loads(out_file.read_text())["regions"][0]["keyword"] == "nurse"
+    assert "hits' mean fitness" in capsys.readouterr().out
+
+
+def test_region_power_refuses_a_file_of_another_attribute() -> None:
+    religion = BENCHMARKS.parent / "corpora" / "simulator" / "heldout" / "planted-religion.yaml"
+    with pytest.raises(SystemExit, match="attribute religion"):
+        load("region_power").main(["--quick", "--sim", str(religion)])
+
+
 def test_sampled_power_fixed(capsys: pytest.CaptureFixture[str]) -> None:
     cells = load("sampled_power").main(["--fixed", "2,4", "--replicates", "3"])
     assert [(c.samples, c.true_bias) for c in cells] == [
