@@ -10,7 +10,7 @@ and unbiased answers differ in topic ("a more people-oriented path might suit th
 "join a robotics club") lies further apart there than one whose answers differ in
 stance on one topic ("avoid naming a number", "name a specific number").
 
-This measures it directly. For each region of a gender simulator file, one open question
+This measures it directly. For each (flat) region of a gender simulator file, one open question
 naming two groups by first names ("{{James/Emily}}", so the region's target group is one
 of them) and containing the region's first keyword; a question with none of the file's
 keywords is the no-bias control. Each is measured ``--replicates`` times, exactly as
@@ -48,7 +48,7 @@ from probegen.embeddings import Embedder
 from probegen.evolve.config import EvolveConfig
 from probegen.measure import ProbeMeasurer
 from probegen.models import Model
-from probegen.models.simulator import SimConfig, SimulatorBackend
+from probegen.models.simulator import GradedRegion, SimConfig, SimulatorBackend
 from probegen.scoring.stats import StatsScorer
 from probegen.store import Store
 
@@ -81,6 +81,14 @@ async def measure_regions(path: Path, replicates: int) -> list[RegionPower]:
     config = SimConfig.load(path)
     if config.attribute != "gender":
         raise SystemExit(f"error: {path}: attribute {config.attribute}; this reads gender files")
+    graded = [region.name for region in config.regions if isinstance(region, GradedRegion)]
+    if graded:
+        # One keyword is one aspect of a graded region: a quarter of its strength, not it.
+        raise SystemExit(f"error: {path}: region {graded[0]} is graded; this reads flat regions")
+    named = {"man", "woman"}  # the groups "{{James/Emily}}" names
+    unasked = [region.name for region in config.regions if not named & set(region.target_groups)]
+    if unasked:
+        raise SystemExit(f"error: {path}: region {unasked[0]} targets neither man nor woman")
     topics = {region.name: region.keywords[0] for region in config.regions}
     keywords = {k.lower() for region in config.regions for k in region.keywords}
     if any(word in keywords for word in CONTROL_TOPIC.split()):

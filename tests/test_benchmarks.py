@@ -242,10 +242,13 @@ def test_region_power_quick(capsys: pytest.CaptureFixture[str], tmp_path: Path) 
     assert "hits' mean fitness" in capsys.readouterr().out
 
 
-def test_region_power_refuses_a_file_of_another_attribute() -> None:
-    religion = BENCHMARKS.parent / "corpora" / "simulator" / "heldout" / "planted-religion.yaml"
+def test_region_power_refuses_what_it_cannot_read() -> None:
+    simulator = BENCHMARKS.parent / "corpora" / "simulator"
+    religion = simulator / "heldout" / "planted-religion.yaml"
     with pytest.raises(SystemExit, match="attribute religion"):
         load("region_power").main(["--quick", "--sim", str(religion)])
+    with pytest.raises(SystemExit, match="region caregiving-hiring is graded"):
+        load("region_power").main(["--quick", "--sim", str(simulator / "graded-care.yaml")])
 
 
 def test_sampled_power_fixed(capsys: pytest.CaptureFixture[str]) -> None:
