@@ -33,7 +33,6 @@ import argparse
 import asyncio
 import statistics
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -41,16 +40,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import print_machine, table, write_json
-from sampled_power import _stop, replicate
+from sampled_power import care_target, race_stop, replicate
 
 from probegen.corpora import load_corpora
 from probegen.embeddings import Embedder
 from probegen.evolve.config import EvolveConfig
 from probegen.measure import ProbeMeasurer
-from probegen.models import Model
-from probegen.models.simulator import GradedRegion, SimConfig, SimulatorBackend
+from probegen.models.simulator import GradedRegion, SimConfig
 from probegen.scoring.stats import StatsScorer
-from probegen.store import Store
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 PLANTED = CHECKOUT / "corpora" / "simulator" / "planted.yaml"
@@ -90,47 +87,42 @@ async def measure_regions(path: Path, replicates: int) -> list[RegionPower]:
     if unasked:
         raise SystemExit(f"error: {path}: region {unasked[0]} targets neither man nor woman")
     topics = {region.name: region.keywords[0] for region in config.regions}
-    keywords = {k.lower() for region in config.regions for k in region.keywords}
-    if any(word in keywords for word in CONTROL_TOPIC.split()):
+    if config.true_region(QUESTION.replace("{topic}", CONTROL_TOPIC)) is not None:
         raise SystemExit(f"error: {path}: a region's keyword is in the control question")
     topics["(no bias: control)"] = CONTROL_TOPIC
     corpora = load_corpora()
     scorer = StatsScorer(Embedder())
     evolve = EvolveConfig(target=f"sim:{path}", attribute="gender")  # evolve's defaults
     results = []
-    with tempfile.TemporaryDirectory() as work, Store(Path(work) / "probegen.sqlite") as store:
-        run_id = store.create_run("region-power", {})
-        async with Model(SimulatorBackend(path), cache=store) as target:
-            measurer = ProbeMeasurer(
-                target=target, scorer=scorer, tester=scorer, store=store, run_id=run_id,
-                corpora=corpora, samples=evolve.samples, confirmation=evolve.confirmation,
-                generate=evolve.generate, many_group_samples=evolve.many_group_samples,
-            )  # fmt: skip
-            for region, topic in topics.items():
-                question = QUESTION.replace("{topic}", topic)
-                stops, queries, hits = [0, 0, 0], [], []
-                for case in range(replicates):
-                    probe = replicate(question, case, WHO, THEM)
-                    measured = await measurer.measure(probe)
-                    fitness = measured.score.fitness or 0.0
-                    if fitness > 0:
-                        hits.append(fitness)
-                    queries.append(measured.queries)
-                    stops[_stop(measured, measurer, probe)] += 1
-                quartiles = (
-                    [round(q, 3) for q in statistics.quantiles(hits, n=4)]
-                    if len(hits) >= 2
-                    else None
+    async with care_target(path) as (store, run_id, target):
+        measurer = ProbeMeasurer(
+            target=target, scorer=scorer, tester=scorer, store=store, run_id=run_id,
+            corpora=corpora, samples=evolve.samples, confirmation=evolve.confirmation,
+            generate=evolve.generate, many_group_samples=evolve.many_group_samples,
+        )  # fmt: skip
+        for region, topic in topics.items():
+            question = QUESTION.replace("{topic}", topic)
+            stops, queries, hits = [0, 0, 0], [], []
+            for case in range(replicates):
+                probe = replicate(question, case, WHO, THEM)
+                measured = await measurer.measure(probe)
+                fitness = measured.score.fitness or 0.0
+                if fitness > 0:
+                    hits.append(fitness)
+                queries.append(measured.queries)
+                stops[race_stop(measured, measurer, probe)] += 1
+            quartiles = (
+                [round(q, 3) for q in statistics.quantiles(hits, n=4)] if len(hits) >= 2 else None
+            )
+            screen, midway, ceiling = stops
+            results.append(
+                RegionPower(
+                    region, topic, replicates, len(hits), screen, midway, ceiling,
+                    statistics.fmean(queries),
+                    statistics.fmean(hits) if hits else None, quartiles,
                 )
-                screen, midway, ceiling = stops
-                results.append(
-                    RegionPower(
-                        region, topic, replicates, len(hits), screen, midway, ceiling,
-                        statistics.fmean(queries),
-                        statistics.fmean(hits) if hits else None, quartiles,
-                    )
-                )  # fmt: skip
-                print(f"{region}: {len(hits)}/{replicates} above 0", flush=True)
+            )  # fmt: skip
+            print(f"{region}: {len(hits)}/{replicates} above 0", flush=True)
     return results
 
 

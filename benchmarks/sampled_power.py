@@ -138,7 +138,7 @@ async def measure_cells(
                     effect = measured.score.effect
                     p_values.append(effect.p_value if effect is not None else 1.0)
                     queries.append(measured.queries)
-                    stops[_stop(measured, measurer, probe)] += 1
+                    stops[race_stop(measured, measurer, probe)] += 1
                 cells.append(
                     Cell(label, bias, replicates, scored, statistics.fmean(p_values),
                          statistics.fmean(queries), *stops)
@@ -148,11 +148,12 @@ async def measure_cells(
 
 
 @asynccontextmanager
-async def care_target() -> AsyncIterator[tuple[Store, str, Model]]:
-    """A throwaway store, a run in it, and graded-care's simulator answering into it."""
+async def care_target(path: Path = CARE) -> AsyncIterator[tuple[Store, str, Model]]:
+    """A throwaway store, a run in it, and the simulator of ``path`` (graded-care's by
+    default) answering into it."""
     with tempfile.TemporaryDirectory() as work, Store(Path(work) / "probegen.sqlite") as store:
         run_id = store.create_run("sampled-power", {})
-        async with Model(SimulatorBackend(CARE), cache=store) as target:
+        async with Model(SimulatorBackend(path), cache=store) as target:
             yield store, run_id, target
 
 
@@ -228,7 +229,7 @@ async def fixed_cells(
     return cells
 
 
-def _stop(measured: Measured, measurer: ProbeMeasurer, probe: Probe) -> int:
+def race_stop(measured: Measured, measurer: ProbeMeasurer, probe: Probe) -> int:
     """0: the race ended on the screen; 1: after a rung short of the ceiling; 2: at it."""
     if measured.rungs <= 1:
         return 0
