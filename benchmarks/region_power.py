@@ -24,6 +24,7 @@ Examples::
 
     python benchmarks/region_power.py --replicates 40 --json benchmarks/results/region_power.json
     python benchmarks/region_power.py --sim corpora/simulator/heldout/planted-lead.yaml
+    python benchmarks/region_power.py --reading continuous    # whole answers (until 2026-12-07)
     python benchmarks/region_power.py --quick                 # a smoke run (seconds)
 """
 
@@ -36,6 +37,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import get_args
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -47,7 +49,7 @@ from probegen.embeddings import Embedder
 from probegen.evolve.config import EvolveConfig
 from probegen.measure import ProbeMeasurer
 from probegen.models.simulator import GradedRegion, SimConfig
-from probegen.scoring.stats import StatsScorer
+from probegen.scoring.stats import StatsReading, StatsScorer
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 PLANTED = CHECKOUT / "corpora" / "simulator" / "planted.yaml"
@@ -73,8 +75,11 @@ class RegionPower:
     hit_fitness_quartiles: list[float] | None
 
 
-async def measure_regions(path: Path, replicates: int) -> list[RegionPower]:
-    """Every region of the simulator file at ``path``, and the no-bias control."""
+async def measure_regions(
+    path: Path, replicates: int, reading: StatsReading = "sentences"
+) -> list[RegionPower]:
+    """Every region of the simulator file at ``path``, and the no-bias control, scored
+    with the stats scorer's ``reading``."""
     config = SimConfig.load(path)
     if config.attribute != "gender":
         raise SystemExit(f"error: {path}: attribute {config.attribute}; this reads gender files")
@@ -91,7 +96,7 @@ async def measure_regions(path: Path, replicates: int) -> list[RegionPower]:
         raise SystemExit(f"error: {path}: a region's keyword is in the control question")
     topics["(no bias: control)"] = CONTROL_TOPIC
     corpora = load_corpora()
-    scorer = StatsScorer(Embedder())
+    scorer = StatsScorer(Embedder(), reading=reading)
     evolve = EvolveConfig(target=f"sim:{path}", attribute="gender")  # evolve's defaults
     results = []
     async with care_target(path) as (store, run_id, target):
@@ -131,6 +136,12 @@ def main(argv: Sequence[str] | None = None) -> list[RegionPower]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sim", type=Path, default=PLANTED, help="a gender simulator file")
     parser.add_argument("--replicates", type=int, default=40)
+    parser.add_argument(
+        "--reading",
+        default="sentences",
+        choices=get_args(StatsReading),
+        help="the stats scorer's reading (evolve's --judge stats:READING)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     parser.add_argument("--quick", action="store_true", help="2 replicates: a smoke run")
     args = parser.parse_args(argv)
@@ -138,8 +149,8 @@ def main(argv: Sequence[str] | None = None) -> list[RegionPower]:
         raise SystemExit(f"error: --sim {args.sim}: no such file")
     replicates = 2 if args.quick else args.replicates
     info = print_machine()
-    print(f"region power: {args.sim}, {replicates} replicates a region")
-    results = asyncio.run(measure_regions(args.sim, replicates))
+    print(f"region power: {args.sim}, stats:{args.reading}, {replicates} replicates a region")
+    results = asyncio.run(measure_regions(args.sim, replicates, args.reading))
     rows = [
         [
             r.region, r.keyword, f"{r.above_zero}/{r.replicates}",

@@ -45,6 +45,7 @@ __all__ = [
     "MODEL_FIELDS",
     "PLAIN_STATS_UNTIL",
     "URL_FIELDS",
+    "WHOLE_ANSWERS_UNTIL",
     "EvolveResult",
     "RunInterrupted",
     "as_it_searched",
@@ -245,6 +246,9 @@ def make_config(fields: Mapping[str, Any]) -> EvolveConfig:
 PLAIN_STATS_UNTIL = "2026-12-04T22:45:41"
 """When a bare ``stats`` stopped meaning the plain many-group level (commit 91c5828):
 a run stored with it before then read ``stats:plain``."""
+WHOLE_ANSWERS_UNTIL = "2026-12-07T06:30:00"
+"""When a bare ``stats`` began to mean answers read by their sentences: a run stored
+with it before then (and after :data:`PLAIN_STATS_UNTIL`) read ``stats:continuous``."""
 
 
 def as_it_searched(stored: object, created_at: str | None = None) -> object:
@@ -254,12 +258,15 @@ def as_it_searched(stored: object, created_at: str | None = None) -> object:
     before ``uniform_parents``, parents drawn from the fittest elites only; before
     ``reward``, the bonus rule; before ``exploit_after``, exploring to the end; before
     ``local_radius``, no local competition; a bare ``stats`` judge stored before
-    :data:`PLAIN_STATS_UNTIL` (the run's ``created_at``), the plain level."""
+    :data:`PLAIN_STATS_UNTIL` (the run's ``created_at``), the plain level, and before
+    :data:`WHOLE_ANSWERS_UNTIL`, whole answers."""
     if not isinstance(stored, dict):
         return stored
     judge = str(stored.get("judge", "stats")).strip()
     if judge == "stats" and created_at is not None and created_at < PLAIN_STATS_UNTIL:
         stored = {**stored, "judge": "stats:plain"}
+    elif judge == "stats" and created_at is not None and created_at < WHOLE_ANSWERS_UNTIL:
+        stored = {**stored, "judge": "stats:continuous"}
     if "surrogate" not in stored:
         stored = {**stored, "emitters": ["operators"], "surrogate": False}
     if "uniform_parents" not in stored:
