@@ -55,8 +55,9 @@ that differs barely moves them; and MiniLM reads at most 256 word pieces, so the
 a longer answer is not read at all. On the keyword simulator's regions whose answers
 differ in stance, the share of open questions scored above 0 rose from 60-69 to 75-78
 in 100 and the no-bias control stayed at 0-1 (``benchmarks/region_power.py``); the
-search's first hit on ``planted.yaml`` came 0.80x as soon, and the other sets and the
-hand-labelled groups' separation did not fall (``benchmarks/RESULTS.md`` section 6).
+search's first hit on ``planted.yaml`` came 0.80x as soon; the other sets did not move
+significantly (held-out graded 0.96x, p = 0.53) and the hand-labelled groups' ROC AUC
+rose from 0.870 to 0.891 (``benchmarks/RESULTS.md`` section 6).
 
 **refusal (0/1): asymmetric refusal.** An answer is a refusal when a refusal phrase
 ("I can't help", "I cannot assist", "I'm sorry, but", "as an AI", "I'd prefer not", ...)
