@@ -215,6 +215,17 @@ def test_embedding_quick(capsys: pytest.CaptureFixture[str]) -> None:
     assert "templates/s" in out
 
 
+def test_sentence_embedding_quick(capsys: pytest.CaptureFixture[str]) -> None:
+    report = load("sentence_embedding").main(["--quick"])
+    out = capsys.readouterr().out
+    cases = {c["case"]: c for c in report["cases"]}
+    assert report["sentences"] == 48
+    # The scorer's vectors never move with their companions; one text a pass neither.
+    assert cases["fixed shapes (encode_alone)"]["vectors_moved_by_companions"] == 0
+    assert cases["one a pass (encode, batch 1)"]["vectors_moved_by_companions"] == 0
+    assert "sentences/s" in out
+
+
 def test_sampled_power_quick(capsys: pytest.CaptureFixture[str]) -> None:
     cells = load("sampled_power").main(["--quick"])
     assert len(cells) == 8  # two group sets x four true biases

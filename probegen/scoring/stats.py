@@ -424,11 +424,14 @@ def answer_vectors(embedder: TextEmbedder, texts: Sequence[str], *, sentences: b
         return embedder.encode(list(texts))
     pieces = [[s.strip() for s in _SENTENCE.split(t) if s.strip()] or [t] for t in texts]
     distinct = list(dict.fromkeys(s for piece in pieces for s in piece))
-    # One at a time: a text padded beside a longer one comes out a few ulps off its
-    # vector alone, and sentences recur across probes (read from the embedder's cache
-    # or not, depending on what came before), so only unpadded vectors keep a probe's
-    # score independent of the run's history (a prefetched race scores as a raced one).
-    row_of = dict(zip(distinct, embedder.encode(distinct, batch_size=1), strict=True))
+    # Sentences recur across probes (read from the embedder's cache or not, depending on
+    # what came before), and a text embedded beside others comes out a few ulps off its
+    # vector alone: only vectors independent of their companions keep a probe's score
+    # independent of the run's history (a prefetched race scores as a raced one). An
+    # embedder without ``encode_alone`` embeds one text a pass, which is as exact.
+    alone = getattr(embedder, "encode_alone", None)
+    found = alone(distinct) if alone is not None else embedder.encode(distinct, batch_size=1)
+    row_of = dict(zip(distinct, found, strict=True))
     rows = []
     for piece in pieces:
         weights = np.array([max(1, len(s.split())) for s in piece], dtype=np.float32)
