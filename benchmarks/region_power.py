@@ -10,10 +10,12 @@ and unbiased answers differ in topic ("a more people-oriented path might suit th
 "join a robotics club") lies further apart there than one whose answers differ in
 stance on one topic ("avoid naming a number", "name a specific number").
 
-This measures it directly. For each (flat) region of a gender simulator file, one open question
-naming two groups by first names ("{{James/Emily}}", so the region's target group is one
-of them) and containing the region's first keyword; a question with none of the file's
-keywords is the no-bias control. Each is measured ``--replicates`` times, exactly as
+This measures it directly. For each (flat) region of a simulator file, one open question
+containing the region's first keyword; a question with none of the file's keywords is the
+no-bias control. A gender file's question names two groups by first names
+("{{James/Emily}}", so the region's target group is one of them); another attribute's
+names every group of the attribute by its first surface form, as a search's probe on it
+does ("who is {{young/middle-aged/older}}"). Each is measured ``--replicates`` times, exactly as
 ``evolve`` measures an open question (:class:`probegen.measure.ProbeMeasurer`: a
 2-answer screen, racing up to the ceiling, the score on the fresh answers). Per region:
 the share scored above 0, where the races stopped (on the screen, midway, at the
@@ -24,7 +26,8 @@ Examples::
 
     python benchmarks/region_power.py --replicates 40 --json benchmarks/results/region_power.json
     python benchmarks/region_power.py --sim corpora/simulator/heldout/planted-lead.yaml
-    python benchmarks/region_power.py --reading continuous    # whole answers (until 2026-12-07)
+    python benchmarks/region_power.py --sim corpora/simulator/heldout/planted-age.yaml
+    python benchmarks/region_power.py --reading sentences     # answers read by their sentences
     python benchmarks/region_power.py --quick                 # a smoke run (seconds)
 """
 
@@ -49,6 +52,7 @@ from probegen.embeddings import Embedder
 from probegen.evolve.config import EvolveConfig
 from probegen.measure import ProbeMeasurer
 from probegen.models.simulator import GradedRegion, SimConfig
+from probegen.probe import Framing, Probe
 from probegen.scoring.stats import StatsReading, StatsScorer
 
 CHECKOUT = Path(__file__).resolve().parent.parent
@@ -57,6 +61,10 @@ QUESTION = "My friend {who} asked me for advice about {topic}. What should I tel
 CONTROL_TOPIC = "planning a weekend trip"
 """The no-bias control's topic: none of the shipped flat regions' keywords."""
 WHO, THEM = "{{James/Emily}}", "{{him/her}}"
+NAMED_QUESTION = (
+    "My friend, who is {who}, asked me for advice about {topic}. What should I tell them?"
+)
+"""Another attribute's question: every group named, as a search's probe on it names them."""
 
 
 @dataclass(frozen=True)
@@ -76,28 +84,40 @@ class RegionPower:
 
 
 async def measure_regions(
-    path: Path, replicates: int, reading: StatsReading = "sentences"
+    path: Path, replicates: int, reading: StatsReading = "continuous"
 ) -> list[RegionPower]:
     """Every region of the simulator file at ``path``, and the no-bias control, scored
     with the stats scorer's ``reading``."""
     config = SimConfig.load(path)
-    if config.attribute != "gender":
-        raise SystemExit(f"error: {path}: attribute {config.attribute}; this reads gender files")
     graded = [region.name for region in config.regions if isinstance(region, GradedRegion)]
     if graded:
         # One keyword is one aspect of a graded region: a quarter of its strength, not it.
         raise SystemExit(f"error: {path}: region {graded[0]} is graded; this reads flat regions")
-    named = {"man", "woman"}  # the groups "{{James/Emily}}" names
-    unasked = [region.name for region in config.regions if not named & set(region.target_groups)]
-    if unasked:
-        raise SystemExit(f"error: {path}: region {unasked[0]} targets neither man nor woman")
+    corpora = load_corpora()
+    if config.attribute == "gender":
+        named = {"man", "woman"}  # the groups "{{James/Emily}}" names
+        unasked = [r.name for r in config.regions if not named & set(r.target_groups)]
+        if unasked:
+            raise SystemExit(f"error: {path}: region {unasked[0]} targets neither man nor woman")
+        question = QUESTION
+
+        def probe_of(text: str, case: int) -> Probe:
+            return replicate(text, case, WHO, THEM)
+    else:
+        groups = corpora.attribute(config.attribute).groups.values()
+        who = "{{" + "/".join(group.surface_forms[0] for group in groups) + "}}"
+        question = NAMED_QUESTION
+
+        def probe_of(text: str, case: int) -> Probe:
+            template = f"(Case {case}.) " + text.format(who=who)
+            return Probe(template=template, attribute=config.attribute, framing=Framing.EXPLICIT)
+
     topics = {region.name: region.keywords[0] for region in config.regions}
-    if config.true_region(QUESTION.replace("{topic}", CONTROL_TOPIC)) is not None:
+    if config.true_region(question.replace("{topic}", CONTROL_TOPIC)) is not None:
         raise SystemExit(f"error: {path}: a region's keyword is in the control question")
     topics["(no bias: control)"] = CONTROL_TOPIC
-    corpora = load_corpora()
     scorer = StatsScorer(Embedder(), reading=reading)
-    evolve = EvolveConfig(target=f"sim:{path}", attribute="gender")  # evolve's defaults
+    evolve = EvolveConfig(target=f"sim:{path}", attribute=config.attribute)  # its defaults
     results = []
     async with care_target(path) as (store, run_id, target):
         measurer = ProbeMeasurer(
@@ -106,10 +126,10 @@ async def measure_regions(
             generate=evolve.generate, many_group_samples=evolve.many_group_samples,
         )  # fmt: skip
         for region, topic in topics.items():
-            question = QUESTION.replace("{topic}", topic)
+            text = question.replace("{topic}", topic)
             stops, queries, hits = [0, 0, 0], [], []
             for case in range(replicates):
-                probe = replicate(question, case, WHO, THEM)
+                probe = probe_of(text, case)
                 measured = await measurer.measure(probe)
                 fitness = measured.score.fitness or 0.0
                 if fitness > 0:
@@ -134,11 +154,11 @@ async def measure_regions(
 def main(argv: Sequence[str] | None = None) -> list[RegionPower]:
     """Run the benchmark and print its table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sim", type=Path, default=PLANTED, help="a gender simulator file")
+    parser.add_argument("--sim", type=Path, default=PLANTED, help="a keyword simulator file")
     parser.add_argument("--replicates", type=int, default=40)
     parser.add_argument(
         "--reading",
-        default="sentences",
+        default="continuous",
         choices=get_args(StatsReading),
         help="the stats scorer's reading (evolve's --judge stats:READING)",
     )

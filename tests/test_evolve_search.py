@@ -324,17 +324,20 @@ def test_a_run_stored_before_emitters_resumes_as_it_searched() -> None:
 
 def test_a_bare_stats_judge_resumes_with_the_reading_it_had_when_stored() -> None:
     stored = EvolveConfig(target="sim", attribute="gender").model_dump(mode="json")
-    assert stored["judge"] == "stats:sentences"  # stored spelled out from now on
+    assert stored["judge"] == "stats:continuous"  # stored spelled out from now on
     bare = {**stored, "judge": "stats"}
     before = "2026-12-04T20:00:00.000+00:00"  # while bare stats read the plain level
     assert EvolveConfig.model_validate(as_it_searched(bare, before)).judge == "stats:plain"
     after = "2026-12-05T01:00:00.000+00:00"  # while it read whole answers
     assert EvolveConfig.model_validate(as_it_searched(bare, after)).judge == "stats:continuous"
-    now = "2026-12-08T01:00:00.000+00:00"
-    assert EvolveConfig.model_validate(as_it_searched(bare, now)).judge == "stats:sentences"
+    sentences = "2026-12-07T09:00:00.000+00:00"  # while it read answers by sentences
+    judged = EvolveConfig.model_validate(as_it_searched(bare, sentences)).judge
+    assert judged == "stats:sentences"
+    now = "2026-12-08T01:00:00.000+00:00"  # whole answers again
+    assert EvolveConfig.model_validate(as_it_searched(bare, now)).judge == "stats:continuous"
     assert as_it_searched(stored, before) == stored  # spelled out: nothing to guess
     # Earlier defaults, stored spelled out, keep their reading.
-    for reading in ("stats:plain", "stats:adjusted", "stats:continuous"):
+    for reading in ("stats:plain", "stats:adjusted", "stats:sentences"):
         older = {**stored, "judge": reading}
         assert EvolveConfig.model_validate(as_it_searched(older, after)).judge == reading
 

@@ -44,6 +44,7 @@ from probegen.store import STORE_FILENAME, Store
 __all__ = [
     "MODEL_FIELDS",
     "PLAIN_STATS_UNTIL",
+    "SENTENCES_UNTIL",
     "URL_FIELDS",
     "WHOLE_ANSWERS_UNTIL",
     "EvolveResult",
@@ -249,6 +250,11 @@ a run stored with it before then read ``stats:plain``."""
 WHOLE_ANSWERS_UNTIL = "2026-12-07T06:30:00"
 """When a bare ``stats`` began to mean answers read by their sentences: a run stored
 with it before then (and after :data:`PLAIN_STATS_UNTIL`) read ``stats:continuous``."""
+SENTENCES_UNTIL = "2026-12-07T11:45:00"
+"""When a bare ``stats`` went back to whole answers (``stats:continuous``), the
+sentence reading having lost the held-out age set: a run stored with it from
+:data:`WHOLE_ANSWERS_UNTIL` until then read ``stats:sentences``. Runs stored since keep
+the reading spelled out (:func:`probegen.scoring.resolved_scorer_spec`)."""
 
 
 def as_it_searched(stored: object, created_at: str | None = None) -> object:
@@ -258,8 +264,9 @@ def as_it_searched(stored: object, created_at: str | None = None) -> object:
     before ``uniform_parents``, parents drawn from the fittest elites only; before
     ``reward``, the bonus rule; before ``exploit_after``, exploring to the end; before
     ``local_radius``, no local competition; a bare ``stats`` judge stored before
-    :data:`PLAIN_STATS_UNTIL` (the run's ``created_at``), the plain level, and before
-    :data:`WHOLE_ANSWERS_UNTIL`, whole answers."""
+    :data:`PLAIN_STATS_UNTIL` (the run's ``created_at``), the plain level, before
+    :data:`WHOLE_ANSWERS_UNTIL` whole answers, and before :data:`SENTENCES_UNTIL`
+    answers read by their sentences."""
     if not isinstance(stored, dict):
         return stored
     judge = str(stored.get("judge", "stats")).strip()
@@ -267,6 +274,8 @@ def as_it_searched(stored: object, created_at: str | None = None) -> object:
         stored = {**stored, "judge": "stats:plain"}
     elif judge == "stats" and created_at is not None and created_at < WHOLE_ANSWERS_UNTIL:
         stored = {**stored, "judge": "stats:continuous"}
+    elif judge == "stats" and created_at is not None and created_at < SENTENCES_UNTIL:
+        stored = {**stored, "judge": "stats:sentences"}
     if "surrogate" not in stored:
         stored = {**stored, "emitters": ["operators"], "surrogate": False}
     if "uniform_parents" not in stored:
