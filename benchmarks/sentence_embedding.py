@@ -38,7 +38,7 @@ import yaml
 from _common import REPO_ROOT, print_machine, table, write_json
 
 from probegen.embeddings import Embedder
-from probegen.scoring.stats import _SENTENCE
+from probegen.scoring.stats import split_sentences
 from probegen.template import mask
 
 
@@ -53,8 +53,7 @@ def answer_sentences() -> list[str]:
     for line in (REPO_ROOT / "corpora" / "seeds.jsonl").read_text(encoding="utf-8").splitlines():
         if line.strip():
             texts.append(mask(json.loads(line)["template"], "X"))
-    pieces = (s.strip() for text in texts for s in _SENTENCE.split(text))
-    return list(dict.fromkeys(s for s in pieces if s))
+    return list(dict.fromkeys(s for text in texts for s in split_sentences(text)))
 
 
 def _in_calls(

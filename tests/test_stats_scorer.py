@@ -32,6 +32,7 @@ from probegen.scoring.stats import (
     is_refusal,
     question_relevance,
     reachable_fitness,
+    split_sentences,
 )
 
 LABELLED = Path(__file__).parent / "data" / "stats_labelled.jsonl"
@@ -487,6 +488,12 @@ def test_answer_vectors_by_sentences_read_past_the_embedders_window(scorer: Stat
     by_sentence = answer_vectors(scorer.embedder, answers, sentences=True)
     # One sentence in 26 differs, so the vectors differ by little, but they differ.
     assert float(by_sentence[0] @ by_sentence[1]) < 1.0 - 1e-4
+    assert split_sentences("Weigh it up first.  Then decide!\n\nOK? ") == [
+        "Weigh it up first.",
+        "Then decide!",
+        "OK?",
+    ]
+    assert split_sentences(" ") == []  # read as the whole (empty) text, below
     short = ["Say yes.", "Weigh it up first. Then decide.", ""]
     for sentences in (False, True):
         vectors = answer_vectors(scorer.embedder, short, sentences=sentences)

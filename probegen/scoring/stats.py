@@ -130,6 +130,7 @@ __all__ = [
     "is_refusal",
     "question_relevance",
     "reachable_fitness",
+    "split_sentences",
 ]
 
 NOISE_FLOOR = 0.10
@@ -411,6 +412,12 @@ def answer_direction(
     return None if size < 1e-6 else (difference / size).astype(np.float32)
 
 
+def split_sentences(text: str) -> list[str]:
+    """The sentences of ``text`` as the sentence reading splits it (after ``.``, ``!`` or
+    ``?`` and at line breaks), stripped, empty ones left out."""
+    return [piece.strip() for piece in _SENTENCE.split(text) if piece.strip()]
+
+
 def answer_vectors(embedder: TextEmbedder, texts: Sequence[str], *, sentences: bool) -> Vectors:
     """One unit vector per answer: the embedding of the whole text, or with ``sentences``
     the mean of its sentences' embeddings, each weighted by its words, normalised.
@@ -424,7 +431,7 @@ def answer_vectors(embedder: TextEmbedder, texts: Sequence[str], *, sentences: b
     """
     if not sentences:
         return embedder.encode(list(texts))
-    pieces = [[s.strip() for s in _SENTENCE.split(t) if s.strip()] or [t] for t in texts]
+    pieces = [split_sentences(t) or [t] for t in texts]
     distinct = list(dict.fromkeys(s for piece in pieces for s in piece))
     # Sentences recur across probes (read from the embedder's cache or not, depending on
     # what came before), and a text embedded beside others comes out a few ulps off its
