@@ -68,7 +68,7 @@ from probegen.evolve.lifecycle import make_evolution
 from probegen.evolve.run import Evolution
 from probegen.index import EmbeddingIndex
 from probegen.models import resolve_model
-from probegen.models.base import ChatModel
+from probegen.models.base import ChatModel, GenerateConfig
 from probegen.models.simulator import (
     GRADED_SIM_CONFIGS,
     HELDOUT_SIM_CONFIGS,
@@ -408,6 +408,20 @@ async def heldout_gaps(
     }
 
 
+DRAW_STRIDE = 1000
+"""Base seeds of two runs this far apart never share a sample seed (a probe reads at
+most a few dozen samples a variant)."""
+
+
+def _drawn_per_seed(seed: int) -> GenerateConfig:
+    """evolve's sampling parameters with the base seed moved by the run seed: the
+    simulators draw each answer from the question and its sample seed alone, so with one
+    base seed a question asked in two runs gets the same answers in both, and an unlucky
+    draw of a shared seed question repeats in every run that asks it."""
+    default = EvolveConfig(target="sim", attribute="gender").generate
+    return default.model_copy(update={"seed": (default.seed or 0) + DRAW_STRIDE * seed})
+
+
 def run_once(
     selection: str,
     seed: int,
@@ -456,6 +470,7 @@ def run_once(
         **({} if args.uniform_parents is None else {"uniform_parents": args.uniform_parents}),
         **({} if args.exploit_after is None else {"exploit_after": args.exploit_after}),
         screen_per_query=not args.screen_per_probe,
+        **({"generate": _drawn_per_seed(seed)} if args.independent_draws else {}),
     )
     # One directory per run: the target's last path part tells graded sets apart.
     run_dir = work / f"{selection}-{seed}-{Path(target.split(':')[-1]).stem or target}"
@@ -713,6 +728,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         choices=["outside", "shipped"],
         default=None,
         help="seeds outside the planted regions (default for sim) or all shipped seeds",
+    )
+    parser.add_argument(
+        "--independent-draws",
+        action="store_true",
+        help="each run seed samples the target from its own base seed (1000 x the run seed); "
+        "by default every run uses evolve's seed 0, so a question asked in two runs gets "
+        "the same answers in both",
     )
     parser.add_argument("--work-dir", type=Path, default=None, help="keep run stores here")
     parser.add_argument("--json", type=Path, default=None, help="write every figure here")

@@ -9,11 +9,14 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import sqlite3
 import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+
+from probegen.evolve.config import EvolveConfig
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
@@ -59,6 +62,28 @@ def test_search_efficiency_quick(capsys: pytest.CaptureFixture[str], tmp_path: P
     assert set(random_run.emitters) <= {"operators", "seed"}
     assert random_run.operator_pulls is not None
     assert set(random_run.operator_pulls) == {"operators"}
+
+
+def test_independent_draws_give_each_run_seed_its_own_answers(tmp_path: Path) -> None:
+    bench = load("search_efficiency")
+    drawn = bench._drawn_per_seed(3)
+    assert drawn.seed == 3 * bench.DRAW_STRIDE
+    assert drawn.temperature == EvolveConfig(target="sim", attribute="gender").generate.temperature
+    # The sample seeds each run's target calls used: one range for every run by default
+    # (a question asked in two runs is answered alike), one range per run seed with the flag.
+    used: dict[bool, list[set[int]]] = {}
+    for flags in ([], ["--independent-draws"]):
+        work = tmp_path / ("drawn" if flags else "shared")
+        argv = ["--quick", "--selections", "random", "--seeds", "0,1", "--work-dir", str(work)]
+        bench.main([*argv, *flags])
+        used[bool(flags)] = []
+        for store in sorted(work.rglob("probegen.sqlite")):
+            with sqlite3.connect(store) as db:
+                configs = [json.loads(row[0]) for row in db.execute("SELECT config FROM responses")]
+            used[bool(flags)].append({config["seed"] for config in configs})
+    assert all(seeds and max(seeds) < bench.DRAW_STRIDE for seeds in used[False])
+    first, second = used[True]
+    assert max(first) < bench.DRAW_STRIDE <= min(second) < 2 * bench.DRAW_STRIDE
 
 
 def test_search_efficiency_remeasures_the_top_on_fresh_names(tmp_path: Path) -> None:
