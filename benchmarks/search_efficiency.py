@@ -413,13 +413,12 @@ DRAW_STRIDE = 1000
 most a few dozen samples a variant)."""
 
 
-def _drawn_per_seed(seed: int) -> GenerateConfig:
-    """evolve's sampling parameters with the base seed moved by the run seed: the
-    simulators draw each answer from the question and its sample seed alone, so with one
-    base seed a question asked in two runs gets the same answers in both, and an unlucky
-    draw of a shared seed question repeats in every run that asks it."""
-    default = EvolveConfig(target="sim", attribute="gender").generate
-    return default.model_copy(update={"seed": (default.seed or 0) + DRAW_STRIDE * seed})
+def drawn_per_seed(generate: GenerateConfig, seed: int) -> GenerateConfig:
+    """``generate`` with its base seed moved by the run seed: the simulators draw each
+    answer from the question and its sample seed alone, so with one base seed a question
+    asked in two runs gets the same answers in both, and an unlucky draw of a shared
+    seed question repeats in every run that asks it."""
+    return generate.model_copy(update={"seed": (generate.seed or 0) + DRAW_STRIDE * seed})
 
 
 def run_once(
@@ -470,8 +469,9 @@ def run_once(
         **({} if args.uniform_parents is None else {"uniform_parents": args.uniform_parents}),
         **({} if args.exploit_after is None else {"exploit_after": args.exploit_after}),
         screen_per_query=not args.screen_per_probe,
-        **({"generate": _drawn_per_seed(seed)} if args.independent_draws else {}),
     )
+    if args.independent_draws:
+        config = config.model_copy(update={"generate": drawn_per_seed(config.generate, seed)})
     # One directory per run: the target's last path part tells graded sets apart.
     run_dir = work / f"{selection}-{seed}-{Path(target.split(':')[-1]).stem or target}"
     run_dir.mkdir(parents=True, exist_ok=True)

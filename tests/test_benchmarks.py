@@ -66,9 +66,10 @@ def test_search_efficiency_quick(capsys: pytest.CaptureFixture[str], tmp_path: P
 
 def test_independent_draws_give_each_run_seed_its_own_answers(tmp_path: Path) -> None:
     bench = load("search_efficiency")
-    drawn = bench._drawn_per_seed(3)
-    assert drawn.seed == 3 * bench.DRAW_STRIDE
-    assert drawn.temperature == EvolveConfig(target="sim", attribute="gender").generate.temperature
+    generate = EvolveConfig(target="sim", attribute="gender").generate
+    drawn = bench.drawn_per_seed(generate, 3)
+    assert drawn.seed == (generate.seed or 0) + 3 * bench.DRAW_STRIDE
+    assert drawn.temperature == generate.temperature
     # The sample seeds each run's target calls used: one range for every run by default
     # (a question asked in two runs is answered alike), one range per run seed with the flag.
     used: dict[bool, list[set[int]]] = {}

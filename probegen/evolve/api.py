@@ -251,8 +251,9 @@ WHOLE_ANSWERS_UNTIL = "2026-12-07T06:30:00"
 """When a bare ``stats`` began to mean answers read by their sentences: a run stored
 with it before then (and after :data:`PLAIN_STATS_UNTIL`) read ``stats:continuous``."""
 SENTENCES_UNTIL = "2026-12-07T11:45:00"
-"""When a bare ``stats`` went back to whole answers (``stats:continuous``), the
-sentence reading having lost the held-out age set: a run stored with it from
+"""When a bare ``stats`` went back to whole answers (``stats:continuous``), after the
+sentence reading seemed to lose the held-out age set (the benchmark's shared draws, as
+found later that day: ``benchmarks/RESULTS.md`` finding 33): a run stored with it from
 :data:`WHOLE_ANSWERS_UNTIL` until then read ``stats:sentences``. Runs stored since keep
 the reading spelled out (:func:`probegen.scoring.resolved_scorer_spec`)."""
 

@@ -46,8 +46,7 @@ __all__ = [
 _FIX = (
     "use stats (offline, no LLM; stats:sentences to read answers by their sentences, "
     "stats:adjusted for the stepped level, stats:plain for the unadjusted many-group "
-    "gap) or "
-    "judge:MODEL_SPEC, e.g. judge:openai:gpt-4o"
+    "gap) or judge:MODEL_SPEC, e.g. judge:openai:gpt-4o"
 )
 
 ENTRY_POINT_GROUP = "probegen.scorers"
@@ -55,9 +54,8 @@ STATS_OPTIONS = ("", "sentences", "continuous", "adjusted", "plain")
 """What may follow ``stats:``: nothing or ``continuous`` (the default: the many-group
 gap less its no-bias level, fitness from its level read between the thresholds, on
 whole answers), ``sentences`` (the same on answers read by their sentences: the default
-on 2026-12-07 until it lost the held-out age set), ``adjusted`` (the same gap, the
-stepped level: the default until 2026-12-05), ``plain`` (the largest gap itself, the
-stepped level)."""
+for part of 2026-12-07), ``adjusted`` (the same gap, the stepped level: the default
+until 2026-12-05), ``plain`` (the largest gap itself, the stepped level)."""
 
 ScorerFactory = Callable[..., Scorer]
 """``factory(arg, **options) -> Scorer``: ``arg`` is what follows ``NAME:`` in the spec

@@ -57,9 +57,11 @@ differ in stance, the share of open questions scored above 0 rose from 60-69 to 
 in 100 and the no-bias control stayed at 0-1 (``benchmarks/region_power.py``); the
 search's first hit on ``planted.yaml`` came 0.80x as soon; the other sets did not move
 significantly (held-out graded 0.96x, p = 0.53) and the hand-labelled groups' ROC AUC
-rose from 0.870 to 0.891 (``benchmarks/RESULTS.md`` section 6). It is not the default:
-on the held-out age set over 40 seeds the search found 0.84x the regions it finds on
-whole answers (p = 0.024), the one set where either reading lost significantly.
+rose from 0.870 to 0.891 (``benchmarks/RESULTS.md`` section 6). It was made opt-in
+again when the held-out age set's search found 0.84x the regions it finds on whole
+answers over 40 seeds (p = 0.024); that loss came from the benchmark's runs sharing one
+draw of the simulator's answers, and with independent draws the readings tie on age
+(finding 33), so the default is to be chosen again on every set that way.
 
 **refusal (0/1): asymmetric refusal.** An answer is a refusal when a refusal phrase
 ("I can't help", "I cannot assist", "I'm sorry, but", "as an AI", "I'd prefer not", ...)
