@@ -15,6 +15,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from probegen.models.base import GenerateConfig
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -82,6 +86,20 @@ def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+DRAW_STRIDE = 1000
+"""Base seeds of two runs this far apart never share a sample seed (a probe reads at
+most a few dozen samples a variant)."""
+
+
+def drawn_per_seed(generate: GenerateConfig, seed: int) -> GenerateConfig:
+    """``generate`` with its base seed moved by the run seed: the simulators draw each
+    answer from the question and its sample seed alone, so with one base seed a question
+    asked in two runs gets the same answers in both, and an unlucky draw of a shared
+    seed question repeats in every run that asks it (benchmark seeds would be search paths
+    over one draw of the noise, not independent replicates)."""
+    return generate.model_copy(update={"seed": (generate.seed or 0) + DRAW_STRIDE * seed})
 
 
 def write_json(path: Path | None, data: object) -> None:

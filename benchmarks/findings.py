@@ -40,7 +40,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import REPO_ROOT, mean_sd, print_machine, table, write_json
+from _common import REPO_ROOT, drawn_per_seed, mean_sd, print_machine, table, write_json
 
 from probegen.corpora import Corpora, load_corpora
 from probegen.embeddings import Embedder
@@ -96,7 +96,7 @@ def reachable_regions(sim: SimulatorBackend, corpora: Corpora) -> set[str]:
 
 def run_one(
     sim_path: Path | None, seed: int, budget: int, k: int, work: Path, embedder: Embedder,
-    corpora: Corpora, selection: str = "map-elites",
+    corpora: Corpora, selection: str = "map-elites", independent_draws: bool = True,
 ) -> dict[str, object]:  # fmt: skip
     """One evolve run on a simulator, concluded (FDR + replication) and published as the
     product publishes it (the stored elites the review queue reads), checked against
@@ -111,6 +111,8 @@ def run_one(
         seed=seed,
         selection=selection,
     )
+    if independent_draws:
+        config = config.model_copy(update={"generate": drawn_per_seed(config.generate, seed)})
     run_dir = work / f"run-{selection}-{seed}"
     started = time.perf_counter()
     with Store.in_run_dir(run_dir) as store:
@@ -192,7 +194,7 @@ def simulate(args: argparse.Namespace, null: bool) -> list[dict[str, object]]:
             sim_path.write_text(NULL_SIM, encoding="utf-8")
         for seed in args.seed_list:
             result = run_one(sim_path, seed, args.budget, args.k, work, embedder, corpora,
-                             args.selection)  # fmt: skip
+                             args.selection, args.independent_draws)  # fmt: skip
             print(json.dumps(result), flush=True)
             results.append(result)
     return results
@@ -273,6 +275,14 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--selection", default="map-elites", choices=SELECTIONS,
                         help="the search, or a baseline at the same budget")  # fmt: skip
+    parser.add_argument(
+        "--independent-draws",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="each run seed samples the simulator from its own base seed (the default since "
+        "2026-12-07); --no-independent-draws samples every run from evolve's seed 0, as "
+        "results stored before then did, so a question asked in two runs is answered alike",
+    )
     parser.add_argument("--quick", action="store_true", help="a smoke run")
     parser.add_argument("--json", type=Path)
     parser.add_argument("extra", nargs="*", help="local: extra evolve flags")
@@ -298,7 +308,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
         write_json(
             args.json,
             {"machine": machine, "experiment": args.experiment, "budget": args.budget,
-             "selection": args.selection, "sim": str(DEFAULT_SIM_CONFIG), "runs": results},
+             "selection": args.selection, "sim": str(DEFAULT_SIM_CONFIG),
+             "independent_draws": args.independent_draws, "runs": results},
         )  # fmt: skip
     return results
 

@@ -27,7 +27,7 @@ Examples::
     python benchmarks/region_power.py --replicates 40 --json benchmarks/results/region_power.json
     python benchmarks/region_power.py --sim corpora/simulator/heldout/planted-lead.yaml
     python benchmarks/region_power.py --sim corpora/simulator/heldout/planted-age.yaml
-    python benchmarks/region_power.py --reading sentences     # answers read by their sentences
+    python benchmarks/region_power.py --reading continuous    # whole answers embedded
     python benchmarks/region_power.py --quick                 # a smoke run (seconds)
 """
 
@@ -84,7 +84,7 @@ class RegionPower:
 
 
 async def measure_regions(
-    path: Path, replicates: int, reading: StatsReading = "continuous"
+    path: Path, replicates: int, reading: StatsReading = "sentences"
 ) -> list[RegionPower]:
     """Every region of the simulator file at ``path``, and the no-bias control, scored
     with the stats scorer's ``reading``."""
@@ -158,9 +158,9 @@ def main(argv: Sequence[str] | None = None) -> list[RegionPower]:
     parser.add_argument("--replicates", type=int, default=40)
     parser.add_argument(
         "--reading",
-        default="continuous",
+        default="sentences",
         choices=get_args(StatsReading),
-        help="the stats scorer's reading (evolve's --judge stats:READING)",
+        help="the stats scorer's reading (evolve's --judge stats:READING; the default's)",
     )
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     parser.add_argument("--quick", action="store_true", help="2 replicates: a smoke run")

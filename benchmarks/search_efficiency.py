@@ -55,7 +55,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import mean_sd, print_machine, table, write_json
+from _common import drawn_per_seed, mean_sd, print_machine, table, write_json
 from compare import against
 
 from probegen.corpora import Corpora, load_corpora
@@ -68,7 +68,7 @@ from probegen.evolve.lifecycle import make_evolution
 from probegen.evolve.run import Evolution
 from probegen.index import EmbeddingIndex
 from probegen.models import resolve_model
-from probegen.models.base import ChatModel, GenerateConfig
+from probegen.models.base import ChatModel
 from probegen.models.simulator import (
     GRADED_SIM_CONFIGS,
     HELDOUT_SIM_CONFIGS,
@@ -408,19 +408,6 @@ async def heldout_gaps(
     }
 
 
-DRAW_STRIDE = 1000
-"""Base seeds of two runs this far apart never share a sample seed (a probe reads at
-most a few dozen samples a variant)."""
-
-
-def drawn_per_seed(generate: GenerateConfig, seed: int) -> GenerateConfig:
-    """``generate`` with its base seed moved by the run seed: the simulators draw each
-    answer from the question and its sample seed alone, so with one base seed a question
-    asked in two runs gets the same answers in both, and an unlucky draw of a shared
-    seed question repeats in every run that asks it."""
-    return generate.model_copy(update={"seed": (generate.seed or 0) + DRAW_STRIDE * seed})
-
-
 def run_once(
     selection: str,
     seed: int,
@@ -731,10 +718,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--independent-draws",
-        action="store_true",
-        help="each run seed samples the target from its own base seed (1000 x the run seed); "
-        "by default every run uses evolve's seed 0, so a question asked in two runs gets "
-        "the same answers in both",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="each run seed samples the target from its own base seed (1000 x the run seed; "
+        "the default since 2026-12-07). --no-independent-draws has every run sample from "
+        "evolve's seed 0, as every result stored before then did (their JSON's args lack "
+        "the key or hold false): a question asked in two runs then gets the same answers "
+        "in both, so the seeds are search paths over one draw of the simulator's noise",
     )
     parser.add_argument("--work-dir", type=Path, default=None, help="keep run stores here")
     parser.add_argument("--json", type=Path, default=None, help="write every figure here")

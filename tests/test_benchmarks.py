@@ -65,26 +65,27 @@ def test_search_efficiency_quick(capsys: pytest.CaptureFixture[str], tmp_path: P
 
 
 def test_independent_draws_give_each_run_seed_its_own_answers(tmp_path: Path) -> None:
-    bench = load("search_efficiency")
+    bench, common = load("search_efficiency"), load("_common")
     generate = EvolveConfig(target="sim", attribute="gender").generate
-    drawn = bench.drawn_per_seed(generate, 3)
-    assert drawn.seed == (generate.seed or 0) + 3 * bench.DRAW_STRIDE
+    drawn = common.drawn_per_seed(generate, 3)
+    assert drawn.seed == (generate.seed or 0) + 3 * common.DRAW_STRIDE
     assert drawn.temperature == generate.temperature
-    # The sample seeds each run's target calls used: one range for every run by default
-    # (a question asked in two runs is answered alike), one range per run seed with the flag.
+    # The sample seeds each run's target calls used: one range for every run
+    # with --no-independent-draws (a question asked in two runs is answered alike), one range
+    # per run seed by default.
     used: dict[bool, list[set[int]]] = {}
-    for flags in ([], ["--independent-draws"]):
-        work = tmp_path / ("drawn" if flags else "shared")
+    for flags in (["--no-independent-draws"], []):
+        work = tmp_path / ("shared" if flags else "drawn")
         argv = ["--quick", "--selections", "random", "--seeds", "0,1", "--work-dir", str(work)]
         bench.main([*argv, *flags])
-        used[bool(flags)] = []
+        used[not flags] = []
         for store in sorted(work.rglob("probegen.sqlite")):
             with sqlite3.connect(store) as db:
                 configs = [json.loads(row[0]) for row in db.execute("SELECT config FROM responses")]
-            used[bool(flags)].append({config["seed"] for config in configs})
-    assert all(seeds and max(seeds) < bench.DRAW_STRIDE for seeds in used[False])
+            used[not flags].append({config["seed"] for config in configs})
+    assert all(seeds and max(seeds) < common.DRAW_STRIDE for seeds in used[False])
     first, second = used[True]
-    assert max(first) < bench.DRAW_STRIDE <= min(second) < 2 * bench.DRAW_STRIDE
+    assert max(first) < common.DRAW_STRIDE <= min(second) < 2 * common.DRAW_STRIDE
 
 
 def test_search_efficiency_remeasures_the_top_on_fresh_names(tmp_path: Path) -> None:

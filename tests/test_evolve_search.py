@@ -324,7 +324,7 @@ def test_a_run_stored_before_emitters_resumes_as_it_searched() -> None:
 
 def test_a_bare_stats_judge_resumes_with_the_reading_it_had_when_stored() -> None:
     stored = EvolveConfig(target="sim", attribute="gender").model_dump(mode="json")
-    assert stored["judge"] == "stats:continuous"  # stored spelled out from now on
+    assert stored["judge"] == "stats:sentences"  # stored spelled out from now on
     bare = {**stored, "judge": "stats"}
     before = "2026-12-04T20:00:00.000+00:00"  # while bare stats read the plain level
     assert EvolveConfig.model_validate(as_it_searched(bare, before)).judge == "stats:plain"
@@ -333,11 +333,13 @@ def test_a_bare_stats_judge_resumes_with_the_reading_it_had_when_stored() -> Non
     sentences = "2026-12-07T09:00:00.000+00:00"  # while it read answers by sentences
     judged = EvolveConfig.model_validate(as_it_searched(bare, sentences)).judge
     assert judged == "stats:sentences"
-    now = "2026-12-08T01:00:00.000+00:00"  # whole answers again
-    assert EvolveConfig.model_validate(as_it_searched(bare, now)).judge == "stats:continuous"
+    whole = "2026-12-07T14:00:00.000+00:00"  # whole answers again
+    assert EvolveConfig.model_validate(as_it_searched(bare, whole)).judge == "stats:continuous"
+    now = "2026-12-08T01:00:00.000+00:00"  # sentences again: the reading a bare stats means
+    assert EvolveConfig.model_validate(as_it_searched(bare, now)).judge == "stats:sentences"
     assert as_it_searched(stored, before) == stored  # spelled out: nothing to guess
     # Earlier defaults, stored spelled out, keep their reading.
-    for reading in ("stats:plain", "stats:adjusted", "stats:sentences"):
+    for reading in ("stats:plain", "stats:adjusted", "stats:continuous"):
         older = {**stored, "judge": reading}
         assert EvolveConfig.model_validate(as_it_searched(older, after)).judge == reading
 

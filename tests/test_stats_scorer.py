@@ -419,7 +419,7 @@ async def test_differences_only_by_acknowledging_bias_have_low_generality(
 
 def test_stats_scorer_satisfies_the_protocol(scorer: StatsScorer) -> None:
     assert isinstance(scorer, Scorer)
-    assert scorer.name == "stats:continuous"  # the reading, so a replication reads alike
+    assert scorer.name == "stats:sentences"  # the reading, so a replication reads alike
     assert StatsScorer(scorer.embedder, reading="adjusted").name == "stats:adjusted"
     assert StatsScorer(scorer.embedder, reading="plain").name == "stats:plain"
     assert Score.unscorable("stats", "x").fitness is None
@@ -461,7 +461,7 @@ def test_stats_reads_the_adjusted_gap_by_default_and_plain_on_request() -> None:
     from probegen.scoring import judge_model_spec, make_scorer
 
     for spec, adjusted, continuous, sentences in (
-        ("stats", True, True, False),
+        ("stats", True, True, True),
         ("stats:continuous", True, True, False),
         ("stats:sentences", True, True, True),
         ("stats:adjusted", True, False, False),

@@ -46,6 +46,7 @@ __all__ = [
     "PLAIN_STATS_UNTIL",
     "SENTENCES_UNTIL",
     "URL_FIELDS",
+    "WHOLE_AGAIN_UNTIL",
     "WHOLE_ANSWERS_UNTIL",
     "EvolveResult",
     "RunInterrupted",
@@ -256,6 +257,11 @@ sentence reading seemed to lose the held-out age set (the benchmark's shared dra
 found later that day: ``benchmarks/RESULTS.md`` finding 33): a run stored with it from
 :data:`WHOLE_ANSWERS_UNTIL` until then read ``stats:sentences``. Runs stored since keep
 the reading spelled out (:func:`probegen.scoring.resolved_scorer_spec`)."""
+WHOLE_AGAIN_UNTIL = "2026-12-07T16:30:00"
+"""When a bare ``stats`` went back to answers read by their sentences, every set having
+been re-measured with independent draws per benchmark run (first hit on
+``planted.yaml`` 0.92x whole answers', p = 0.012; no set significantly worse): a run
+stored with it from :data:`SENTENCES_UNTIL` until then read ``stats:continuous``."""
 
 
 def as_it_searched(stored: object, created_at: str | None = None) -> object:
@@ -266,8 +272,8 @@ def as_it_searched(stored: object, created_at: str | None = None) -> object:
     ``reward``, the bonus rule; before ``exploit_after``, exploring to the end; before
     ``local_radius``, no local competition; a bare ``stats`` judge stored before
     :data:`PLAIN_STATS_UNTIL` (the run's ``created_at``), the plain level, before
-    :data:`WHOLE_ANSWERS_UNTIL` whole answers, and before :data:`SENTENCES_UNTIL`
-    answers read by their sentences."""
+    :data:`WHOLE_ANSWERS_UNTIL` whole answers, before :data:`SENTENCES_UNTIL`
+    answers read by their sentences, and before :data:`WHOLE_AGAIN_UNTIL` whole answers."""
     if not isinstance(stored, dict):
         return stored
     judge = str(stored.get("judge", "stats")).strip()
@@ -277,6 +283,8 @@ def as_it_searched(stored: object, created_at: str | None = None) -> object:
         stored = {**stored, "judge": "stats:continuous"}
     elif judge == "stats" and created_at is not None and created_at < SENTENCES_UNTIL:
         stored = {**stored, "judge": "stats:sentences"}
+    elif judge == "stats" and created_at is not None and created_at < WHOLE_AGAIN_UNTIL:
+        stored = {**stored, "judge": "stats:continuous"}
     if "surrogate" not in stored:
         stored = {**stored, "emitters": ["operators"], "surrogate": False}
     if "uniform_parents" not in stored:

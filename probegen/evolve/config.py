@@ -32,14 +32,14 @@ class EvolveConfig(BaseModel):
     """The target's endpoint, or several endpoints serving the same model (replicas,
     see :mod:`probegen.models.replicas`); one endpoint is stored as a string."""
     judge: str = Field("stats", validate_default=True)
-    """``stats`` (offline, no LLM: ``stats:continuous``, on whole answers;
-    ``stats:sentences`` embeds answers by their sentences, the default for part of
-    2026-12-07; ``stats:adjusted`` reads the stepped
+    """``stats`` (offline, no LLM: ``stats:sentences``, answers embedded by their
+    sentences; ``stats:continuous`` embeds whole answers, the default until 2026-12-07
+    and for part of that day; ``stats:adjusted`` reads the stepped
     bias level, the default until 2026-12-05; ``stats:plain`` the stepped level of a
     many-group probe's largest pair gap without taking off its no-bias level),
     ``judge:SPEC``, or a plugin scorer's ``NAME[:ARG]``; ``python:module:qualname``
     records a scorer object passed to the run. A bare ``stats`` is kept as
-    ``stats:continuous``, the reading it stands for, so a stored run resumes with it
+    ``stats:sentences``, the reading it stands for, so a stored run resumes with it
     whatever the default becomes."""
     judge_repeats: int = Field(1, ge=1)
     """``judge:`` verdicts per probe, each in its own persona order; with more than one,

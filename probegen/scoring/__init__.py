@@ -44,18 +44,20 @@ __all__ = [
 ]
 
 _FIX = (
-    "use stats (offline, no LLM; stats:sentences to read answers by their sentences, "
-    "stats:adjusted for the stepped level, stats:plain for the unadjusted many-group "
-    "gap) or judge:MODEL_SPEC, e.g. judge:openai:gpt-4o"
+    "use stats (offline, no LLM; stats:continuous to read whole answers, stats:adjusted "
+    "for the stepped level, stats:plain for the unadjusted many-group gap) or "
+    "judge:MODEL_SPEC, e.g. judge:openai:gpt-4o"
 )
 
 ENTRY_POINT_GROUP = "probegen.scorers"
 STATS_OPTIONS = ("", "sentences", "continuous", "adjusted", "plain")
-"""What may follow ``stats:``: nothing or ``continuous`` (the default: the many-group
-gap less its no-bias level, fitness from its level read between the thresholds, on
-whole answers), ``sentences`` (the same on answers read by their sentences: the default
-for part of 2026-12-07), ``adjusted`` (the same gap, the stepped level: the default
-until 2026-12-05), ``plain`` (the largest gap itself, the stepped level)."""
+"""What may follow ``stats:``: nothing or ``sentences`` (the default: ``continuous`` on
+answers read by their sentences; chosen again on 2026-12-07 after every set was
+re-measured with independent draws), ``continuous`` (the many-group gap less its
+no-bias level, fitness from its level read between the thresholds, on whole answers:
+the default until 2026-12-07 and for part of that day), ``adjusted`` (the same gap, the
+stepped level: the default until 2026-12-05), ``plain`` (the largest gap itself, the
+stepped level)."""
 
 ScorerFactory = Callable[..., Scorer]
 """``factory(arg, **options) -> Scorer``: ``arg`` is what follows ``NAME:`` in the spec
@@ -136,10 +138,10 @@ def _stats(
             "applies only to a judge:MODEL_SPEC `judge`",
             fix="drop it, or name a judge model",
         )
-    # "continuous" is how runs and scores name the default reading (resolved_scorer_spec).
+    # "sentences" is how runs and scores name the default reading (resolved_scorer_spec).
     if arg not in STATS_OPTIONS:
         raise ConfigError("judge", "unknown stats option", value=f"stats:{arg}", fix=_FIX)
-    return StatsScorer(embedder, reading=cast(StatsReading, arg or "continuous"))
+    return StatsScorer(embedder, reading=cast(StatsReading, arg or "sentences"))
 
 
 def _judge(
@@ -164,10 +166,10 @@ SCORERS.register("judge", _judge)
 
 def resolved_scorer_spec(spec: str) -> str:
     """``spec`` with the reading a bare ``stats`` stands for spelled out
-    (``stats:continuous``), so that a stored run, its scores and a release say which
+    (``stats:sentences``), so that a stored run, its scores and a release say which
     reading they had even after the default changes; other specs are returned stripped."""
     spec = spec.strip()
-    return "stats:continuous" if spec == "stats" else spec
+    return "stats:sentences" if spec == "stats" else spec
 
 
 def judge_model_spec(spec: str) -> str | None:
