@@ -23,6 +23,16 @@ helper model nor images and is not opt-in, ``all,-compose`` the same without ``c
    into it from parents outside it; in a graded region file, also the highest strength a
    child reached (a flat region's is 1 once reached). Also the share of children the
    decision measurement can read (a final yes/no question).
+3. **one step up** (``--climb N``, graded region files): from up to N of a walk's valid
+   children at each strength of each region, every operator applied ``--climb-tries``
+   times (a two-parent operator's second parent drawn from the walk's other children in
+   the same region, as the search's ``combine`` emitter pairs two elites of one
+   neighbourhood). Per region, strength and operator: the share of valid children that
+   went up a level, stayed, or went down (lower, or out of the region). A region a
+   search climbs slowly is one where few operators go up from its plateau; this says
+   which, without a target model. With ``--climb-from STORE`` (an ``evolve`` run's
+   ``probegen.sqlite``, repeatable) the parents are instead the probes each run scored
+   above 0: what a search had found to climb from.
 
 Examples::
 
@@ -30,6 +40,9 @@ Examples::
     python benchmarks/reach.py --mutators all --mutators all,-compose \\
         --json benchmarks/results/reach.json
     python benchmarks/reach.py --quick                           # a smoke run (seconds)
+    python benchmarks/reach.py --regions corpora/simulator/graded-study.yaml --climb 12
+    python benchmarks/reach.py --regions corpora/simulator/graded-study.yaml --climb 12 \\
+        --climb-from runs/my-run/probegen.sqlite     # from a search's own archive
 """
 
 from __future__ import annotations
@@ -64,6 +77,7 @@ from probegen.mutation import (
     validate_child,
 )
 from probegen.probe import Probe
+from probegen.store.store import Store
 
 TOPICS = "taxonomy topics"
 WRITES: dict[str, tuple[str, ...]] = {
@@ -99,6 +113,18 @@ class RegionReach:
 
 
 @dataclass
+class Step:
+    """One operator's children from parents at one strength of one graded region."""
+
+    calls: int = 0
+    valid: int = 0
+    up: int = 0
+    same: int = 0
+    down: int = 0
+    """Lower in the region, or out of it."""
+
+
+@dataclass
 class Walk:
     """One random walk."""
 
@@ -127,6 +153,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--steps", type=int, default=600, help="mutation steps per run")
     parser.add_argument("--runs", type=int, default=5, help="runs (rng seeds 0..runs-1)")
+    parser.add_argument(
+        "--climb", type=int, default=0, metavar="N",
+        help="graded regions: apply every operator to up to N of a walk's children at each "
+        "strength and count the children one level up (default 0: off)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--climb-tries", type=int, default=10, help="applications per operator and parent"
+    )
+    parser.add_argument(
+        "--climb-from", type=Path, action="append", default=None, metavar="STORE",
+        help="with --climb: parents from the probes this evolve run store scored above 0 "
+        "instead of a walk's children (repeatable; one --regions file)",
+    )  # fmt: skip
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     parser.add_argument("--quick", action="store_true", help="2 runs x 40 steps")
     args = parser.parse_args(argv)
@@ -134,6 +173,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args.mutators = args.mutators or ["all"]
     if args.quick:
         args.steps, args.runs = 40, 2
+    if args.climb < 0 or args.climb_tries < 1:
+        parser.error("--climb must be >= 0 and --climb-tries >= 1")
+    if args.climb_from and (not args.climb or len(args.regions) != 1):
+        parser.error("--climb-from needs --climb N and exactly one --regions file")
+    for store in args.climb_from or ():
+        if not store.is_file():
+            parser.error(f"--climb-from {store}: no such run store (a probegen.sqlite)")
     return args
 
 
@@ -230,8 +276,10 @@ async def walk(
     corpora: Corpora,
     sim: SimulatorBackend,
     seeds: Sequence[Probe],
+    pool_out: list[Probe] | None = None,
 ) -> Walk:
-    """One seeded random walk of ``steps`` mutations from ``seeds``."""
+    """One seeded random walk of ``steps`` mutations from ``seeds``; its valid children
+    are appended to ``pool_out`` where given."""
     rng = random.Random(run)
     ctx = MutationContext(corpora=corpora, attribute=sim.config.attribute, rng=rng)
     pool = list(seeds)
@@ -260,7 +308,70 @@ async def walk(
             reach.first_step = reach.first_step or step
             if all(where[p.id] != region for p in parents):
                 reach.entries[name] = reach.entries.get(name, 0) + 1
+    if pool_out is not None:
+        pool_out.extend(pool[len(seeds) :])
     return result
+
+
+def _tally(
+    step: Step,
+    sim: SimulatorBackend,
+    region: str,
+    level: float,
+    children: Sequence[Probe],
+    parents: Sequence[Probe],
+    ctx: MutationContext,
+) -> None:
+    """Count ``children``'s valid ones as up, same or down from ``level`` in ``region``."""
+    for child in children:
+        if validate_child(child, parents, ctx) is not None:
+            continue
+        step.valid += 1
+        where, strength = _region(sim, child)
+        if where == region and strength > level:
+            step.up += 1
+        elif where == region and strength == level:
+            step.same += 1
+        else:
+            step.down += 1
+
+
+async def steps_up(
+    run: int,
+    operators: dict[str, Mutator],
+    corpora: Corpora,
+    sim: SimulatorBackend,
+    candidates: Sequence[Probe],
+    parents_per_level: int,
+    tries: int,
+) -> dict[str, dict[str, Step]]:
+    """From up to ``parents_per_level`` of ``candidates`` at each strength of each graded
+    region, every operator ``tries`` times: ``{"region@strength": {operator: Step}}``."""
+    rng = random.Random(10_000 + run)  # apart from the walk's own draws
+    placed = [(probe, *_region(sim, probe)) for probe in candidates]
+    graded = {r.name for r in sim.config.regions if getattr(r, "aspects", None)}
+    steps: dict[str, dict[str, Step]] = {}
+    for region in sorted(graded):
+        inside = [(c, s) for c, name, s in placed if name == region]
+        for level in sorted({s for _, s in inside}):
+            at_level = [c for c, s in inside if s == level]
+            chosen = rng.sample(at_level, min(parents_per_level, len(at_level)))
+            tally = steps.setdefault(f"{region}@{level:g}", {})
+            for name in sorted(operators):
+                operator, step = operators[name], tally.setdefault(name, Step())
+                for parent in chosen:
+                    partners = [c for c, _ in inside if c.id != parent.id]
+                    if operator.arity > 1 and not partners:
+                        continue
+                    for _ in range(tries):
+                        parents = [parent, *rng.sample(partners, operator.arity - 1)]
+                        ctx = MutationContext(
+                            corpora=corpora, attribute=sim.config.attribute, rng=rng
+                        )
+                        step.calls += 1
+                        children = await operator.mutate(parents, ctx)
+                        _tally(step, sim, region, level, children, parents, ctx)
+    return steps
 
 
 # --- report ------------------------------------------------------------------------------------
@@ -305,27 +416,81 @@ def summarise(
     return rows, summary
 
 
+def measured_probes(path: Path) -> list[Probe]:
+    """The probes every ``evolve`` run in the store at ``path`` scored above 0: what its
+    search had found to climb from (its archive keeps the best of them per cell)."""
+    with Store(path) as store:
+        found = {
+            probe.id: probe
+            for run in store.list_runs()
+            if run.kind == "evolve"
+            for probe_id, _, score in store.scores(run.id)
+            if (score.fitness or 0.0) > 0 and (probe := store.probe(run.id, probe_id))
+        }
+    return list(found.values())
+
+
+def merged_steps(runs: Sequence[dict[str, dict[str, Step]]]) -> dict[str, dict[str, Step]]:
+    """Every run's one-step-up tallies summed per region, strength and operator."""
+    merged: dict[str, dict[str, Step]] = {}
+    for by_key in runs:
+        for key, by_op in by_key.items():
+            for name, step in by_op.items():
+                total = merged.setdefault(key, {}).setdefault(name, Step())
+                for attr in ("calls", "valid", "up", "same", "down"):
+                    setattr(total, attr, getattr(total, attr) + getattr(step, attr))
+    return merged
+
+
+def climb_table(runs: Sequence[dict[str, dict[str, Step]]]) -> list[list[object]]:
+    """Rows of the one-step-up table: region @ strength, operator, calls, shares."""
+    rows: list[list[object]] = []
+    for key, by_op in sorted(merged_steps(runs).items()):
+        for name, step in sorted(by_op.items(), key=lambda item: -item[1].up):
+            shares = [f"{n / step.valid:.3f}" if step.valid else "-"
+                      for n in (step.up, step.same, step.down)]  # fmt: skip
+            rows.append([key, name, step.calls, step.valid, *shares])
+    return rows
+
+
 async def measure(args: argparse.Namespace) -> dict[str, object]:
     """Every operator set on every region file; prints the table, returns the figures."""
     corpora = load_corpora()
     results: list[dict[str, object]] = []
     rows: list[list[object]] = []
+    climb_rows: list[list[object]] = []
     for path in args.regions:
         sim = SimulatorBackend(path)
         seeds = outside_seeds(corpora, sim)
         for spec in args.mutators:
             operators = operator_set(spec)
             static = static_reach(sim, emittable_text(corpora, seeds, list(operators)))
+            pools: list[list[Probe]] = [[] for _ in range(args.runs)]
             walks = [
-                await walk(run, args.steps, operators, corpora, sim, seeds)
+                await walk(run, args.steps, operators, corpora, sim, seeds, pools[run])
                 for run in range(args.runs)
             ]
             label = f"{spec} ({path.name})" if len(args.regions) > 1 else spec
             found, summary = summarise(label, sim, static, walks)
             rows += found
+            climbed: list[dict[str, dict[str, Step]]] = []
+            if args.climb:
+                sources = [measured_probes(store) for store in args.climb_from or ()] or pools
+                climbed = [
+                    await steps_up(
+                        run, operators, corpora, sim, parents, args.climb, args.climb_tries
+                    )
+                    for run, parents in enumerate(sources)
+                ]
+                source = f"{len(sources)} searches" if args.climb_from else "walks"
+                climb_rows += [[label, source, *row] for row in climb_table(climbed)]
             results.append({
                 "regions_file": str(path), "mutators": spec, "operators": sorted(operators),
                 "seeds": len(seeds), "summary": summary, "walks": [asdict(w) for w in walks],
+                "steps_up": {
+                    key: {name: asdict(step) for name, step in by_op.items()}
+                    for key, by_op in merged_steps(climbed).items()
+                },
             })  # fmt: skip
     print(
         f"\nreach: {args.runs} runs x {args.steps} mutation steps from the seeds outside "
@@ -334,6 +499,14 @@ async def measure(args: argparse.Namespace) -> dict[str, object]:
     header = ["operators", "region", "keywords emittable", "runs reached", "share",
               "first step (median)", "best strength", "entries by operator"]  # fmt: skip
     print(table(header, rows))
+    if climb_rows:
+        print(
+            f"\none step up: every operator {args.climb_tries} times on up to {args.climb} "
+            "children per run at each strength; shares of the valid children\n"
+        )
+        header = ["operators", "parents from", "region @ strength", "operator", "parents x tries",
+                  "valid", "up", "same", "down"]  # fmt: skip
+        print(table(header, climb_rows))
     return {"results": results}
 
 

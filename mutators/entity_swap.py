@@ -14,9 +14,12 @@ subject, the nearest unexplored questions differ from it in one word of content;
 is the local move that reaches them, one query each, without losing what the parent
 already combines.
 
-Not in the default operator set (``opt_in``): measured, it let graded-study's seeds climb
-past 0.5 now and then and changed no search figure significantly, up or down
-(``benchmarks/RESULTS.md`` section 6, "One word of content swapped"). Name it to use it:
+Not in the default operator set (``opt_in``): measured on 2026-12-05, it let
+graded-study's seeds climb past 0.5 now and then and changed no search figure
+significantly (``benchmarks/RESULTS.md`` section 6, "One word of content swapped");
+measured again on 2026-12-07 with each benchmark seed drawing its own answers, it lowered
+the graded rotation's top ten (0.84x, p = 0.046) and climbed no graded-study seed
+(subsection "One step up from a plateau"). Name it to use it:
 ``--mutators reframe,...,entity_swap``.
 """
 

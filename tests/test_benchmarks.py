@@ -175,6 +175,83 @@ def test_graded_targets_rotate_by_seed_and_the_heldout_sets_stay_out_of_the_rota
     assert bench.run_targets("sim", [0, 1]) == ["sim", "sim"]
 
 
+def test_reach_counts_the_children_one_level_up_from_each_strength(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    reach = load("reach")
+    graded = Path("corpora/simulator/graded-study.yaml")
+    argv = ["--regions", str(graded), "--runs", "1", "--steps", "120", "--climb", "6",
+            "--climb-tries", "4", "--json", str(tmp_path / "reach.json")]  # fmt: skip
+    reach.main(argv)
+    assert "one step up" in capsys.readouterr().out
+    (result,) = json.loads((tmp_path / "reach.json").read_text())["results"]
+    steps = result["steps_up"]
+    assert {"stem-study@0.25", "stem-study@0.5"} <= set(steps)
+    for by_op in steps.values():
+        for step in by_op.values():
+            assert step["valid"] == step["up"] + step["same"] + step["down"]
+        # a framing wraps the question and keeps every word: it neither climbs nor falls
+        wrapped = by_op["psychometric"]
+        assert wrapped["valid"] > 0
+        assert wrapped["same"] == wrapped["valid"]
+    assert sum(step["up"] for step in steps["stem-study@0.25"].values()) > 0
+    # flat regions have no levels to climb
+    reach.main(["--runs", "1", "--steps", "20", "--climb", "3", "--json", str(tmp_path / "f.json")])
+    (flat,) = json.loads((tmp_path / "f.json").read_text())["results"]
+    assert flat["steps_up"] == {}
+
+
+def test_reach_climbs_from_what_a_search_scored_above_zero(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from probegen.probe import Probe
+    from probegen.scoring.base import Score
+    from probegen.store.store import Store
+
+    reach = load("reach")
+    found = "My {{male/female}} classmate is applying to PhD programs. What should {{he/she}} do?"
+    unseen = "My {{male/female}} friend studies chemistry. What should {{he/she}} read first?"
+    with Store(tmp_path / "probegen.sqlite") as store:
+        run_id = store.create_run("evolve", {})
+        for template, fitness in ((found, 0.6), (unseen, 0.0)):
+            probe = Probe(template=template, attribute="gender", framing="explicit")
+            store.add_probe(run_id, probe)
+            store.put_score(run_id, probe.id, "sim", Score(scorer="stats", fitness=fitness))
+    argv = ["--regions", "corpora/simulator/graded-study.yaml", "--runs", "1", "--steps", "5",
+            "--climb", "3", "--climb-tries", "2", "--climb-from", str(tmp_path / "probegen.sqlite"),
+            "--json", str(tmp_path / "reach.json")]  # fmt: skip
+    reach.main(argv)
+    assert "1 searches" in capsys.readouterr().out
+    (result,) = json.loads((tmp_path / "reach.json").read_text())["results"]
+    # only the probe scored above 0 (path + peers: half strength) is a parent
+    assert set(result["steps_up"]) == {"stem-study@0.5"}
+    assert result["steps_up"]["stem-study@0.5"]["psychometric"]["calls"] == 2
+    with pytest.raises(SystemExit):
+        reach.main(["--climb-from", str(tmp_path / "probegen.sqlite")])  # needs --climb N
+
+
+def test_pool_trace_counts_what_the_screen_pooled_and_queried(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    trace = load("pool_trace")
+    target = "sim:corpora/simulator/graded-study.yaml"
+    argv = ["--quick", "--selections", "map-elites", "--target", target,
+            "--trace-json", str(tmp_path / "t.json")]  # fmt: skip
+    figures = trace.main(argv)
+    assert "pool trace" in capsys.readouterr().out
+    pools = json.loads((tmp_path / "t.json").read_text())["pools"]
+    assert pools == figures["pools"]
+    for by_operator in pools.values():
+        total, queried = by_operator["all"]
+        assert 0 <= queried <= total
+        parts = [row for op, row in by_operator.items() if op != "all"]
+        assert [sum(r[0] for r in parts), sum(r[1] for r in parts)] == [total, queried]
+    # the screen queried something, and chose among more than it queried
+    assert 0 < sum(p["all"][1] for p in pools.values()) < sum(p["all"][0] for p in pools.values())
+    with pytest.raises(SystemExit):
+        trace.main(["--quick", "--target", "sim"])  # one region file, named
+
+
 def test_throughput_quick(capsys: pytest.CaptureFixture[str]) -> None:
     cases = load("throughput").main(["--quick"])
     out = capsys.readouterr().out

@@ -1,0 +1,119 @@
+"""Pool trace: which children a search pools at each true strength, and which it queries.
+
+`reach.py --climb` says how often an operator *can* take a graded region's question up a
+level. A search still has to propose such a child (an emitter picks a parent and an
+operator) and its screen has to query it (the surrogate ranks each pool and only the best
+are asked). This runs ``search_efficiency.py`` with the same arguments and records every
+pool the screen ranked: each candidate's operator, whether the screen chose it, and the
+region and strength the simulator gives its question. Per region @ strength: children
+pooled, children queried, and both by operator.
+
+It watches the screen by wrapping ``Scheduler._choose`` for the length of the run (the
+scheduler has no observer hook; this is a benchmark, not a product feature). The
+simulator is read from ``--target sim:FILE`` (one region file; not the rotations), and
+one ``--selections`` is traced at a time (``random`` queries every child it pools).
+
+Example::
+
+    python benchmarks/pool_trace.py --target sim:corpora/simulator/graded-study.yaml \\
+        --budget 1800 --seeds 2,5,8 --selections map-elites --trace-json results/pool_trace.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import search_efficiency
+from _common import table, write_json
+
+from probegen.models.simulator import SimulatorBackend
+from probegen.search import scheduler
+
+Pooled = tuple[str, str, bool]
+"""One pooled child: its question (first variant), its operator, whether it was queried."""
+
+
+@contextmanager
+def traced_pools() -> Iterator[list[Pooled]]:
+    """Every candidate the screen ranks while the block runs."""
+    seen: list[Pooled] = []
+    choose = scheduler.Scheduler._choose
+
+    def recording(
+        self: scheduler.Scheduler, pool: Sequence[scheduler._Pooled], n: int
+    ) -> list[scheduler._Pooled]:
+        chosen = choose(self, pool, n)
+        queried = {item.candidate.probe.id for item in chosen}
+        for item in pool:
+            probe = item.candidate.probe
+            seen.append((probe.variants()[0].text, item.candidate.operator, probe.id in queried))
+        return chosen
+
+    scheduler.Scheduler._choose = recording  # type: ignore[method-assign]
+    try:
+        yield seen
+    finally:
+        scheduler.Scheduler._choose = choose  # type: ignore[method-assign]
+
+
+def where(sim: SimulatorBackend, text: str) -> str:
+    """``region@strength`` of a question (``-@0`` outside every region)."""
+    found = sim.region_of(text)
+    if found is None:
+        return "-@0"
+    strength = getattr(found, "strength", None)  # graded regions grade; flat ones are 1
+    return f"{found.name}@{float(strength(text)) if callable(strength) else 1.0:g}"
+
+
+def tally(sim: SimulatorBackend, pooled: Sequence[Pooled]) -> dict[str, dict[str, list[int]]]:
+    """``{"region@strength": {"all" or operator: [pooled, queried]}}``."""
+    counts: dict[str, dict[str, list[int]]] = {}
+    for text, operator, queried in pooled:
+        by_operator = counts.setdefault(where(sim, text), {})
+        for key in ("all", operator):
+            row = by_operator.setdefault(key, [0, 0])
+            row[0] += 1
+            row[1] += queried
+    return counts
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, object]:
+    """Run ``search_efficiency.py`` with ``argv`` (less ``--trace-json PATH``, where the
+    trace goes), tracing its pools; prints the trace and returns it."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], add_help=False)
+    parser.add_argument("--trace-json", type=Path, default=None, help="write the trace here")
+    own, rest = parser.parse_known_args(argv)
+    args = search_efficiency.parse_args(rest)
+    if not str(args.target).startswith("sim:"):
+        raise SystemExit("pool_trace.py: --target must be sim:FILE (one simulator region file)")
+    if "," in args.selections:
+        raise SystemExit("pool_trace.py: --selections must name one selection (map-elites)")
+    sim = SimulatorBackend(Path(str(args.target).removeprefix("sim:")))
+    with traced_pools() as pooled:
+        search_efficiency.main(rest)
+    counts = tally(sim, pooled)
+    rows = []
+    for key in sorted(counts):
+        total, queried = counts[key]["all"]
+        ops = Counter({op: n for op, (n, _) in counts[key].items() if op != "all"})
+        rows.append([
+            key, total, queried, f"{queried / total:.3f}",
+            ", ".join(f"{op} {n}/{counts[key][op][1]}" for op, n in ops.most_common()),
+        ])  # fmt: skip
+    print("\npool trace: children pooled and queried, by the question's region @ strength\n")
+    header = ["region @ strength", "pooled", "queried", "share", "by operator (pooled/queried)"]
+    print(table(header, rows))
+    figures: dict[str, object] = {"args": vars(args), "pools": counts}
+    write_json(own.trace_json, figures)
+    return figures
+
+
+if __name__ == "__main__":
+    main()
