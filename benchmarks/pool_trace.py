@@ -22,11 +22,14 @@ Example::
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -36,31 +39,60 @@ from _common import table, write_json
 from probegen.models.simulator import SimulatorBackend
 from probegen.search import scheduler
 
-Pooled = tuple[str, str, bool]
-"""One pooled child: its question (first variant), its operator, whether it was queried."""
+
+@dataclass
+class Pooled:
+    """One pooled child and how the screen saw it (None where no surrogate ranked it)."""
+
+    text: str
+    """Its question (first variant)."""
+    operator: str
+    queried: bool
+    predicted: float | None = None
+    """The surrogate's predicted fitness."""
+    sd: float | None = None
+    bar: float | None = None
+    """The best fitness in the archive cell it would enter; None for an empty cell."""
+    novelty: float | None = None
 
 
 @contextmanager
 def traced_pools() -> Iterator[list[Pooled]]:
-    """Every candidate the screen ranks while the block runs."""
+    """Every candidate the screen ranks while the block runs, with its prediction."""
     seen: list[Pooled] = []
-    choose = scheduler.Scheduler._choose
+    choose, select = scheduler.Scheduler._choose, scheduler.select_batch
+    last: dict[str, Any] = {}
+
+    def capturing(*args: Any, **kwargs: Any) -> Any:
+        selection = select(*args, **kwargs)
+        last.update(selection=selection, cells=kwargs["cells"], bars=kwargs["bars"],
+                    novelty=kwargs["novelty"])  # fmt: skip
+        return selection
 
     def recording(
         self: scheduler.Scheduler, pool: Sequence[scheduler._Pooled], n: int
     ) -> list[scheduler._Pooled]:
+        last.clear()
         chosen = choose(self, pool, n)
         queried = {item.candidate.probe.id for item in chosen}
-        for item in pool:
+        for position, item in enumerate(pool):
             probe = item.candidate.probe
-            seen.append((probe.variants()[0].text, item.candidate.operator, probe.id in queried))
+            row = Pooled(probe.variants()[0].text, item.candidate.operator, probe.id in queried)
+            if last:  # the surrogate ranked this pool
+                row.predicted = float(last["selection"].mean[position])
+                row.sd = float(last["selection"].sd[position])
+                row.bar = last["bars"].get(last["cells"][position])
+                row.novelty = float(last["novelty"][position])
+            seen.append(row)
         return chosen
 
     scheduler.Scheduler._choose = recording  # type: ignore[method-assign]
+    scheduler.select_batch = capturing  # type: ignore[assignment]
     try:
         yield seen
     finally:
         scheduler.Scheduler._choose = choose  # type: ignore[method-assign]
+        scheduler.select_batch = select
 
 
 def where(sim: SimulatorBackend, text: str) -> str:
@@ -75,13 +107,49 @@ def where(sim: SimulatorBackend, text: str) -> str:
 def tally(sim: SimulatorBackend, pooled: Sequence[Pooled]) -> dict[str, dict[str, list[int]]]:
     """``{"region@strength": {"all" or operator: [pooled, queried]}}``."""
     counts: dict[str, dict[str, list[int]]] = {}
-    for text, operator, queried in pooled:
-        by_operator = counts.setdefault(where(sim, text), {})
-        for key in ("all", operator):
-            row = by_operator.setdefault(key, [0, 0])
-            row[0] += 1
-            row[1] += queried
+    for row in pooled:
+        by_operator = counts.setdefault(where(sim, row.text), {})
+        for key in ("all", row.operator):
+            tallied = by_operator.setdefault(key, [0, 0])
+            tallied[0] += 1
+            tallied[1] += row.queried
     return counts
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return statistics.fmean(values) if values else None
+
+
+def screen_view(
+    sim: SimulatorBackend, pooled: Sequence[Pooled]
+) -> dict[str, dict[str, dict[str, float | int | None]]]:
+    """Per ``region@strength``, for the queried and the passed-over children: how many,
+    their mean predicted fitness, the mean of prediction less their cell's bar (filled
+    cells only), the share headed for an empty cell, and their mean novelty."""
+    groups: dict[str, dict[str, list[Pooled]]] = {}
+    for row in pooled:
+        if row.predicted is None:
+            continue
+        side = "queried" if row.queried else "passed"
+        groups.setdefault(where(sim, row.text), {}).setdefault(side, []).append(row)
+    view: dict[str, dict[str, dict[str, float | int | None]]] = {}
+    for key, sides in groups.items():
+        for side, rows in sides.items():
+            filled = [r for r in rows if r.bar is not None]
+            view.setdefault(key, {})[side] = {
+                "children": len(rows),
+                "predicted": _mean([r.predicted for r in rows if r.predicted is not None]),
+                "over_bar": _mean(
+                    [
+                        r.predicted - r.bar
+                        for r in filled
+                        if r.predicted is not None and r.bar is not None
+                    ]
+                ),
+                "empty_cell": (len(rows) - len(filled)) / len(rows),
+                "novelty": _mean([r.novelty for r in rows if r.novelty is not None]),
+            }
+    return view
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, object]:
@@ -110,7 +178,35 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     print("\npool trace: children pooled and queried, by the question's region @ strength\n")
     header = ["region @ strength", "pooled", "queried", "share", "by operator (pooled/queried)"]
     print(table(header, rows))
-    figures: dict[str, object] = {"args": vars(args), "pools": counts}
+    view = screen_view(sim, pooled)
+    rows = []
+    for key in sorted(view):
+        for side in ("queried", "passed"):
+            if side in view[key]:
+                got = view[key][side]
+                rows.append([key, side, got["children"]] + [
+                    "-" if got[f] is None else f"{got[f]:.3f}"
+                    for f in ("predicted", "over_bar", "empty_cell", "novelty")
+                ])  # fmt: skip
+    print(
+        "\nthe screen's view: mean prediction, prediction less the cell's bar (filled "
+        "cells), share for an empty cell, novelty\n"
+    )
+    print(
+        table(
+            [
+                "region @ strength",
+                "children",
+                "n",
+                "predicted",
+                "over bar",
+                "empty cell",
+                "novelty",
+            ],
+            rows,
+        )
+    )
+    figures: dict[str, object] = {"args": vars(args), "pools": counts, "screen": view}
     write_json(own.trace_json, figures)
     return figures
 
