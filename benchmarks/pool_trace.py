@@ -8,8 +8,13 @@ pool the screen ranked: each candidate's operator, whether the screen chose it, 
 region and strength the simulator gives its question. Per region @ strength: children
 pooled, children queried, and both by operator.
 
-It watches the screen by wrapping ``Scheduler._choose`` for the length of the run (the
-scheduler has no observer hook; this is a benchmark, not a product feature). The
+Besides the counts, the screen's view of each group, queried and passed over: the
+surrogate's mean prediction, the prediction less the bar of the archive cell the child
+would enter (filled cells), the share headed for an empty cell, and novelty.
+
+It watches the screen by wrapping ``Scheduler._choose`` and the ``select_batch`` it calls
+for the length of the run (the scheduler has no observer hook; this is a benchmark, not
+a product feature). The
 simulator is read from ``--target sim:FILE`` (one region file; not the rotations), and
 one ``--selections`` is traced at a time (``random`` queries every child it pools).
 
@@ -35,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import search_efficiency
 from _common import table, write_json
+from reach import region_strength
 
 from probegen.models.simulator import SimulatorBackend
 from probegen.search import scheduler
@@ -50,7 +56,6 @@ class Pooled:
     queried: bool
     predicted: float | None = None
     """The surrogate's predicted fitness."""
-    sd: float | None = None
     bar: float | None = None
     """The best fitness in the archive cell it would enter; None for an empty cell."""
     novelty: float | None = None
@@ -80,7 +85,6 @@ def traced_pools() -> Iterator[list[Pooled]]:
             row = Pooled(probe.variants()[0].text, item.candidate.operator, probe.id in queried)
             if last:  # the surrogate ranked this pool
                 row.predicted = float(last["selection"].mean[position])
-                row.sd = float(last["selection"].sd[position])
                 row.bar = last["bars"].get(last["cells"][position])
                 row.novelty = float(last["novelty"][position])
             seen.append(row)
@@ -97,11 +101,8 @@ def traced_pools() -> Iterator[list[Pooled]]:
 
 def where(sim: SimulatorBackend, text: str) -> str:
     """``region@strength`` of a question (``-@0`` outside every region)."""
-    found = sim.region_of(text)
-    if found is None:
-        return "-@0"
-    strength = getattr(found, "strength", None)  # graded regions grade; flat ones are 1
-    return f"{found.name}@{float(strength(text)) if callable(strength) else 1.0:g}"
+    region, strength = region_strength(sim, text)
+    return f"{region or '-'}@{strength:g}"
 
 
 def tally(sim: SimulatorBackend, pooled: Sequence[Pooled]) -> dict[str, dict[str, list[int]]]:
@@ -197,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
             [
                 "region @ strength",
                 "children",
-                "n",
+                "how many",
                 "predicted",
                 "over bar",
                 "empty cell",

@@ -42,7 +42,7 @@ Examples::
     python benchmarks/reach.py --quick                           # a smoke run (seconds)
     python benchmarks/reach.py --regions corpora/simulator/graded-study.yaml --climb 12
     python benchmarks/reach.py --regions corpora/simulator/graded-study.yaml --climb 12 \\
-        --climb-from runs/my-run/probegen.sqlite     # from a search's own archive
+        --climb-from runs/my-run/probegen.sqlite     # from what a search scored above 0
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ import statistics
 import sys
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import yaml
@@ -254,7 +254,11 @@ def outside_seeds(corpora: Corpora, sim: SimulatorBackend) -> list[Probe]:
 
 def _region(sim: SimulatorBackend, probe: Probe) -> tuple[str | None, float]:
     """The region that governs the probe's answers, and its strength there."""
-    text = probe.variants()[0].text
+    return region_strength(sim, probe.variants()[0].text)
+
+
+def region_strength(sim: SimulatorBackend, text: str) -> tuple[str | None, float]:
+    """The region that governs a question's answers, and its strength there."""
     found = sim.region_of(text)
     if found is None:
         return None, 0.0
@@ -437,8 +441,8 @@ def merged_steps(runs: Sequence[dict[str, dict[str, Step]]]) -> dict[str, dict[s
         for key, by_op in by_key.items():
             for name, step in by_op.items():
                 total = merged.setdefault(key, {}).setdefault(name, Step())
-                for attr in ("calls", "valid", "up", "same", "down"):
-                    setattr(total, attr, getattr(total, attr) + getattr(step, attr))
+                for f in fields(Step):
+                    setattr(total, f.name, getattr(total, f.name) + getattr(step, f.name))
     return merged
 
 
