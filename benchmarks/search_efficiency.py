@@ -450,6 +450,7 @@ def run_once(
         **({} if args.local_radius is None else {"local_radius": args.local_radius}),
         **({} if args.explore_new_words is None else {"explore_new_words": args.explore_new_words}),
         **({} if args.surrogate_words is None else {"surrogate_words": args.surrogate_words}),
+        **({} if args.smoothed_bars is None else {"smoothed_bars": args.smoothed_bars}),
         distinct_measurements=args.distinct_measurements,
         judge=args.judge,
         **({"pool_factor": args.pool_factor} if args.pool_factor else {}),
@@ -708,6 +709,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="evolve's --surrogate-words/--no-surrogate-words (default: evolve's)",
     )
     parser.add_argument(
+        "--smoothed-bars",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="evolve's --smoothed-bars/--measured-bars (default: evolve's)",
+    )
+    parser.add_argument(
         "--screen-per-probe", action="store_true", help="evolve's --screen-per-probe"
     )
     parser.add_argument(
@@ -789,6 +796,7 @@ def main(argv: Sequence[str] | None = None) -> list[RunResult]:
         f"local radius {'default' if args.local_radius is None else args.local_radius}, "
         f"new words {'default' if args.explore_new_words is None else args.explore_new_words}, "
         f"surrogate words {'default' if args.surrogate_words is None else args.surrogate_words}, "
+        f"smoothed bars {'default' if args.smoothed_bars is None else args.smoothed_bars}, "
         f"distinct measurements {args.distinct_measurements}, judge {args.judge}, "
         f"screen per {'probe' if args.screen_per_probe else 'query'}, pool factor "
         f"{args.pool_factor or 'default'}, uniform parents "

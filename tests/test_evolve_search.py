@@ -159,11 +159,11 @@ def test_the_screen_settings_reach_the_scheduler(tmp_path: Path) -> None:
         assert run.scheduler.reward == "gain"
     run, store, _ = evolution(
         tmp_path / "climbing", generations=0, climb_every=4, screen_per_query=False,
-        local_radius=0.9, naming_offsets=0.1,
+        local_radius=0.9, naming_offsets=0.1, smoothed_bars=True,
     )  # fmt: skip
     with store:
         assert run.scheduler.screen == ScreenWeights(
-            climb_every=4, per_query=False, local_radius=0.9, naming_sd=0.1
+            climb_every=4, per_query=False, local_radius=0.9, naming_sd=0.1, smoothed_bars=True
         )
     run, store, _ = evolution(
         tmp_path / "greedy", generations=0, climb_every=0, reward="bonus", local_radius=0.0

@@ -351,3 +351,28 @@ def test_validation(corpora: Corpora) -> None:
         )  # fmt: skip
     assert asyncio.run(s.ask(4, 1)) == []  # an empty archive has no parents
     assert isinstance(s.archive, MapElitesArchive)
+
+
+def test_smoothed_bars_are_the_surrogate_s_posterior_mean_at_the_elites(corpora: Corpora) -> None:
+    s = scheduler(corpora, surrogate=True, pool_factor=4)
+    seeded(s, corpora)
+    elites = list(s.archive.elites())
+    measured = s._bars()
+    assert measured == {
+        cell: max(e.fitness for e in elites if e.descriptor == cell) for cell in measured
+    }
+    s.screen = dataclasses.replace(s.screen, smoothed_bars=True)
+    smoothed = s._bars()
+    assert smoothed.keys() == measured.keys()
+    assert s.surrogate is not None
+    vectors = s.index.embed([e.probe.template for e in elites]).astype(float)
+    means = s.surrogate.posterior_mean(vectors)
+    for cell, bar in smoothed.items():
+        assert bar == pytest.approx(
+            max(m for e, m in zip(elites, means, strict=True) if e.descriptor == cell)
+        )
+    # Shrunk toward the mean: the 0.5 scores' cells have lower bars, the 0 ones' higher.
+    assert any(smoothed[c] < measured[c] for c in measured if measured[c] == 0.5)
+    assert any(smoothed[c] > measured[c] for c in measured if measured[c] == 0.0)
+    asked = asyncio.run(s.ask(5, 1))  # the screen runs on them
+    assert len(asked) == 5

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -381,3 +382,47 @@ def test_local_competition_rises_with_each_pick_of_the_batch() -> None:
     first, second = chosen(0.999)
     assert first in (0, 1)
     assert second == 2  # its twin would have to beat the first pick
+
+
+def test_smoothed_fitness_shrinks_a_lucky_score_toward_its_neighbours() -> None:
+    """One of five near-identical questions measured high (a lucky draw): its smoothed
+    fitness sits between that score and its neighbours', and the local bar read from
+    the smoothed scores is lower than the measured one."""
+    surrogate = FitnessSurrogate()
+    assert surrogate.smoothed().tolist() == []
+    surrogate.observe(circle([0.0, 0.01, 0.02, 0.03, 0.04, 2.0]), [0.3, 0.3, 0.8, 0.3, 0.3, 0.0])
+    smoothed = surrogate.smoothed()
+    assert len(smoothed) == 6
+    assert 0.3 < smoothed[2] < 0.8
+    near = circle([0.021])
+    assert surrogate.local_best(near, 0.99).tolist() == [0.8]
+    assert surrogate.local_best(near, 0.99, smoothed=True)[0] == pytest.approx(smoothed[2])
+    mean, _ = surrogate.predict(circle([0.02]))
+    assert surrogate.posterior_mean(circle([0.02]))[0] == pytest.approx(mean[0])
+    surrogate.observe(circle([0.025]), [0.8])  # a new observation refits the smoothing
+    assert surrogate.smoothed()[2] > smoothed[2]
+
+
+def test_with_smoothed_bars_a_child_of_a_lucky_parent_expects_to_improve() -> None:
+    """A family of questions measured 0.3, one of them luckily 0.8, and a child of the
+    lucky one in its cell and family. Against the lucky score the child, predicted
+    near its family, expects nothing; against the smoothed score its expected
+    improvement is what its uncertainty gives at its own prediction's level."""
+    surrogate = FitnessSurrogate()
+    surrogate.observe(circle([0.0, 0.01, 0.02, 0.03, 0.04, 2.0]), [0.3, 0.3, 0.8, 0.3, 0.3, 0.0])
+    child = circle([0.02])
+    weights = ScreenWeights(local_radius=0.99, explore_every=0, empty_cell=0.0, novelty=0.0)
+
+    def acquisition(bars: dict[tuple[str, ...], float], screen: ScreenWeights) -> float:
+        return select_batch(
+            surrogate, child, n=1, cells=[("a",)], bars=bars, novelty=[0.0], costs=[1],
+            weights=screen,
+        ).acquisition[0]  # fmt: skip
+
+    assert acquisition({("a",): 0.8}, weights) < 1e-3
+    smoothed = dataclasses.replace(weights, smoothed_bars=True)
+    _, sd = surrogate.predict(child)
+    got = acquisition({("a",): float(surrogate.smoothed()[2])}, smoothed)
+    assert got == pytest.approx(float(sd[0]) * stats.norm.pdf(0.0), rel=1e-3)
+    # The local bar alone is smoothed too: the cell's measured bar still holds it down.
+    assert acquisition({("a",): 0.8}, smoothed) < 1e-3

@@ -264,6 +264,12 @@ def evolve_command(
         help="The screen's exploring picks go first to candidates bringing the most words "
         "no queried question used, counted up to N (0: by the model's uncertainty alone).",
     ),
+    smoothed_bars: bool = typer.Option(
+        _DEFAULT["smoothed_bars"],
+        "--smoothed-bars/--measured-bars",
+        help="The bar a candidate must beat is the surrogate's smoothed fitness of the "
+        "probes measured (their posterior mean), not the luckiest measured score.",
+    ),
     surrogate_words: bool = typer.Option(
         _DEFAULT["surrogate_words"],
         "--surrogate-words/--no-surrogate-words",
@@ -392,6 +398,7 @@ def evolve_command(
             local_radius=local_radius,
             explore_new_words=explore_new_words,
             surrogate_words=surrogate_words,
+            smoothed_bars=smoothed_bars,
             screen_per_query=screen_per_query,
             timeout_s=timeout,
             batch=batch,

@@ -187,6 +187,14 @@ class EvolveConfig(BaseModel):
     most content words no queried question used, counted up to this many (0: by the
     model's uncertainty alone; see :class:`~probegen.search.surrogate.ScreenWeights`,
     ``new_words``)."""
+    smoothed_bars: bool = False
+    """With the surrogate: the bar a candidate must beat (its archive cell's best, and
+    with local competition its question family's) is the surrogate's smoothed fitness
+    of the probes measured, their posterior mean, instead of their measured fitness,
+    which is the luckiest of many noisy scores (see
+    :class:`~probegen.search.surrogate.ScreenWeights`). Off by default: nothing measured
+    gains from it (graded rotation 0.85x on seeds 0-19, p = 0.073, and 1.00x on fresh
+    seeds 20-39; held-out graded 1.03x, p = 0.34; RESULTS.md, section 6)."""
     surrogate_words: bool = False
     """With the surrogate: its similarity between questions may mix in the share of
     content words they have in common, as much as the marginal likelihood of the

@@ -371,6 +371,7 @@ class Evolution:
                 naming_sd=config.naming_offsets,
                 local_radius=config.local_radius,
                 new_words=config.explore_new_words,
+                smoothed_bars=config.smoothed_bars,
             ),
             admissible=(
                 (lambda probe: self.measurer.uses_decision(probe))

@@ -517,9 +517,7 @@ class Scheduler:
             return list(pool[:n])
         templates = [item.candidate.probe.template for item in pool]
         vectors = self.index.embed(templates).astype(np.float64)
-        bars: dict[tuple[str, ...], float] = {}
-        for elite in self.archive.elites():
-            bars[elite.descriptor] = max(bars.get(elite.descriptor, 0.0), elite.fitness)
+        bars = self._bars()
         costs = [float(self.cost(item.candidate.probe)) if self.cost else 1.0 for item in pool]
         selection = select_batch(
             self.surrogate,
@@ -548,6 +546,22 @@ class Scheduler:
             )
             chosen.append(_Pooled(predicted, item.proposal, item.cell))
         return chosen
+
+    def _bars(self) -> dict[tuple[str, ...], float]:
+        """Each filled archive cell's bar: its best measured fitness, or with
+        ``smoothed_bars`` its elites' highest posterior mean (the surrogate's smoothing of
+        their measurements by their neighbours'; :class:`ScreenWeights`)."""
+        elites = list(self.archive.elites())
+        fitness = [e.fitness for e in elites]
+        if self.screen.smoothed_bars and elites and self.surrogate is not None:
+            templates = [e.probe.template for e in elites]
+            vectors = self.index.embed(templates).astype(np.float64)
+            words = [content_words(t) for t in templates] if self.surrogate.reads_words else None
+            fitness = self.surrogate.posterior_mean(vectors, words).tolist()
+        bars: dict[tuple[str, ...], float] = {}
+        for elite, value in zip(elites, fitness, strict=True):
+            bars[elite.descriptor] = max(bars.get(elite.descriptor, 0.0), value)
+        return bars
 
     def _offsets(self, pool: Sequence[_Pooled]) -> list[tuple[float, float]] | None:
         """Each candidate's correction to the surrogate's prediction (mean, sd): its
