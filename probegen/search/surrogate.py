@@ -503,9 +503,9 @@ class ScreenWeights:
             for (``EvolveConfig.smoothed_bars``): on graded rotation seeds 0-19 the
             top ten fell to 0.85x (p = 0.073), on fresh seeds 20-39 it held (1.00x),
             and the held-out set's moved within noise (1.03x); the screen still passed
-            over ``compose``'s climbing
-            children, which the model predicts low, and queried one of
-            ``entity_swap``'s nine (RESULTS.md, section 6, "Bars set by luck").
+            over ``compose``'s climbing children, which the model predicts low, and
+            queried one of ``entity_swap``'s nine (RESULTS.md, section 6, "Bars set by
+            luck").
     """
 
     empty_cell: float = 0.02
