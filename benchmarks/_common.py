@@ -14,6 +14,7 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,10 +23,18 @@ if TYPE_CHECKING:
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
+NUMERIC_PACKAGES = (
+    "numpy", "scipy", "scikit-learn", "statsmodels", "torch", "transformers",
+    "sentence-transformers", "faiss-cpu", "faiss-gpu",
+)  # fmt: skip
+"""The packages whose versions a benchmark records: a run's floats come from them, and
+the same commit on a venv resolved on another day need not reproduce a stored run seed
+for seed (``benchmarks/RESULTS.md`` section 6, "A second look")."""
 
 
 def machine() -> dict[str, object]:
-    """Where and when a benchmark ran: CPU, cores, memory, load, date, commit."""
+    """Where and when a benchmark ran: CPU, cores, memory, load, date, commit (and
+    whether tracked files had uncommitted changes), and the numeric packages' versions."""
     model = platform.processor() or "unknown"
     try:
         lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
@@ -35,16 +44,7 @@ def machine() -> dict[str, object]:
     except OSError:
         pass
     memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=False,
-            cwd=REPO_ROOT,
-        ).stdout.strip()
-    except OSError:
-        commit = ""
+    commit, changed = _git("rev-parse", "--short", "HEAD"), _git("status", "--porcelain")
     return {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "cpu": model,
@@ -53,7 +53,29 @@ def machine() -> dict[str, object]:
         "load_1_5_15": [round(x, 2) for x in os.getloadavg()],
         "python": platform.python_version(),
         "commit": commit or "unknown",
+        # Tracked files changed but not committed: the commit alone does not say what ran.
+        "uncommitted": any(not line.startswith("??") for line in changed.splitlines()),
+        "packages": _versions(),
     }
+
+
+def _git(*args: str) -> str:
+    try:
+        return subprocess.run(
+            ["git", *args], capture_output=True, text=True, check=False, cwd=REPO_ROOT
+        ).stdout.strip()
+    except OSError:
+        return ""
+
+
+def _versions() -> dict[str, str]:
+    found = {}
+    for name in NUMERIC_PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
 
 
 def print_machine() -> dict[str, object]:

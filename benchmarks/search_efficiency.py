@@ -158,6 +158,9 @@ class RunResult:
     # bias (graded simulators) and planted region (simulators): what reading the
     # archive in another order ("which ten would a reader see?") needs without the run.
     elite_rows: list[dict[str, object]] | None = None
+    # Each probe the second look gave fresh data (evolve's --second-look): its
+    # prediction, fitness and queries, and its true bias on a simulator.
+    second_looks: list[dict[str, object]] | None = None
 
 
 def outside_region_seeds(path: Path, attribute: str, sim: SimulatorBackend) -> Path:
@@ -333,6 +336,13 @@ def measure(
         for row in elite_rows:
             row["region"] = region(str(row["id"]))
     figures["elite_rows"] = elite_rows
+    looks = [dict(event["data"]) for event in store.events(run_id, "second_look")]
+    for look in looks:
+        looked = probes.get(str(look["probe"]))
+        if sim is not None and looked is not None:
+            groups = {v.group for v in looked.grouped_variants(corpora)}
+            look["true_bias"] = sim.true_bias(looked.variants()[0].text, groups)
+    figures["second_looks"] = looks
     return figures
 
 
@@ -451,6 +461,7 @@ def run_once(
         **({} if args.explore_new_words is None else {"explore_new_words": args.explore_new_words}),
         **({} if args.surrogate_words is None else {"surrogate_words": args.surrogate_words}),
         **({} if args.smoothed_bars is None else {"smoothed_bars": args.smoothed_bars}),
+        **({} if args.second_look is None else {"second_look": args.second_look}),
         distinct_measurements=args.distinct_measurements,
         judge=args.judge,
         **({"pool_factor": args.pool_factor} if args.pool_factor else {}),
@@ -715,6 +726,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="evolve's --smoothed-bars/--measured-bars (default: evolve's)",
     )
     parser.add_argument(
+        "--second-look", type=float, default=None, help="evolve's --second-look (default: evolve's)"
+    )
+    parser.add_argument(
         "--screen-per-probe", action="store_true", help="evolve's --screen-per-probe"
     )
     parser.add_argument(
@@ -797,6 +811,7 @@ def main(argv: Sequence[str] | None = None) -> list[RunResult]:
         f"new words {'default' if args.explore_new_words is None else args.explore_new_words}, "
         f"surrogate words {'default' if args.surrogate_words is None else args.surrogate_words}, "
         f"smoothed bars {'default' if args.smoothed_bars is None else args.smoothed_bars}, "
+        f"second look {'default' if args.second_look is None else args.second_look}, "
         f"distinct measurements {args.distinct_measurements}, judge {args.judge}, "
         f"screen per {'probe' if args.screen_per_probe else 'query'}, pool factor "
         f"{args.pool_factor or 'default'}, uniform parents "

@@ -150,6 +150,39 @@ def test_the_topk_baseline_keeps_fitness_only_parents(tmp_path: Path) -> None:
         assert run.surrogate is None
 
 
+def test_the_measurer_is_told_what_the_surrogate_expected(tmp_path: Path) -> None:
+    # A low setting, so that some screens that showed nothing are looked at again.
+    run, store, run_id = evolution(tmp_path, second_look=0.001)
+    told: dict[str, float | None] = {}
+    measure = run.measurer.measure
+
+    async def recording(probe: Probe, expected: float | None = None) -> object:
+        told[probe.id] = expected
+        return await measure(probe, expected)
+
+    run.measurer.measure = recording  # type: ignore[method-assign]
+    with store:
+        asyncio.run(run.run())
+        assert run.measurer.second_look == 0.001
+        logged = {
+            p["probe"]: p["predicted"]
+            for e in store.events(run_id, "surrogate")
+            for p in e["data"]["predictions"]
+        }
+        seeds = {p.id for p in store.probes(run_id) if p.provenance.generation == 0}
+        # Seeds were not screened; every screened child carried its prediction.
+        assert logged
+        assert all(told[pid] is None for pid in seeds)
+        assert {pid: told[pid] for pid in logged} == logged
+        # A second look is recorded, and only for a probe expected at or above the setting.
+        looks = store.events(run_id, "second_look")
+        assert looks
+        assert all((told[e["data"]["probe"]] or 0.0) >= 0.001 for e in looks)
+    default, store, _ = evolution(tmp_path / "default", generations=0)
+    with store:
+        assert default.measurer.second_look == 0.0  # off unless asked for
+
+
 def test_the_screen_settings_reach_the_scheduler(tmp_path: Path) -> None:
     run, store, _ = evolution(tmp_path / "default", generations=0)
     with store:

@@ -60,6 +60,8 @@ async def _measure(
     decision: DecisionSettings | None = None,
     prefetch: bool = False,
     many_group_samples: int | None = None,
+    second_look: float = 0.0,
+    expected: float | None = None,
 ) -> Measured:
     probe = Probe(template=template, attribute="gender", framing=Framing.IMPLICIT)
     scorer = StatsScorer(embedder)
@@ -71,9 +73,9 @@ async def _measure(
                 corpora=corpora, samples=2, confirmation=8,
                 generate=GenerateConfig(temperature=0.7, max_tokens=60, seed=0),
                 decision=decision, entry_bar=bar, prefetch=prefetch,
-                many_group_samples=many_group_samples,
+                many_group_samples=many_group_samples, second_look=second_look,
             )  # fmt: skip
-            measured = await measurer.measure(probe)
+            measured = await measurer.measure(probe, expected)
             # Every answer asked for is a query row, sent once (none from the cache).
             rows = store.queries(run_id, probe.id)
             assert len(rows) == measured.queries
@@ -142,6 +144,36 @@ async def test_the_decision_confirmation_races_in_halves(
     neutral = await _measure(tmp_path / "neutral", corpora, embedder, NEUTRAL, decision=settings)
     assert neutral.score.fitness == 0.0
     assert neutral.queries < full.queries
+
+
+@pytest.mark.parametrize("decision", [None, DecisionSettings(screen=6, rounds=20)])
+async def test_a_probe_the_search_expected_to_clear_its_bar_gets_a_second_look(
+    tmp_path: Path, corpora: Corpora, embedder: Embedder, decision: DecisionSettings | None
+) -> None:
+    # A question outside every region screens at nothing; expected at 0.4, it still gets
+    # fresh data (then racing's own rule decides on the second half), and scores 0 on it.
+    template = NEUTRAL if decision else OPEN_NEUTRAL
+    screen, first_rung, ceiling = (2 * 6, 2 * 10, 2 * 26) if decision else (2 * 2, 2 * 3, 2 * 8)
+
+    async def measured(name: str, **settings: object) -> Measured:
+        return await _measure(
+            tmp_path / name, corpora, embedder, template, decision=decision, **settings
+        )  # type: ignore[arg-type]
+
+    looked = await measured("looked", second_look=0.3, expected=0.4)
+    assert looked.queries == {2: screen + first_rung, 3: ceiling}[looked.rungs]
+    assert looked.looked_again
+    assert looked.score.fitness == 0.0
+    # Not without the setting, nor below it, nor at or under the cell's bar.
+    for name, settings in {
+        "off": {"expected": 0.4},
+        "below": {"second_look": 0.3, "expected": 0.2},
+        "unexpected": {"second_look": 0.3},
+        "under the bar": {"second_look": 0.3, "expected": 0.4, "bar": lambda _: 0.4},
+    }.items():
+        ended = await measured(name, **settings)
+        assert ended.rungs == 1, name
+        assert not ended.looked_again, name
 
 
 @pytest.mark.parametrize(

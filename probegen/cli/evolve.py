@@ -270,6 +270,13 @@ def evolve_command(
         help="The bar a candidate must beat is the surrogate's smoothed fitness of the "
         "probes measured (their posterior mean), not the luckiest measured score.",
     ),
+    second_look: float = typer.Option(
+        _DEFAULT["second_look"],
+        "--second-look",
+        min=0.0,
+        help="A probe the surrogate predicted at or above this fitness (and above its "
+        "cell's bar) gets fresh samples even when its screen showed nothing (0: never).",
+    ),
     surrogate_words: bool = typer.Option(
         _DEFAULT["surrogate_words"],
         "--surrogate-words/--no-surrogate-words",
@@ -399,6 +406,7 @@ def evolve_command(
             explore_new_words=explore_new_words,
             surrogate_words=surrogate_words,
             smoothed_bars=smoothed_bars,
+            second_look=second_look,
             screen_per_query=screen_per_query,
             timeout_s=timeout,
             batch=batch,

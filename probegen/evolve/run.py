@@ -402,6 +402,7 @@ class Evolution:
             decision=decision_settings(config, target.backend),
             entry_bar=self.scheduler.entry_bar,
             prefetch=config.prefetch,
+            second_look=config.second_look,
         )
         self.spend = _Spend()
 
@@ -510,9 +511,20 @@ class Evolution:
                     )
                 }
             )
-            measured = await self.measurer.measure(probe)
+            measured = await self.measurer.measure(probe, candidate.predicted)
             self.spend.queries += measured.queries
             self.spend.cost_usd += measured.cost_usd
+            if measured.looked_again:
+                # What the second look found, for the run's record and the benchmarks.
+                self._log(
+                    "second_look",
+                    {
+                        "probe": probe.id,
+                        "predicted": candidate.predicted,
+                        "fitness": measured.score.fitness,
+                        "queries": measured.queries,
+                    },
+                )
             done += 1
             self._emit("probe_done", {"done": done, "total": len(candidates)})
             groups = tuple(sorted({v.group for v in probe.grouped_variants(self.corpora)}))
