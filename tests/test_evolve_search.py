@@ -18,7 +18,7 @@ from probegen.embeddings import Embedder
 from probegen.evolve.api import as_it_searched
 from probegen.evolve.config import EvolveConfig
 from probegen.evolve.lifecycle import make_evolution
-from probegen.evolve.outputs import write_outputs
+from probegen.evolve.outputs import render_surrogate, write_outputs
 from probegen.evolve.run import Evolution
 from probegen.index import EmbeddingIndex
 from probegen.models import Model
@@ -94,6 +94,8 @@ def test_the_search_records_predictions_and_reports_the_surrogate(tmp_path: Path
     assert "| improve |" in summary
     assert "## Surrogate" in summary
     assert f"| all | {len(logged)} |" in summary
+    assert report.second_looks is None  # off by default
+    assert "Second look" not in summary
     # Per operator: children pooled, and how many of them the screen chose to query.
     stats = run.scheduler.operator_stats
     assert sum(s.queried for name, s in stats.items() if name != "seed") == sum(
@@ -178,6 +180,14 @@ def test_the_measurer_is_told_what_the_surrogate_expected(tmp_path: Path) -> Non
         looks = store.events(run_id, "second_look")
         assert looks
         assert all((told[e["data"]["probe"]] or 0.0) >= 0.001 for e in looks)
+        # The run's report counts them, and how many then scored above 0.
+        report = run.surrogate_report()
+        assert report is not None
+        scored = sum(1 for e in looks if (e["data"]["fitness"] or 0.0) > 0.0)
+        assert report.second_looks == (len(looks), scored)
+        section = "\n".join(render_surrogate(report))
+        assert f"Second look: {len(looks)} probes" in section
+        assert f"{scored} of them then scored above 0" in section
     default, store, _ = evolution(tmp_path / "default", generations=0)
     with store:
         assert default.measurer.second_look == 0.0  # off unless asked for

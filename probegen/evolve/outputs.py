@@ -330,6 +330,14 @@ def render_surrogate(surrogate: SurrogateReport | None) -> list[str]:
         lines.append(f"| {generation} | {correlation.n} | {rho} | {p} |")
     rho, p = _rho(surrogate.overall)
     lines.append(f"| all | {surrogate.overall.n} | {rho} | {p} |")
+    if surrogate.second_looks is not None:
+        looked, scored = surrogate.second_looks
+        lines += [
+            "",
+            f"Second look: {looked} probes whose screen showed nothing got fresh answers "
+            f"because the surrogate expected them to clear their bar; {scored} of them then "
+            "scored above 0.",
+        ]
     return lines
 
 

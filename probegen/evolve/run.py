@@ -103,6 +103,10 @@ class SurrogateReport:
 
     per_generation: list[tuple[int, RankCorrelation]]
     overall: RankCorrelation
+    second_looks: tuple[int, int] | None = None
+    """With ``EvolveConfig.second_look``: the probes whose screen showed nothing that got
+    fresh answers because the surrogate expected them to clear their bar, and how many
+    of them then scored above 0 (None: the second look was off)."""
 
 
 ProgressHandler = Callable[[str, dict[str, object]], None]
@@ -612,7 +616,14 @@ class Evolution:
         overall = rank_correlation(
             [p.predicted for p in self.predictions], [p.measured for p in self.predictions]
         )
-        return SurrogateReport(per_generation, overall)
+        looks = None
+        if self.config.second_look:
+            # From the store, so that a resumed run counts the looks made before it too.
+            found = [
+                e["data"].get("fitness") for e in self.store.events(self.run_id, "second_look")
+            ]
+            looks = (len(found), sum(1 for fitness in found if (fitness or 0.0) > 0.0))
+        return SurrogateReport(per_generation, overall, looks)
 
     def _feedback(self, probe: Probe) -> ParentFeedback:
         """What the directed emitter is shown about a parent: the answers it was scored
